@@ -1,0 +1,4 @@
+"""Components of the ECR pull-through cache program.
+
+Kept empty on purpose: `python -m components warm` must start without importing Pulumi.
+"""
