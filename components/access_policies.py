@@ -1,0 +1,157 @@
+"""Pull-only policy documents for the cache's consumers: pure functions, tested as JSON.
+
+What each grant is for comes from ecr-facts.md ("Pulling, first-time caching and IAM"):
+the registry policy lets other accounts cause first-time caching, repository policies
+let them pull, and nobody is ever granted a push action.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from components.template_policies import repository_arns
+
+PUSH_ACTIONS = frozenset(
+    {"ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"}
+)
+FIRST_PULL_ACTIONS = ("ecr:BatchImportUpstreamImage", "ecr:CreateRepository")
+PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+REPOSITORY_POLICY_MAX_CHARACTERS = 10_240
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+_ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
+
+
+class PolicyInputError(ValueError):
+    """An account, organization or prefix no policy can be built for."""
+
+
+@dataclass(frozen=True)
+class Consumers:
+    """Accounts that pull from the cache: listed accounts, every account of an organization, or both."""
+
+    account_ids: tuple[str, ...] = ()
+    organization_id: str | None = None
+
+    def __post_init__(self) -> None:
+        for account in self.account_ids:
+            if not _ACCOUNT_ID.fullmatch(account):
+                raise PolicyInputError(f"{account!r} is not a 12-digit AWS account ID")
+        if self.organization_id is not None and not _ORGANIZATION_ID.fullmatch(self.organization_id):
+            raise PolicyInputError(f"{self.organization_id!r} is not an organization ID (o-xxxxxxxxxx)")
+
+    @property
+    def empty(self) -> bool:
+        return not self.account_ids and self.organization_id is None
+
+
+def _consumer_statements(
+    sid: str, actions: Sequence[str], consumers: Consumers, partition: str, resources: list[str] | None
+) -> list[dict[str, Any]]:
+    """One statement for listed accounts, one with an aws:PrincipalOrgID condition for an organization."""
+    statements: list[dict[str, Any]] = []
+    base: dict[str, Any] = {"Effect": "Allow", "Action": sorted(actions)}
+    if resources is not None:
+        base["Resource"] = resources
+    if consumers.account_ids:
+        principals = sorted(f"arn:{partition}:iam::{account}:root" for account in set(consumers.account_ids))
+        statements.append({"Sid": f"{sid}Accounts", **base, "Principal": {"AWS": principals}})
+    if consumers.organization_id is not None:
+        statements.append(
+            {
+                "Sid": f"{sid}Organization",
+                **base,
+                "Principal": {"AWS": "*"},
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": consumers.organization_id}},
+            }
+        )
+    return statements
+
+
+def _checked(doc: dict[str, Any]) -> dict[str, Any]:
+    granted = set(iter_actions(doc))
+    if granted & PUSH_ACTIONS:
+        raise AssertionError(f"a pull-through cache policy must not grant {sorted(granted & PUSH_ACTIONS)}")
+    return doc
+
+
+def _prefix_arns(partition: str, region: str, account_id: str, prefixes: Sequence[str]) -> list[str]:
+    if not _ACCOUNT_ID.fullmatch(account_id):
+        raise PolicyInputError(f"{account_id!r} is not a 12-digit AWS account ID")
+    if not prefixes or not all(prefixes):
+        raise PolicyInputError("at least one cache prefix is needed to scope the policy")
+    return repository_arns(partition=partition, region=region, account_id=account_id, prefixes=prefixes)
+
+
+def registry_policy(
+    *, partition: str, region: str, account_id: str, prefixes: Sequence[str], consumers: Consumers
+) -> dict[str, Any] | None:
+    """Lets consumers cause first-time caching under the cache prefixes, and nothing wider."""
+    if consumers.empty:
+        return None
+    resources = _prefix_arns(partition, region, account_id, prefixes)
+    statements = _consumer_statements(
+        "FirstPullThroughCache", FIRST_PULL_ACTIONS, consumers, partition, resources
+    )
+    return _checked({"Version": "2012-10-17", "Statement": statements})
+
+
+def repository_policy(*, partition: str, consumers: Consumers) -> dict[str, Any] | None:
+    """Stamped on every repository the cache creates; a repository policy names no Resource."""
+    if consumers.empty:
+        return None
+    actions = (*PULL_ACTIONS, "ecr:BatchImportUpstreamImage")
+    doc = _checked(
+        {
+            "Version": "2012-10-17",
+            "Statement": _consumer_statements("PullThroughCache", actions, consumers, partition, None),
+        }
+    )
+    size = len(render_policy(doc))
+    if size > REPOSITORY_POLICY_MAX_CHARACTERS:
+        raise PolicyInputError(
+            f"the repository policy is {size} characters; ECR allows {REPOSITORY_POLICY_MAX_CHARACTERS}. "
+            "Use access.organizationId instead of listing many accounts"
+        )
+    return doc
+
+
+def node_pull_policy(
+    *, partition: str, region: str, account_id: str, prefixes: Sequence[str]
+) -> dict[str, Any]:
+    """For EKS node roles: pull anything, and cause first-time caching only under the cache prefixes."""
+    resources = _prefix_arns(partition, region, account_id, prefixes)
+    return _checked(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AuthenticateToEcr",
+                    "Effect": "Allow",
+                    "Action": ["ecr:GetAuthorizationToken"],
+                    "Resource": "*",
+                },
+                {"Sid": "PullImages", "Effect": "Allow", "Action": list(PULL_ACTIONS), "Resource": resources},
+                {
+                    "Sid": "FirstPullThroughCache",
+                    "Effect": "Allow",
+                    "Action": sorted(FIRST_PULL_ACTIONS),
+                    "Resource": resources,
+                },
+            ],
+        }
+    )
+
+
+def iter_actions(doc: Mapping[str, Any]) -> Iterator[str]:
+    """Every action any statement allows, for checks such as 'never a push action'."""
+    for statement in doc.get("Statement", []):
+        actions = statement.get("Action", [])
+        yield from [actions] if isinstance(actions, str) else actions
+
+
+def render_policy(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,177 @@
+"""Where stack settings come from: the Pulumi engine, or a stack file read offline.
+
+Both give the same thing, a `RawConfig`: the project's keys with their values,
+which of them are secret, and (offline) the line each key path sits on, so an
+error can point at it. A secure value read offline is never decrypted: it
+becomes `SECRET_PLACEHOLDER`, so ciphertext never reaches a plan or a message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.errors import InputError, Problem
+
+PROJECT = "ecr-pull-through-cache"
+SECRET_PLACEHOLDER = "[secret]"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class RawConfig:
+    """Config values of one stack, keyed without the project namespace.
+
+    `provider` holds other namespaces' keys (`aws:region`, ...), keyed in full.
+    `lines` maps a key path such as `("templates", "encryption")` to its line in `source`.
+    """
+
+    source: str
+    values: Mapping[str, Any]
+    secret_keys: frozenset[str]
+    provider: Mapping[str, Any] = field(default_factory=dict)
+    lines: Mapping[tuple[str, ...], int] = field(default_factory=dict)
+    from_file: bool = False
+
+    def line_of(self, path: tuple[str, ...]) -> int | None:
+        """The line of the deepest part of `path` that the file has."""
+        for depth in range(len(path), 0, -1):
+            line = self.lines.get(path[:depth])
+            if line is not None:
+                return line
+        return None
+
+
+def stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
+    return root / f"Pulumi.{stack}.yaml"
+
+
+def project_defaults(root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    """Defaults declared in Pulumi.yaml's `config:` block, as the engine would apply them."""
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
+    defaults: dict[str, Any] = {}
+    for key, declaration in (project.get("config") or {}).items():
+        if isinstance(declaration, dict) and "default" in declaration:
+            defaults[key.removeprefix(f"{PROJECT}:")] = declaration["default"]
+    return defaults
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _mask_secure(value: Any) -> tuple[Any, bool]:
+    """Replace every `{secure: ...}` in a value by the placeholder; say whether there was one."""
+    if _is_secure(value):
+        return SECRET_PLACEHOLDER, True
+    if isinstance(value, dict):
+        masked: dict[str, Any] = {}
+        any_secret = False
+        for key, item in value.items():
+            masked[key], secret = _mask_secure(item)
+            any_secret = any_secret or secret
+        return masked, any_secret
+    if isinstance(value, list):
+        pairs = [_mask_secure(item) for item in value]
+        return [item for item, _ in pairs], any(secret for _, secret in pairs)
+    return value, False
+
+
+def _key_lines(node: yaml.Node, prefix: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = (*prefix, str(key_node.value))
+            lines[path] = key_node.start_mark.line + 1
+            _key_lines(value_node, path, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            path = (*prefix, str(index))
+            lines[path] = item.start_mark.line + 1
+            _key_lines(item, path, lines)
+
+
+def read_stack_file(stack: str, root: Path = PROJECT_ROOT) -> RawConfig:
+    """Read `Pulumi.<stack>.yaml` offline, with Pulumi.yaml's defaults under it."""
+    path = stack_file(stack, root)
+    source = path.name
+    if not path.is_file():
+        available = sorted(
+            p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml")
+        )
+        raise InputError(
+            [
+                Problem(
+                    source,
+                    f"no stack file for stack {stack!r}",
+                    f"use one of {', '.join(available)} or run 'pulumi stack init {stack}'",
+                )
+            ]
+        )
+    text = path.read_text(encoding="utf-8")
+    try:
+        document = yaml.safe_load(text) or {}
+        root_node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise InputError(
+            [
+                Problem(
+                    source,
+                    f"YAML syntax error: {getattr(error, 'problem', None) or error}",
+                    "fix the YAML syntax",
+                    line=mark.line + 1 if mark else None,
+                )
+            ]
+        ) from None
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise InputError([Problem(source, "'config' must be a mapping of keys to values", line=1)])
+
+    lines: dict[tuple[str, ...], int] = {}
+    if isinstance(root_node, yaml.MappingNode):
+        for key_node, value_node in root_node.value:
+            if key_node.value == "config":
+                _key_lines(value_node, (), lines)
+    values: dict[str, Any] = project_defaults(root)
+    provider: dict[str, Any] = {}
+    secret_keys: set[str] = set()
+    normalized_lines: dict[tuple[str, ...], int] = {}
+    for full_key, raw_value in config.items():
+        namespace, _, name = str(full_key).partition(":")
+        value, secret = _mask_secure(raw_value)
+        key_line = {path[1:]: line for path, line in lines.items() if path[0] == full_key}
+        if namespace == PROJECT and name:
+            values[name] = value
+            if secret:
+                secret_keys.add(name)
+            normalized_lines.update({(name, *path): line for path, line in key_line.items()})
+        else:
+            provider[str(full_key)] = value
+    return RawConfig(source, values, frozenset(secret_keys), provider, normalized_lines, from_file=True)
+
+
+def read_engine_config(all_config: Mapping[str, Any], secret_keys: frozenset[str]) -> RawConfig:
+    """Config as the Pulumi engine hands it to the program: strings, with objects as JSON text."""
+    values: dict[str, Any] = {}
+    provider: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for full_key, raw in all_config.items():
+        namespace, _, name = full_key.partition(":")
+        value = raw
+        if isinstance(raw, str) and raw[:1] in "[{":
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                value = raw
+        if namespace == PROJECT:
+            values[name] = value
+            if full_key in secret_keys:
+                secrets.add(name)
+        else:
+            provider[full_key] = value
+    return RawConfig("Pulumi config", values, frozenset(secrets), provider)

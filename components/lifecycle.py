@@ -1,0 +1,254 @@
+"""Lifecycle policies as code: build the cache's retention policy and check any policy as AWS would.
+
+Rules follow https://docs.aws.amazon.com/AmazonECR/latest/userguide/lifecycle_policy_parameters.html
+and the traps recorded in ecr-facts.md ("Lifecycle policy rules"): AWS rejects
+`sinceImagePulled` with `expire` (aws/containers-roadmap#921, #2728) and a
+`tagged` rule without exactly one of its tag lists, both at `pulumi up`, not at
+preview. Checking here turns that late failure into an early, explained one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MAX_POLICY_CHARACTERS = 30_720
+MAX_WILDCARDS = 4
+TAG_STATUSES = frozenset({"tagged", "untagged", "any"})
+COUNT_TYPES = frozenset(
+    {"imageCountMoreThan", "sinceImagePushed", "sinceImagePulled", "sinceImageTransitioned"}
+)
+DAY_COUNT_TYPES = COUNT_TYPES - {"imageCountMoreThan"}
+ACTION_TYPES = frozenset({"expire", "transition"})
+ARCHIVE = "archive"
+_RULE_KEYS = frozenset({"rulePriority", "description", "selection", "action"})
+_SELECTION_KEYS = frozenset(
+    {"tagStatus", "tagPrefixList", "tagPatternList", "countType", "countUnit", "countNumber", "storageClass"}
+)
+_ACTION_KEYS = frozenset({"type", "targetStorageClass"})
+
+
+class LifecyclePolicyError(ValueError):
+    """A lifecycle policy AWS would reject, or a retention setting that cannot become one."""
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """What a stack asks to keep; see `build_lifecycle_policy` for how it becomes rules."""
+
+    untagged_expire_days: int
+    max_image_count: int | None
+    archive_unpulled_after_days: int | None = None
+    expire_tagged_unpulled_after_days: int | None = None
+
+
+def _positive(value: int | None, key: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise LifecyclePolicyError(f"retention.{key} must be a whole number of at least 1, not {value!r}")
+
+
+def build_lifecycle_policy(retention: RetentionSettings) -> dict[str, Any]:
+    """Rules that fit a cache: drop superseded digests, archive what nobody pulls, cap the count.
+
+    Untagged images are digests an upstream tag has moved away from: safe to expire.
+    Tagged images are what clusters run, so they are never expired by age; only the
+    count cap (the `any` rule, which AWS requires to come last) removes them.
+    """
+    if retention.expire_tagged_unpulled_after_days is not None:
+        raise LifecyclePolicyError(
+            "retention.expireTaggedUnpulledAfterDays cannot be built: AWS rejects it on two counts. "
+            "countType sinceImagePulled works only with a 'transition' action to the archive storage class, "
+            "never with 'expire' (aws/containers-roadmap#921, #2728); and a 'tagged' rule needs exactly one "
+            "of tagPrefixList or tagPatternList. Expiring tagged images would also remove the cache's "
+            "protection against upstream deletion. Use retention.archiveUnpulledAfterDays instead."
+        )
+    _positive(retention.untagged_expire_days, "untaggedExpireDays")
+    _positive(retention.max_image_count, "maxImageCount")
+    _positive(retention.archive_unpulled_after_days, "archiveUnpulledAfterDays")
+    rules: list[dict[str, Any]] = [
+        {
+            "rulePriority": 1,
+            "description": "Expire untagged images: digests superseded upstream",
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": retention.untagged_expire_days,
+            },
+            "action": {"type": "expire"},
+        }
+    ]
+    if retention.archive_unpulled_after_days is not None:
+        rules.append(
+            {
+                "rulePriority": 2,
+                "description": "Archive tagged images nobody pulled recently",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
+                    "countType": "sinceImagePulled",
+                    "countUnit": "days",
+                    "countNumber": retention.archive_unpulled_after_days,
+                },
+                "action": {"type": "transition", "targetStorageClass": ARCHIVE},
+            }
+        )
+    if retention.max_image_count is not None:
+        rules.append(
+            {
+                "rulePriority": 10,
+                "description": "Keep at most this many images per repository",
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": retention.max_image_count,
+                },
+                "action": {"type": "expire"},
+            }
+        )
+    policy = {"rules": rules}
+    validate_lifecycle_policy(policy)
+    return policy
+
+
+def _fail(priority: object, message: str) -> LifecyclePolicyError:
+    return LifecyclePolicyError(f"lifecycle rule {priority}: {message}")
+
+
+def _check_tag_lists(priority: object, selection: Mapping[str, Any]) -> None:
+    status = selection.get("tagStatus")
+    lists = [key for key in ("tagPrefixList", "tagPatternList") if key in selection]
+    if status == "tagged" and len(lists) != 1:
+        raise _fail(
+            priority,
+            "a 'tagged' rule needs exactly one of tagPrefixList and tagPatternList"
+            + (" (not both)" if lists else "; use tagPatternList ['*'] for every tag"),
+        )
+    if status in ("untagged", "any") and lists:
+        raise _fail(priority, f"a {status!r} rule takes no tagPrefixList or tagPatternList")
+    for key in lists:
+        values = selection[key]
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+            raise _fail(priority, f"{key} must be a non-empty list of strings")
+    for pattern in selection.get("tagPatternList", []):
+        if pattern.count("*") > MAX_WILDCARDS:
+            raise _fail(priority, f"pattern {pattern!r} has more than {MAX_WILDCARDS} '*' wildcards")
+
+
+def _check_count(priority: object, selection: Mapping[str, Any], action_type: object) -> None:
+    count_type = selection.get("countType")
+    if count_type not in COUNT_TYPES:
+        raise _fail(
+            priority, f"countType must be one of {', '.join(sorted(COUNT_TYPES))}, not {count_type!r}"
+        )
+    if count_type in DAY_COUNT_TYPES and selection.get("countUnit") != "days":
+        raise _fail(priority, f"countType {count_type} needs countUnit 'days'")
+    if count_type == "imageCountMoreThan" and "countUnit" in selection:
+        raise _fail(priority, "countType imageCountMoreThan takes no countUnit")
+    number = selection.get("countNumber")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise _fail(priority, f"countNumber must be an integer of at least 1, not {number!r}")
+    if count_type == "sinceImagePulled" and action_type == "expire":
+        raise _fail(
+            priority,
+            "AWS rejects sinceImagePulled with an 'expire' action; it works only with 'transition' to "
+            "the archive storage class (aws/containers-roadmap#921, #2728)",
+        )
+    storage_class = selection.get("storageClass")
+    if count_type == "sinceImageTransitioned" and storage_class != ARCHIVE:
+        raise _fail(priority, "countType sinceImageTransitioned selects storageClass 'archive'; set it")
+    if storage_class is not None and count_type != "sinceImageTransitioned":
+        raise _fail(priority, "storageClass is only valid with countType sinceImageTransitioned")
+
+
+def _check_action(priority: object, action: Any) -> str:
+    if not isinstance(action, Mapping):
+        raise _fail(priority, "action must be an object with a 'type'")
+    unknown = set(action) - _ACTION_KEYS
+    if unknown:
+        raise _fail(priority, f"unknown action key(s) {', '.join(sorted(unknown))}")
+    action_type = action.get("type")
+    if action_type not in ACTION_TYPES:
+        raise _fail(priority, f"action type must be 'expire' or 'transition', not {action_type!r}")
+    target = action.get("targetStorageClass")
+    if action_type == "transition" and target != ARCHIVE:
+        raise _fail(priority, "a 'transition' action needs targetStorageClass 'archive'")
+    if action_type == "expire" and target is not None:
+        raise _fail(priority, "an 'expire' action takes no targetStorageClass")
+    return str(action_type)
+
+
+def _check_rule(rule: Any) -> int:
+    if not isinstance(rule, Mapping):
+        raise LifecyclePolicyError("each lifecycle rule must be an object")
+    priority = rule.get("rulePriority")
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority < 1:
+        raise LifecyclePolicyError(f"rulePriority must be an integer of at least 1, not {priority!r}")
+    unknown = set(rule) - _RULE_KEYS
+    if unknown:
+        raise _fail(priority, f"unknown key(s) {', '.join(sorted(unknown))}")
+    selection = rule.get("selection")
+    if not isinstance(selection, Mapping):
+        raise _fail(priority, "selection must be an object")
+    unknown = set(selection) - _SELECTION_KEYS
+    if unknown:
+        raise _fail(priority, f"unknown selection key(s) {', '.join(sorted(unknown))}")
+    if selection.get("tagStatus") not in TAG_STATUSES:
+        raise _fail(
+            priority, f"tagStatus must be tagged, untagged or any, not {selection.get('tagStatus')!r}"
+        )
+    action_type = _check_action(priority, rule.get("action"))
+    _check_tag_lists(priority, selection)
+    _check_count(priority, selection, action_type)
+    return priority
+
+
+def validate_lifecycle_policy(doc: Mapping[str, Any]) -> None:
+    """Raise LifecyclePolicyError, naming the rule and the fix, for anything AWS would reject."""
+    if not isinstance(doc, Mapping) or set(doc) != {"rules"}:
+        raise LifecyclePolicyError("a lifecycle policy is an object with exactly one key, 'rules'")
+    rules = doc["rules"]
+    if not isinstance(rules, list) or not rules:
+        raise LifecyclePolicyError("'rules' must be a non-empty list")
+    priorities = [_check_rule(rule) for rule in rules]
+    duplicates = sorted({p for p in priorities if priorities.count(p) > 1})
+    if duplicates:
+        raise LifecyclePolicyError(f"rulePriority values must be unique; repeated: {duplicates}")
+    any_rules = [rule["rulePriority"] for rule in rules if rule["selection"]["tagStatus"] == "any"]
+    if any_rules and (len(any_rules) > 1 or any_rules[0] != max(priorities)):
+        raise _fail(
+            any_rules[0],
+            "a tagStatus 'any' rule must have the highest rulePriority, so there can be only one",
+        )
+    size = len(_canonical_json(doc))
+    if size > MAX_POLICY_CHARACTERS:
+        raise LifecyclePolicyError(
+            f"the policy is {size} characters; ECR allows at most {MAX_POLICY_CHARACTERS}"
+        )
+
+
+def _canonical_json(doc: Mapping[str, Any]) -> str:
+    rules = sorted(doc["rules"], key=lambda rule: rule["rulePriority"])
+    return json.dumps({"rules": rules}, sort_keys=True, separators=(",", ":"))
+
+
+def render_lifecycle_policy(doc: Mapping[str, Any]) -> str:
+    """Deterministic JSON, rules ascending by priority as the API returns them, so previews show no diff."""
+    validate_lifecycle_policy(doc)
+    return _canonical_json(doc)
+
+
+def lifecycle_policy_from_json(text: str, *, source: str) -> dict[str, Any]:
+    """A hand-written policy from stack config, parsed and validated."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise LifecyclePolicyError(
+            f"{source} is not valid JSON: {error.msg} at line {error.lineno}"
+        ) from None
+    if not isinstance(doc, dict):
+        raise LifecyclePolicyError(f"{source} must be a JSON object with 'rules'")
+    validate_lifecycle_policy(doc)
+    return doc

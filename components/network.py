@@ -1,0 +1,114 @@
+"""VPC endpoint names, the S3 gateway policy and checks on network IDs: pure, no Pulumi.
+
+Sources: ecr-facts.md ("VPC endpoints for pulling privately");
+https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html and
+https://docs.aws.amazon.com/eks/latest/userguide/private-clusters.html.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from typing import Any
+
+INTERFACE_SERVICES_REQUIRED = ("ecr.api", "ecr.dkr")
+INTERFACE_SERVICES_OPTIONAL = (
+    "sts",
+    "eks",
+    "eks-auth",
+    "ec2",
+    "logs",
+    "elasticloadbalancing",
+    "ssm",
+    "xray",
+    "autoscaling",
+)
+EKS_NODE_SERVICES = ("sts", "eks", "eks-auth", "ec2", "logs", "elasticloadbalancing")
+
+# Partitions whose endpoint service names use a different reverse-DNS prefix. In China,
+# ECR's endpoints are `cn.com.amazonaws.<region>.ecr.{api,dkr}` while S3 and STS keep
+# `com.amazonaws` (https://docs.amazonaws.cn/en_us/aws/latest/userguide/endpoints-Beijing.html).
+_CN_PREFIXED_SERVICES = frozenset({"ecr.api", "ecr.dkr", "eks", "eks-auth", "logs", "xray"})
+_WHOLE_INTERNET = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+
+
+class NetworkValueError(ValueError):
+    """A VPC, subnet, route table or CIDR value AWS would not accept here."""
+
+
+def partition_of_region(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("us-isob-"):
+        return "aws-iso-b"
+    if region.startswith("us-iso-"):
+        return "aws-iso"
+    return "aws"
+
+
+def endpoint_service_name(region: str, service: str) -> str:
+    """`com.amazonaws.<region>.<service>`, with the China form where that partition uses it."""
+    prefix = "com.amazonaws"
+    if partition_of_region(region) == "aws-cn" and service in _CN_PREFIXED_SERVICES:
+        prefix = "cn.com.amazonaws"
+    return f"{prefix}.{region}.{service}"
+
+
+def layer_bucket_arn(region: str, partition: str = "aws") -> str:
+    """The bucket ECR keeps image layers in; pulls fetch layers from it through the S3 gateway."""
+    return f"arn:{partition}:s3:::prod-{region}-starport-layer-bucket"
+
+
+def s3_gateway_policy(*, region: str, extra_bucket_arns: Sequence[str] = ()) -> dict[str, Any]:
+    """Only `s3:GetObject`, only on the layer bucket (plus buckets the stack names)."""
+    partition = partition_of_region(region)
+    buckets = [layer_bucket_arn(region, partition), *extra_bucket_arns]
+    for bucket in extra_bucket_arns:
+        if not re.fullmatch(r"arn:aws(?:-[a-z-]+)?:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+            raise NetworkValueError(f"{bucket!r} is not an S3 bucket ARN; write arn:aws:s3:::<bucket>")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PullImageLayers",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": [f"{bucket}/*" for bucket in buckets],
+            }
+        ],
+    }
+
+
+def _validate_id(value: str, prefix: str, what: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(rf"{prefix}-(?:[0-9a-f]{{8}}|[0-9a-f]{{17}})", value):
+        raise NetworkValueError(f"{value!r} is not a {what} ID; expected {prefix}- and 8 or 17 hex digits")
+    return value
+
+
+def validate_vpc_id(value: str) -> str:
+    return _validate_id(value, "vpc", "VPC")
+
+
+def validate_subnet_id(value: str) -> str:
+    return _validate_id(value, "subnet", "subnet")
+
+
+def validate_route_table_id(value: str) -> str:
+    return _validate_id(value, "rtb", "route table")
+
+
+def validate_cidr(value: str) -> str:
+    """A VPC network in CIDR form; the whole internet is refused, since endpoints serve the VPC only."""
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except (TypeError, ValueError) as error:
+        raise NetworkValueError(
+            f"{value!r} is not a CIDR network ({error}); write for example 10.0.0.0/16"
+        ) from None
+    if network in _WHOLE_INTERNET:
+        raise NetworkValueError(f"{value!r} opens the endpoints to the whole internet; give the VPC's CIDR")
+    return value
