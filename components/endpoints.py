@@ -1,0 +1,151 @@
+"""VPC endpoints so nodes in private subnets pull from ECR without a NAT gateway."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.network import (
+    INTERFACE_SERVICES_REQUIRED,
+    endpoint_service_name,
+    s3_gateway_policy,
+    validate_cidr,
+    validate_route_table_id,
+    validate_subnet_id,
+    validate_vpc_id,
+)
+from components.settings import EndpointsConfig
+
+COMPONENT_TYPE = "ecr-pull-through-cache:index:PrivateEndpoints"
+S3_SERVICE = "s3"
+HTTPS_PORT = 443
+
+
+def checked_cidrs(cidrs: Sequence[str]) -> list[str]:
+    """Network-stack values arrive at deploy time, so they are checked then; never the whole internet."""
+    if not cidrs:
+        raise ValueError("the VPC has no CIDR to allow HTTPS from; set endpoints.vpcCidrs")
+    for cidr in cidrs:
+        validate_cidr(cidr)
+    return sorted(cidrs)
+
+
+def _checked_ids(ids: Sequence[str], validate: Callable[[str], object], what: str) -> list[str]:
+    if not ids:
+        raise ValueError(f"the network stack gave no {what}")
+    for value in ids:
+        validate(value)
+    return list(ids)
+
+
+@dataclass(frozen=True)
+class VpcPlacement:
+    """Where endpoints go; values may come from config or from a network stack's outputs."""
+
+    vpc_id: pulumi.Input[str]
+    vpc_cidrs: pulumi.Input[Sequence[str]]
+    subnet_ids: pulumi.Input[Sequence[str]]
+    route_table_ids: pulumi.Input[Sequence[str]]
+
+
+class PrivateEndpoints(pulumi.ComponentResource):
+    """Interface endpoints (ecr.api, ecr.dkr and the chosen EKS ones), the S3 gateway, and their security group."""
+
+    endpoint_ids: pulumi.Output[dict[str, str]]
+    security_group_id: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        region: str,
+        placement: VpcPlacement,
+        services: Sequence[str],
+        extra_s3_bucket_arns: Sequence[str],
+        tags: Mapping[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        cidrs = pulumi.Output.from_input(placement.vpc_cidrs).apply(checked_cidrs)
+        group = aws.ec2.SecurityGroup(
+            "endpoints",
+            vpc_id=placement.vpc_id,
+            description="HTTPS from the VPC to its interface endpoints",
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    description="HTTPS from the VPC",
+                    protocol="tcp",
+                    from_port=HTTPS_PORT,
+                    to_port=HTTPS_PORT,
+                    cidr_blocks=cidrs.apply(lambda c: [x for x in c if ":" not in x]),
+                    ipv6_cidr_blocks=cidrs.apply(lambda c: [x for x in c if ":" in x]),
+                )
+            ],
+            tags={**tags, "Name": f"{pulumi.get_stack()}-vpc-endpoints"},
+            opts=child,
+        )
+        ids: dict[str, pulumi.Output[str]] = {}
+        for service in [
+            *INTERFACE_SERVICES_REQUIRED,
+            *sorted(set(services) - set(INTERFACE_SERVICES_REQUIRED)),
+        ]:
+            endpoint = aws.ec2.VpcEndpoint(
+                service,
+                vpc_id=placement.vpc_id,
+                service_name=endpoint_service_name(region, service),
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=placement.subnet_ids,
+                security_group_ids=[group.id],
+                tags={**tags, "Name": f"{pulumi.get_stack()}-{service}"},
+                opts=child,
+            )
+            ids[service] = endpoint.id
+        gateway = aws.ec2.VpcEndpoint(
+            S3_SERVICE,
+            vpc_id=placement.vpc_id,
+            service_name=endpoint_service_name(region, S3_SERVICE),
+            vpc_endpoint_type="Gateway",
+            route_table_ids=placement.route_table_ids,
+            policy=json.dumps(
+                s3_gateway_policy(region=region, extra_bucket_arns=extra_s3_bucket_arns), sort_keys=True
+            ),
+            tags={**tags, "Name": f"{pulumi.get_stack()}-{S3_SERVICE}"},
+            opts=child,
+        )
+        ids[S3_SERVICE] = gateway.id
+        self.endpoint_ids = pulumi.Output.all(**ids)
+        self.security_group_id = group.id
+        self.register_outputs(
+            {"endpoint_ids": self.endpoint_ids, "security_group_id": self.security_group_id}
+        )
+
+
+def placement_from_settings(endpoints: EndpointsConfig) -> VpcPlacement:
+    """The VPC from stack config, or from a network stack's outputs under configurable names."""
+    source = endpoints.network_stack
+    if source is None:
+        return VpcPlacement(
+            vpc_id=endpoints.vpc_id or "",
+            vpc_cidrs=endpoints.vpc_cidrs,
+            subnet_ids=endpoints.subnet_ids,
+            route_table_ids=endpoints.route_table_ids,
+        )
+    network = pulumi.StackReference(source.name)
+
+    def read(key: str, validate: Callable[[str], object], what: str) -> pulumi.Output[list[str]]:
+        return network.require_output(key).apply(lambda ids: _checked_ids(ids, validate, what))
+
+    return VpcPlacement(
+        vpc_id=network.require_output(source.vpc_id_output).apply(
+            lambda v: _checked_ids([v], validate_vpc_id, "VPC")[0]
+        ),
+        vpc_cidrs=network.require_output(source.vpc_cidrs_output),
+        subnet_ids=read(source.subnet_ids_output, validate_subnet_id, "subnets"),
+        route_table_ids=read(source.route_table_ids_output, validate_route_table_id, "route tables"),
+    )

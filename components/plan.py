@@ -1,0 +1,210 @@
+"""An offline plan: run the real `__main__.py` under Pulumi's mock runtime.
+
+No Pulumi CLI, no AWS credentials, no network. The mocks answer the few data
+sources the program reads (caller identity, partition, an existing secret, a
+network stack's outputs) with stand-ins, and record every resource the program
+registers. Secret values print as `[secret]`; the stack file's ciphertext is
+never read into the run (see `config_source`).
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.settings import get_root_resource, reset_options
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components import program
+from components.config_source import PROJECT, PROJECT_ROOT, SECRET_PLACEHOLDER
+from components.settings import StackSettings, load_stack_settings
+
+PLAN_ACCOUNT_ID = "123456789012"
+NETWORK_STACK_STAND_INS: Mapping[str, Any] = {
+    "vpcId": "vpc-0fedcba9876543210",
+    "vpcCidrs": ["10.0.0.0/16"],
+    "privateSubnetIds": ["subnet-0fedcba9876543211", "subnet-0fedcba9876543212", "subnet-0fedcba9876543213"],
+    "privateRouteTableIds": ["rtb-0fedcba9876543211", "rtb-0fedcba9876543212", "rtb-0fedcba9876543213"],
+}
+
+
+@dataclass
+class PlannedResource:
+    type: str
+    name: str
+    parent: str | None
+    inputs: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
+
+
+@dataclass
+class Plan:
+    resources: list[PlannedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def sorted_resources(self) -> list[PlannedResource]:
+        """Registration order depends on async scheduling; components first, then by parent and name."""
+        return sorted(self.resources, key=lambda r: (r.parent is not None, r.parent or "", r.type, r.name))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"resources": [r.as_json() for r in self.sorted_resources()], "outputs": self.outputs}
+
+
+def _masked(value: Any) -> Any:
+    """Inputs as a plan shows them: secrets as `[secret]`, empty values dropped."""
+    if rpc.is_rpc_secret(value):
+        return SECRET_PLACEHOLDER
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in sorted(value.items()) if v not in (None, [], {}, "")}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+class StandInMocks(Mocks):
+    """Answers data sources with stand-ins and gives each resource a plausible id and ARN."""
+
+    def __init__(self, settings: StackSettings) -> None:
+        self.region = settings.region
+        self.network_outputs = _network_stand_ins(settings)
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            arn = f"arn:aws:iam::{PLAN_ACCOUNT_ID}:user/plan"
+            return {"accountId": PLAN_ACCOUNT_ID, "arn": arn, "userId": "PLAN", "id": PLAN_ACCOUNT_ID}, []
+        if args.token == "aws:index/getPartition:getPartition":
+            return {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws",
+                "id": "aws",
+            }, []
+        if args.token == "aws:secretsmanager/getSecret:getSecret":
+            name = args.args.get("name", "")
+            arn = f"arn:aws:secretsmanager:{self.region}:{PLAN_ACCOUNT_ID}:secret:{name}-AbCdEf"
+            return {"arn": arn, "name": name, "id": arn, "kmsKeyId": ""}, []
+        return {}, []
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == "pulumi:pulumi:StackReference":
+            return args.name, {**args.inputs, "outputs": dict(self.network_outputs), "secretOutputNames": []}
+        service = args.typ.split(":")[1].split("/")[0]
+        state = dict(args.inputs)
+        state.setdefault("arn", f"arn:aws:{service}:{self.region}:{PLAN_ACCOUNT_ID}:{args.name}")
+        return f"{args.name}-id", state
+
+
+class _RecordingMonitor(MockMonitor):
+    """Keeps what a plan shows that the mocks are not told: each resource's parent."""
+
+    def __init__(self, mocks: Mocks, plan: Plan) -> None:
+        super().__init__(mocks)
+        self.plan = plan
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type != "pulumi:pulumi:Stack":
+            parent = request.parent.split("::")[-1] if request.parent else None
+            if parent == f"{PROJECT}-{pulumi.get_stack()}":
+                parent = None
+            inputs = rpc.deserialize_properties(request.object)
+            self.plan.resources.append(PlannedResource(request.type, request.name, parent, _masked(inputs)))
+        return response
+
+
+def _network_stand_ins(settings: StackSettings) -> dict[str, Any]:
+    keys = settings.config.endpoints.network_stack
+    if keys is None:
+        return {}
+    return {
+        keys.vpc_id_output: NETWORK_STACK_STAND_INS["vpcId"],
+        keys.vpc_cidrs_output: NETWORK_STACK_STAND_INS["vpcCidrs"],
+        keys.subnet_ids_output: NETWORK_STACK_STAND_INS["privateSubnetIds"],
+        keys.route_table_ids_output: NETWORK_STACK_STAND_INS["privateRouteTableIds"],
+    }
+
+
+def _resolved_outputs() -> dict[str, Any]:
+    stack = get_root_resource()
+    exported: dict[str, Any] = dict(getattr(stack, "outputs", {}))
+
+    async def resolve() -> dict[str, Any]:
+        resolved: dict[str, Any] = {}
+        for name, value in exported.items():
+            output = pulumi.Output.from_input(value)
+            secret = await output.is_secret()
+            plain = await output.future()
+            resolved[name] = SECRET_PLACEHOLDER if secret else plain
+        return resolved
+
+    return _sync_await(resolve())
+
+
+def run_plan(
+    settings: StackSettings,
+    stack: str,
+    main: Path = PROJECT_ROOT / "__main__.py",
+    mocks: Mocks | None = None,
+) -> Plan:
+    """Run the program once under mocks and return what it would register and export."""
+    plan = Plan(notes=[*settings.warnings])
+    plan.notes += [
+        f"secret not set; before `pulumi up` run: {command}" for command in settings.missing_secrets
+    ]
+    if settings.config.endpoints.enabled and settings.config.endpoints.network_stack is not None:
+        plan.notes.append(
+            f"VPC values are stand-ins for the outputs of {settings.config.endpoints.network_stack.name}"
+        )
+    reset_options(project=PROJECT, stack=stack, preview=False)
+    mocks = mocks or StandInMocks(settings)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(mocks, plan)
+    )
+    pulumi.runtime.set_all_config({"aws:region": settings.region}, [])
+    program.use_offline_settings(settings)
+    try:
+
+        def run_program() -> None:
+            runpy.run_path(str(main), run_name="__main__")
+
+        _sync_await(run_pulumi_func(run_program))
+        plan.outputs = _resolved_outputs()
+    finally:
+        program.use_offline_settings(None)
+    return plan
+
+
+def plan_stack(stack: str, images_file: Path | str | None = None) -> Plan:
+    return run_plan(load_stack_settings(stack, images_file=images_file), stack)
+
+
+def render_text(plan: Plan) -> str:
+    lines = [f"{len(plan.resources)} resources `pulumi up` would register:"]
+    for resource in plan.sorted_resources():
+        parent = f"  (in {resource.parent})" if resource.parent else ""
+        lines.append(f"+ {resource.type}  {resource.name}{parent}")
+        for key, value in resource.inputs.items():
+            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            if len(text) > 160:
+                text = text[:157] + "..."
+            lines.append(f"      {key}: {text}")
+    lines.append("")
+    lines.append("Outputs:")
+    for name, value in plan.outputs.items():
+        lines.append(f"  {name}: {json.dumps(value, indent=2, sort_keys=True)}")
+    if plan.notes:
+        lines.append("")
+        lines.append("Notes:")
+        lines += [f"  - {note}" for note in plan.notes]
+    return "\n".join(lines)

@@ -1,0 +1,99 @@
+"""Repository creation templates: every repository the cache creates is governed from birth."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.cache import resource_suffix
+from components.settings import TemplatesConfig
+from components.template_policies import template_role_policy, template_role_trust_policy
+
+COMPONENT_TYPE = "ecr-pull-through-cache:index:CreationTemplates"
+APPLIED_FOR_PULL_THROUGH_CACHE = "PULL_THROUGH_CACHE"
+
+
+def needs_custom_role(templates: TemplatesConfig) -> bool:
+    """Tags or KMS make ECR act on the caller's behalf; without a role, repository creation fails (CR#2398)."""
+    return bool(templates.resource_tags) or templates.encryption == "KMS"
+
+
+class CreationTemplates(pulumi.ComponentResource):
+    """One `aws.ecr.RepositoryCreationTemplate` per cache prefix, plus the role ECR needs for tags or KMS."""
+
+    templates: dict[str, aws.ecr.RepositoryCreationTemplate]
+    role: aws.iam.Role | None
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        prefixes: Sequence[str],
+        settings: TemplatesConfig,
+        lifecycle_policy: str,
+        repository_policy: str | None,
+        partition: str,
+        region: str,
+        account_id: str,
+        tags: Mapping[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.role = None
+        role_arn: pulumi.Output[str] | None = None
+        role_policy: aws.iam.RolePolicy | None = None
+        if needs_custom_role(settings):
+            kms_key = settings.kms_key_arn if settings.encryption == "KMS" else None
+            self.role = aws.iam.Role(
+                "template-role",
+                description="Lets ECR tag and encrypt the repositories pull-through cache creates.",
+                assume_role_policy=json.dumps(template_role_trust_policy()),
+                tags=dict(tags),
+                opts=child,
+            )
+            role_policy = aws.iam.RolePolicy(
+                "template-role",
+                role=self.role.id,
+                policy=json.dumps(
+                    template_role_policy(
+                        partition=partition,
+                        region=region,
+                        account_id=account_id,
+                        prefixes=prefixes,
+                        kms_key_arn=kms_key,
+                    )
+                ),
+                opts=child,
+            )
+            role_arn = self.role.arn
+        encryption = aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(
+            encryption_type=settings.encryption,
+            kms_key=settings.kms_key_arn if settings.encryption == "KMS" else None,
+        )
+        exclusions = [
+            aws.ecr.RepositoryCreationTemplateImageTagMutabilityExclusionFilterArgs(
+                filter=pattern, filter_type="WILDCARD"
+            )
+            for pattern in settings.mutability_exclusions
+        ]
+        self.templates = {}
+        for prefix in prefixes:
+            self.templates[prefix] = aws.ecr.RepositoryCreationTemplate(
+                f"template-{resource_suffix(prefix)}",
+                prefix=prefix,
+                applied_fors=[APPLIED_FOR_PULL_THROUGH_CACHE],
+                description=settings.description,
+                image_tag_mutability=settings.image_tag_mutability,
+                image_tag_mutability_exclusion_filters=exclusions or None,
+                encryption_configurations=[encryption],
+                resource_tags=dict(settings.resource_tags) or None,
+                lifecycle_policy=lifecycle_policy,
+                repository_policy=repository_policy,
+                custom_role_arn=role_arn,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy] if role_policy else []),
+            )
+        self.register_outputs({"template_prefixes": sorted(self.templates)})

@@ -1,0 +1,190 @@
+"""The resource graph `pulumi up` registers, under Pulumi's mock runtime."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import RunProgram, unwrap
+
+RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+TEMPLATE = "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+NO_ENDPOINTS: dict[str, Any] = {"endpoints": {"enabled": False}}
+TOKEN = "tok-RECOGNIZABLE-4711"
+
+
+def test_public_upstreams_make_rules_without_credentials(run_program: RunProgram) -> None:
+    run = run_program(
+        {"upstreams": {"public.ecr.aws": {}, "registry.k8s.io": {}, "quay.io": {}}, **NO_ENDPOINTS}
+    )
+    rules = {inputs["ecrRepositoryPrefix"]: inputs for _, inputs in run.of_type(RULE)}
+    assert {p: r["upstreamRegistryUrl"] for p, r in rules.items()} == {
+        "ecr-public": "public.ecr.aws",
+        "k8s": "registry.k8s.io",
+        "quay": "quay.io",
+    }
+    assert all("credentialArn" not in r and "customRoleArn" not in r for r in rules.values())
+    assert run.of_type(SECRET) == []
+
+
+@pytest.mark.parametrize(
+    ("registry", "prefix", "url"),
+    [
+        ("docker.io", "docker-hub", "registry-1.docker.io"),
+        ("ghcr.io", "ghcr", "ghcr.io"),
+        ("registry.gitlab.com", "gitlab", "registry.gitlab.com"),
+        ("acmeprod.azurecr.io", "azure-acmeprod", "acmeprod.azurecr.io"),
+        ("cgr.dev", "chainguard", "cgr.dev"),
+    ],
+)
+def test_credentialed_upstream_gets_a_secret_from_secret_config(
+    run_program: RunProgram, registry: str, prefix: str, url: str
+) -> None:
+    run = run_program(
+        {"upstreams": {registry: {"username": "bot"}}, **NO_ENDPOINTS},
+        secrets={f"{prefix}-token": TOKEN},
+    )
+    secret = run.inputs(SECRET, f"credential-{prefix}")
+    assert secret["name"] == f"ecr-pullthroughcache/{prefix}"
+    assert "kmsKeyId" not in secret, "ECR can only read secrets under the default aws/secretsmanager key"
+    version = run.inputs(SECRET_VERSION, f"credential-{prefix}")
+    assert version["secretString"] != unwrap(version["secretString"]), "the secret value must stay secret"
+    assert json.loads(unwrap(version["secretString"])) == {"username": "bot", "accessToken": TOKEN}
+    rule = run.inputs(RULE, f"rule-{prefix}")
+    assert rule["upstreamRegistryUrl"] == url
+    assert rule["credentialArn"].endswith(f":credential-{prefix}")
+
+
+def test_existing_secret_is_adopted_not_created(run_program: RunProgram) -> None:
+    run = run_program(
+        {"upstreams": {"cgr.dev": {"credentialSecret": "ecr-pullthroughcache/cg"}}, **NO_ENDPOINTS}
+    )
+    assert run.of_type(SECRET) == [] and run.of_type(SECRET_VERSION) == []
+    rule = run.inputs(RULE, "rule-chainguard")
+    assert (
+        rule["credentialArn"]
+        == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/cg-AbCdEf"
+    )
+    assert run.plan.outputs["credential_secret_arns"] == {"chainguard": rule["credentialArn"]}
+
+
+def test_ecr_private_upstream_uses_a_role_and_repository_prefix(run_program: RunProgram) -> None:
+    upstream = "333333333333.dkr.ecr.us-east-1.amazonaws.com"
+    role = "arn:aws:iam::123456789012:role/ptc-upstream"
+    run = run_program(
+        {
+            "upstreams": {
+                upstream: {"prefix": "shared", "roleArn": role, "upstreamRepositoryPrefix": "golden"}
+            },
+            **NO_ENDPOINTS,
+        }
+    )
+    rule = run.inputs(RULE, "rule-shared")
+    assert rule["upstreamRegistryUrl"] == upstream
+    assert rule["customRoleArn"] == role
+    assert rule["upstreamRepositoryPrefix"] == "golden"
+    assert "credentialArn" not in rule
+
+
+def test_plan_never_shows_the_token(run_program: RunProgram) -> None:
+    run = run_program(
+        {"upstreams": {"docker.io": {"username": "bot"}}, **NO_ENDPOINTS}, secrets={"docker-hub-token": TOKEN}
+    )
+    text = json.dumps(run.plan.as_json())
+    assert TOKEN not in text
+    assert run.planned(SECRET_VERSION, "credential-docker-hub")["secretString"] == "[secret]"
+
+
+def test_templates_default_to_mutable_aes256_with_lifecycle(run_program: RunProgram) -> None:
+    run = run_program({"upstreams": {"quay.io": {}, "registry.k8s.io": {}}, **NO_ENDPOINTS})
+    templates = dict(run.of_type(TEMPLATE))
+    assert set(templates) == {"template-quay", "template-k8s"}
+    quay = templates["template-quay"]
+    assert quay["prefix"] == "quay"
+    assert quay["appliedFors"] == ["PULL_THROUGH_CACHE"]
+    assert quay["imageTagMutability"] == "MUTABLE"
+    assert quay["encryptionConfigurations"] == [{"encryptionType": "AES256"}]
+    assert "customRoleArn" not in quay
+    assert run.of_type(ROLE) == []
+    policy = json.loads(quay["lifecyclePolicy"])
+    priorities = [rule["rulePriority"] for rule in policy["rules"]]
+    assert priorities == sorted(priorities)
+
+
+def test_tags_and_kms_make_a_least_privilege_role(run_program: RunProgram) -> None:
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    run = run_program(
+        {
+            "upstreams": {"quay.io": {}},
+            "templates": {"encryption": "KMS", "kmsKeyArn": key, "resourceTags": {"team": "platform"}},
+            **NO_ENDPOINTS,
+        }
+    )
+    role = run.inputs(ROLE, "template-role")
+    trust = json.loads(role["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "ecr.amazonaws.com"}
+    policy = json.loads(run.inputs(ROLE_POLICY, "template-role")["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert statements["CreateCachedRepositories"]["Resource"] == [
+        "arn:aws:ecr:eu-west-1:123456789012:repository/quay/*"
+    ]
+    assert statements["EncryptCachedRepositories"]["Resource"] == key
+    assert set(statements["EncryptCachedRepositories"]["Action"]) == {
+        "kms:CreateGrant",
+        "kms:RetireGrant",
+        "kms:DescribeKey",
+    }
+    template = run.inputs(TEMPLATE, "template-quay")
+    assert template["customRoleArn"].endswith(":template-role")
+    assert template["resourceTags"] == {"team": "platform"}
+    assert template["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": key}]
+
+
+def test_tags_alone_make_a_role_without_kms_actions(run_program: RunProgram) -> None:
+    run = run_program(
+        {"upstreams": {"quay.io": {}}, "templates": {"resourceTags": {"a": "b"}}, **NO_ENDPOINTS}
+    )
+    policy = json.loads(run.inputs(ROLE_POLICY, "template-role")["policy"])
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert not any(a.startswith("kms:") for a in actions)
+
+
+def test_immutable_with_exclusions(run_program: RunProgram) -> None:
+    run = run_program(
+        {
+            "upstreams": {"quay.io": {}},
+            "templates": {
+                "imageTagMutability": "IMMUTABLE_WITH_EXCLUSION",
+                "mutabilityExclusions": ["latest"],
+            },
+            **NO_ENDPOINTS,
+        }
+    )
+    template = run.inputs(TEMPLATE, "template-quay")
+    assert template["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    assert template["imageTagMutabilityExclusionFilters"] == [{"filter": "latest", "filterType": "WILDCARD"}]
+
+
+def test_outputs_are_derived_from_the_rules(run_program: RunProgram) -> None:
+    run = run_program(
+        {"upstreams": {"quay.io": {}, "docker.io": {"username": "bot"}}, **NO_ENDPOINTS},
+        images="- nginx:1.27\n- quay.io/argoproj/argocd:v2.7.3\n",
+        secrets={"docker-hub-token": TOKEN},
+    )
+    registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    outputs = run.plan.outputs
+    assert outputs["registry"] == registry
+    assert outputs["cache_prefixes"] == {"docker.io": f"{registry}/docker-hub", "quay.io": f"{registry}/quay"}
+    assert outputs["rules"] == {"docker-hub": "registry-1.docker.io", "quay": "quay.io"}
+    assert outputs["images"] == {
+        "docker.io/library/nginx:1.27": f"{registry}/docker-hub/library/nginx:1.27",
+        "quay.io/argoproj/argocd:v2.7.3": f"{registry}/quay/argoproj/argocd:v2.7.3",
+    }
+    assert set(outputs["credential_secret_arns"]) == {"docker-hub"}
+    assert outputs["credential_secret_arns"]["docker-hub"].startswith("arn:aws:secretsmanager:")
