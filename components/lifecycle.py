@@ -23,6 +23,7 @@ COUNT_TYPES = frozenset(
 DAY_COUNT_TYPES = COUNT_TYPES - {"imageCountMoreThan"}
 ACTION_TYPES = frozenset({"expire", "transition"})
 ARCHIVE = "archive"
+STANDARD = "standard"
 _RULE_KEYS = frozenset({"rulePriority", "description", "selection", "action"})
 _SELECTION_KEYS = frozenset(
     {"tagStatus", "tagPrefixList", "tagPatternList", "countType", "countUnit", "countNumber", "storageClass"}
@@ -157,10 +158,14 @@ def _check_count(priority: object, selection: Mapping[str, Any], action_type: ob
             "the archive storage class (aws/containers-roadmap#921, #2728)",
         )
     storage_class = selection.get("storageClass")
+    if storage_class not in (None, STANDARD, ARCHIVE):
+        raise _fail(priority, f"storageClass must be 'standard' or 'archive', not {storage_class!r}")
     if count_type == "sinceImageTransitioned" and storage_class != ARCHIVE:
         raise _fail(priority, "countType sinceImageTransitioned selects storageClass 'archive'; set it")
-    if storage_class is not None and count_type != "sinceImageTransitioned":
-        raise _fail(priority, "storageClass is only valid with countType sinceImageTransitioned")
+    if storage_class == ARCHIVE and count_type != "sinceImageTransitioned":
+        raise _fail(priority, "archived images are selected only with countType sinceImageTransitioned")
+    if storage_class == ARCHIVE and action_type == "transition":
+        raise _fail(priority, "archived images can only expire; they are already in the archive")
 
 
 def _check_action(priority: object, action: Any) -> str:

@@ -188,3 +188,143 @@ def test_outputs_are_derived_from_the_rules(run_program: RunProgram) -> None:
     }
     assert set(outputs["credential_secret_arns"]) == {"docker-hub"}
     assert outputs["credential_secret_arns"]["docker-hub"].startswith("arn:aws:secretsmanager:")
+
+
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+REGISTRY_POLICY = "aws:ecr/registryPolicy:RegistryPolicy"
+IAM_POLICY = "aws:iam/policy:Policy"
+ENDPOINTS: dict[str, Any] = {
+    "vpcId": "vpc-0a1b2c3d4e5f60718",
+    "vpcCidrs": ["10.20.0.0/16", "2600:1f18::/56"],
+    "subnetIds": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
+    "routeTableIds": ["rtb-0a1b2c3d4e5f60001"],
+}
+
+
+def test_endpoints_security_group_allows_https_from_the_vpc_only(run_program: RunProgram) -> None:
+    run = run_program({"upstreams": {"quay.io": {}}, "endpoints": ENDPOINTS})
+    group = run.inputs(SECURITY_GROUP, "endpoints")
+    (rule,) = group["ingress"]
+    assert (rule["protocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 443, 443)
+    assert rule["cidrBlocks"] == ["10.20.0.0/16"]
+    assert rule["ipv6CidrBlocks"] == ["2600:1f18::/56"]
+    assert "egress" not in group or group["egress"] in ([], None)
+
+
+def test_required_interface_endpoints_and_s3_gateway(run_program: RunProgram) -> None:
+    run = run_program({"upstreams": {"quay.io": {}}, "endpoints": ENDPOINTS}, region="ap-northeast-2")
+    endpoints = dict(run.of_type(ENDPOINT))
+    assert set(endpoints) == {"ecr.api", "ecr.dkr", "s3"}
+    for name in ("ecr.api", "ecr.dkr"):
+        endpoint = endpoints[name]
+        assert endpoint["serviceName"] == f"com.amazonaws.ap-northeast-2.{name}"
+        assert endpoint["vpcEndpointType"] == "Interface"
+        assert endpoint["privateDnsEnabled"] is True
+        assert endpoint["subnetIds"] == ENDPOINTS["subnetIds"]
+    s3 = endpoints["s3"]
+    assert s3["vpcEndpointType"] == "Gateway"
+    assert s3["routeTableIds"] == ENDPOINTS["routeTableIds"]
+    policy = json.loads(s3["policy"])
+    assert policy["Statement"][0]["Action"] == "s3:GetObject"
+    assert policy["Statement"][0]["Resource"] == ["arn:aws:s3:::prod-ap-northeast-2-starport-layer-bucket/*"]
+    assert set(run.plan.outputs["vpc_endpoint_ids"]) == {"ecr.api", "ecr.dkr", "s3"}
+
+
+def test_endpoints_switched_off(run_program: RunProgram) -> None:
+    run = run_program({"upstreams": {"quay.io": {}}, **NO_ENDPOINTS})
+    assert run.of_type(ENDPOINT) == [] and run.of_type(SECURITY_GROUP) == []
+    assert run.plan.outputs["vpc_endpoint_ids"] == {}
+    assert run.plan.outputs["vpc_endpoint_security_group_id"] is None
+
+
+def test_vpc_from_a_network_stack(run_program: RunProgram) -> None:
+    run = run_program(
+        {
+            "upstreams": {"quay.io": {}},
+            "endpoints": {
+                "networkStack": {"name": "acme/network/dev", "vpcIdOutput": "id"},
+                "services": ["sts"],
+            },
+        }
+    )
+    assert run.inputs(SECURITY_GROUP, "endpoints")["vpcId"] == "vpc-0fedcba9876543210"
+    assert run.inputs(ENDPOINT, "sts")["subnetIds"][0].startswith("subnet-")
+
+
+def test_no_consumers_no_registry_policy_but_a_node_policy(run_program: RunProgram) -> None:
+    run = run_program({"upstreams": {"quay.io": {}}, **NO_ENDPOINTS})
+    assert run.of_type(REGISTRY_POLICY) == []
+    assert "repositoryPolicy" not in run.inputs(TEMPLATE, "template-quay")
+    node = json.loads(run.inputs(IAM_POLICY, "node-pull-policy")["policy"])
+    assert {s["Sid"] for s in node["Statement"]} == {
+        "AuthenticateToEcr",
+        "PullImages",
+        "FirstPullThroughCache",
+    }
+    assert run.plan.outputs["node_pull_policy_arn"].startswith("arn:aws:iam")
+
+
+def test_consumers_get_registry_and_template_repository_policies(run_program: RunProgram) -> None:
+    run = run_program(
+        {
+            "upstreams": {"quay.io": {}, "registry.k8s.io": {}},
+            "access": {"accountIds": ["111111111111"], "organizationId": "o-a1b2c3d4e5"},
+            **NO_ENDPOINTS,
+        }
+    )
+    registry_policy = json.loads(run.inputs(REGISTRY_POLICY, "registry-policy")["policy"])
+    resources = {r for s in registry_policy["Statement"] for r in s["Resource"]}
+    assert resources == {
+        "arn:aws:ecr:eu-west-1:123456789012:repository/quay/*",
+        "arn:aws:ecr:eu-west-1:123456789012:repository/k8s/*",
+    }
+    repository_policy = json.loads(run.inputs(TEMPLATE, "template-quay")["repositoryPolicy"])
+    assert {s["Sid"] for s in repository_policy["Statement"]} == {
+        "PullThroughCacheAccounts",
+        "PullThroughCacheOrganization",
+    }
+
+
+def test_dev_and_prod_plans_differ_as_configured() -> None:
+    from components.plan import plan_stack
+
+    dev, prod = plan_stack("dev"), plan_stack("prod")
+
+    def names(plan: Any, type_: str) -> set[str]:
+        return {r.name for r in plan.resources if r.type == type_}
+
+    assert names(dev, ENDPOINT) == {"ecr.api", "ecr.dkr", "s3", "sts"}
+    assert names(prod, ENDPOINT) >= {"eks", "eks-auth", "ec2", "logs", "elasticloadbalancing", "sts"}
+    assert names(dev, REGISTRY_POLICY) == set() and names(prod, REGISTRY_POLICY) == {"registry-policy"}
+    assert names(dev, ROLE) == set() and names(prod, ROLE) == {"template-role"}
+    dev_lifecycle = json.loads(dev_template(dev)["lifecyclePolicy"])
+    prod_lifecycle = json.loads(dev_template(prod)["lifecyclePolicy"])
+    assert dev_lifecycle["rules"][0]["selection"]["countNumber"] == 1
+    assert prod_lifecycle["rules"][0]["selection"]["countNumber"] == 14
+    assert any(r["action"]["type"] == "transition" for r in prod_lifecycle["rules"])
+
+
+def dev_template(plan: Any) -> dict[str, Any]:
+    return next(r.inputs for r in plan.resources if r.type == TEMPLATE and r.name == "template-quay")
+
+
+def test_prod_plan_json_lists_every_output_and_no_secret() -> None:
+    from components.plan import plan_stack
+
+    plan = plan_stack("prod").as_json()
+    assert set(plan["outputs"]) >= {
+        "registry",
+        "cache_prefixes",
+        "images",
+        "rules",
+        "credential_secret_arns",
+        "node_pull_policy_arn",
+        "vpc_endpoint_ids",
+        "vpc_endpoint_security_group_id",
+        "kubelet_credential_provider_config",
+        "containerd_hosts",
+    }
+    types = {r["type"] for r in plan["resources"]}
+    assert {RULE, SECRET, SECRET_VERSION, TEMPLATE, ROLE} <= types
+    assert all(set(r) == {"type", "name", "parent", "inputs"} for r in plan["resources"])

@@ -1,0 +1,268 @@
+"""Lifecycle policies: AWS's own examples pass, a broken variant of each fails, every rule is checked."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.lifecycle import (
+    LifecyclePolicyError,
+    RetentionSettings,
+    build_lifecycle_policy,
+    lifecycle_policy_from_json,
+    render_lifecycle_policy,
+    validate_lifecycle_policy,
+)
+
+EXAMPLES = Path(__file__).parent / "data" / "lifecycle_examples"
+SOURCES: dict[str, str] = yaml.safe_load((EXAMPLES / "sources.yaml").read_text())
+Policy = dict[str, Any]
+
+
+def _first_selection(doc: Policy) -> dict[str, Any]:
+    selection: dict[str, Any] = doc["rules"][0]["selection"]
+    return selection
+
+
+def _duplicate_priority(doc: Policy) -> None:
+    doc["rules"].append(copy.deepcopy(doc["rules"][0]))
+
+
+def _drop_tag_list(doc: Policy) -> None:
+    _first_selection(doc).pop("tagPatternList", None)
+    _first_selection(doc).pop("tagPrefixList", None)
+
+
+def _unit_on_count(doc: Policy) -> None:
+    _first_selection(doc)["countUnit"] = "days"
+
+
+def _prefix_on_untagged(doc: Policy) -> None:
+    _first_selection(doc)["tagPrefixList"] = ["v"]
+
+
+def _both_lists(doc: Policy) -> None:
+    _first_selection(doc)["tagPrefixList"] = ["prod"]
+    _first_selection(doc)["tagPatternList"] = ["prod*"]
+
+
+def _any_first(doc: Policy) -> None:
+    doc["rules"][1]["rulePriority"] = 1
+    doc["rules"][0]["rulePriority"] = 2
+
+
+def _expire_unpulled(doc: Policy) -> None:
+    doc["rules"][0]["action"] = {"type": "expire"}
+
+
+def _transition_archived(doc: Policy) -> None:
+    doc["rules"][0]["action"] = {"type": "transition", "targetStorageClass": "archive"}
+
+
+def _too_many_wildcards(doc: Policy) -> None:
+    _first_selection(doc)["tagPatternList"] = ["*a*b*c*d*"]
+
+
+BREAKS: dict[str, tuple[Callable[[Policy], None], str]] = {
+    "image-age-tag-pattern.json": (_drop_tag_list, "needs exactly one of tagPrefixList and tagPatternList"),
+    "image-count-untagged.json": (_unit_on_count, "imageCountMoreThan takes no countUnit"),
+    "multiple-rules-patterns.json": (_duplicate_priority, "must be unique"),
+    "multiple-rules-prefixes.json": (_both_lists, r"\(not both\)"),
+    "multiple-tags-single-rule.json": (_too_many_wildcards, "more than 4 '\\*' wildcards"),
+    "all-images.json": (_any_first, "'any' rule must have the highest rulePriority"),
+    "archive-not-pulled.json": (_expire_unpulled, "rejects sinceImagePulled with an 'expire' action"),
+    "expire-archived.json": (_transition_archived, "archived images can only expire"),
+}
+
+
+def load(name: str) -> Policy:
+    doc: Policy = json.loads((EXAMPLES / name).read_text())
+    return doc
+
+
+def test_every_example_has_a_source_and_a_break() -> None:
+    files = {p.name for p in EXAMPLES.glob("*.json")}
+    assert files == set(SOURCES) == set(BREAKS)
+    assert all(url.startswith("https://docs.aws.amazon.com/") for url in SOURCES.values())
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_aws_examples_are_accepted(name: str) -> None:
+    validate_lifecycle_policy(load(name))
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_broken_variant_of_each_example_is_rejected(name: str) -> None:
+    doc = load(name)
+    breaker, message = BREAKS[name]
+    breaker(doc)
+    with pytest.raises(LifecyclePolicyError, match=message):
+        validate_lifecycle_policy(doc)
+
+
+def rule(priority: int = 1, **selection: Any) -> Policy:
+    action = selection.pop("action", {"type": "expire"})
+    return {"rulePriority": priority, "selection": selection, "action": action}
+
+
+UNTAGGED_AGE = {
+    "tagStatus": "untagged",
+    "countType": "sinceImagePushed",
+    "countUnit": "days",
+    "countNumber": 3,
+}
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({}, "exactly one key, 'rules'"),
+        ({"rules": []}, "non-empty list"),
+        ({"rules": [rule(0, **UNTAGGED_AGE)]}, "rulePriority must be an integer of at least 1"),
+        ({"rules": [rule(True, **UNTAGGED_AGE)]}, "rulePriority must be an integer"),
+        ({"rules": [{**rule(1, **UNTAGGED_AGE), "extra": 1}]}, "unknown key"),
+        ({"rules": [rule(1, **{**UNTAGGED_AGE, "tagStatus": "some"})]}, "tagStatus must be"),
+        ({"rules": [rule(1, **{**UNTAGGED_AGE, "countType": "sinceForever"})]}, "countType must be one of"),
+        ({"rules": [rule(1, **{**UNTAGGED_AGE, "countUnit": "hours"})]}, "needs countUnit 'days'"),
+        ({"rules": [rule(1, **{**UNTAGGED_AGE, "countNumber": 0})]}, "countNumber must be an integer"),
+        ({"rules": [rule(1, **{**UNTAGGED_AGE, "countNumber": "3"})]}, "countNumber must be an integer"),
+        ({"rules": [rule(1, **{**UNTAGGED_AGE, "tagPatternList": ["x"]})]}, "takes no tagPrefixList"),
+        (
+            {"rules": [rule(1, **{**UNTAGGED_AGE, "tagStatus": "tagged", "tagPatternList": []})]},
+            "non-empty list",
+        ),
+        ({"rules": [rule(1, **UNTAGGED_AGE, action={"type": "delete"})]}, "action type must be"),
+        (
+            {"rules": [rule(1, **UNTAGGED_AGE, action={"type": "transition"})]},
+            "needs targetStorageClass 'archive'",
+        ),
+        (
+            {"rules": [rule(1, **UNTAGGED_AGE, action={"type": "expire", "targetStorageClass": "archive"})]},
+            "takes no targetStorageClass",
+        ),
+        (
+            {"rules": [rule(1, **{**UNTAGGED_AGE, "countType": "sinceImageTransitioned"})]},
+            "selects storageClass 'archive'",
+        ),
+        (
+            {"rules": [rule(1, **{**UNTAGGED_AGE, "storageClass": "archive"})]},
+            "only with countType sinceImageTransitioned",
+        ),
+        ({"rules": [rule(1, **{**UNTAGGED_AGE, "storageClass": "glacier"})]}, "'standard' or 'archive'"),
+        (
+            {
+                "rules": [
+                    rule(1, tagStatus="any", countType="imageCountMoreThan", countNumber=5),
+                    rule(2, tagStatus="any", countType="imageCountMoreThan", countNumber=9),
+                ]
+            },
+            "only one",
+        ),
+        (
+            {"rules": [rule(1, **{**UNTAGGED_AGE, "countType": "sinceImagePulled"})]},
+            "aws/containers-roadmap#921",
+        ),
+    ],
+)
+def test_each_rule_is_checked(doc: Policy, message: str) -> None:
+    with pytest.raises(LifecyclePolicyError, match=message):
+        validate_lifecycle_policy(doc)
+
+
+def test_size_limit() -> None:
+    rules = [
+        {
+            **rule(
+                i,
+                tagStatus="tagged",
+                tagPatternList=[f"t{i}-*"],
+                countType="imageCountMoreThan",
+                countNumber=1,
+            ),
+            "description": "x" * 200,
+        }
+        for i in range(1, 200)
+    ]
+    with pytest.raises(LifecyclePolicyError, match="at most 30720"):
+        validate_lifecycle_policy({"rules": rules})
+
+
+DEV = RetentionSettings(untagged_expire_days=1, max_image_count=30)
+PROD = RetentionSettings(untagged_expire_days=14, max_image_count=500, archive_unpulled_after_days=90)
+
+
+@pytest.mark.parametrize("retention", [DEV, PROD], ids=["dev", "prod"])
+def test_built_policies_are_valid_sorted_and_end_with_any(retention: RetentionSettings) -> None:
+    policy = build_lifecycle_policy(retention)
+    validate_lifecycle_policy(policy)
+    priorities = [r["rulePriority"] for r in policy["rules"]]
+    assert priorities == sorted(priorities)
+    assert policy["rules"][-1]["selection"]["tagStatus"] == "any"
+    assert policy["rules"][0]["selection"] == {
+        "tagStatus": "untagged",
+        "countType": "sinceImagePushed",
+        "countUnit": "days",
+        "countNumber": retention.untagged_expire_days,
+    }
+
+
+def test_prod_archives_unpulled_images_and_never_expires_them_by_pull_age() -> None:
+    rules = build_lifecycle_policy(PROD)["rules"]
+    archive = next(r for r in rules if r["action"]["type"] == "transition")
+    assert archive["selection"]["countType"] == "sinceImagePulled"
+    assert archive["selection"]["countNumber"] == 90
+    assert archive["action"]["targetStorageClass"] == "archive"
+    assert not any(
+        r["selection"]["countType"] == "sinceImagePulled" and r["action"]["type"] == "expire" for r in rules
+    )
+
+
+def test_dev_and_prod_differ() -> None:
+    assert render_lifecycle_policy(build_lifecycle_policy(DEV)) != render_lifecycle_policy(
+        build_lifecycle_policy(PROD)
+    )
+
+
+def test_blog_policy_is_refused_with_both_reasons() -> None:
+    with pytest.raises(LifecyclePolicyError) as caught:
+        build_lifecycle_policy(RetentionSettings(1, 30, expire_tagged_unpulled_after_days=14))
+    message = str(caught.value)
+    assert "sinceImagePulled works only with a 'transition'" in message
+    assert "needs exactly one of tagPrefixList or tagPatternList" in message
+    assert "archiveUnpulledAfterDays" in message
+
+
+@pytest.mark.parametrize(
+    ("retention", "key"),
+    [
+        (RetentionSettings(0, 30), "untaggedExpireDays"),
+        (RetentionSettings(1, 0), "maxImageCount"),
+        (RetentionSettings(1, 30, archive_unpulled_after_days=-1), "archiveUnpulledAfterDays"),
+    ],
+)
+def test_retention_numbers_are_checked(retention: RetentionSettings, key: str) -> None:
+    with pytest.raises(LifecyclePolicyError, match=f"retention.{key} must be a whole number"):
+        build_lifecycle_policy(retention)
+
+
+def test_rendering_is_stable_whatever_the_rule_order() -> None:
+    policy = build_lifecycle_policy(PROD)
+    shuffled = copy.deepcopy(policy)
+    random.Random(7).shuffle(shuffled["rules"])
+    assert shuffled["rules"] != policy["rules"]
+    assert render_lifecycle_policy(shuffled) == render_lifecycle_policy(policy)
+    assert [r["rulePriority"] for r in json.loads(render_lifecycle_policy(shuffled))["rules"]] == [1, 2, 10]
+
+
+def test_hand_written_policy_from_json() -> None:
+    text = (EXAMPLES / "image-age-tag-pattern.json").read_text()
+    assert lifecycle_policy_from_json(text, source="lifecyclePolicy")["rules"][0]["rulePriority"] == 1
+    with pytest.raises(LifecyclePolicyError, match="lifecyclePolicy is not valid JSON"):
+        lifecycle_policy_from_json("{rules:", source="lifecyclePolicy")
