@@ -42,6 +42,12 @@ def _plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _warm(args: argparse.Namespace) -> int:
+    from components.warm_command import run
+
+    return run(args)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m components", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
         )
         if name == "plan":
             command.add_argument("--json", action="store_true", help="print one JSON object")
+    from components.warm_command import add_arguments
+
+    add_arguments(commands.add_parser("warm", help="pull every catalogue tag through the cache, and verify"))
     return parser
 
 
@@ -65,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from components.errors import InputError
 
-    handlers = {"validate": _validate, "plan": _plan}
+    handlers = {"validate": _validate, "plan": _plan, "warm": _warm}
     try:
         return handlers[args.command](args)
     except InputError as error:

@@ -1,0 +1,260 @@
+"""`python -m components warm`: pull every catalogue tag through the cache, verify, report.
+
+Starts without Pulumi: it imports the catalogue, the registry client and, only for
+`--stack`, the settings loader and boto3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import yaml
+
+from components.catalogue import CatalogueEntry, load_catalogue
+from components.errors import InputError, Problem
+from components.oci_client import RegistryClient, RetryPolicy, is_loopback
+from components.warmer import Warmer, WarmResult, WarmTarget
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """Images whose registry is `upstream` are pulled as `<url>/<repository>:<tag>`."""
+
+    upstream: str
+    url: str
+
+
+def parse_mirror(text: str) -> Mirror:
+    upstream, sep, url = text.partition("=")
+    parts = urlsplit(url)
+    if not sep or not upstream or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InputError(
+            [
+                Problem(
+                    "--mirror",
+                    f"{text!r} is not UPSTREAM=URL",
+                    "for example docker.io=https://<registry>/docker-hub",
+                )
+            ]
+        )
+    registry = "docker.io" if upstream in ("index.docker.io", "registry-1.docker.io") else upstream
+    return Mirror(registry, url.rstrip("/"))
+
+
+def mirrors_from_stack(stack: str) -> list[Mirror]:
+    """The stack's cache prefixes in the caller's own account and region, as `pulumi up` creates them."""
+    import boto3
+
+    from components.settings import load_stack_settings
+    from components.upstreams import ROOT_PREFIX, registry_host
+
+    settings = load_stack_settings(stack)
+    account = boto3.client("sts", region_name=settings.region).get_caller_identity()["Account"]
+    host = registry_host(account, settings.region)
+    return [
+        Mirror(upstream, f"https://{host}" if prefix == ROOT_PREFIX else f"https://{host}/{prefix}")
+        for upstream, prefix in settings.cache_prefixes().items()
+    ]
+
+
+def read_lock(path: Path | None) -> dict[str, dict[str, Any]]:
+    if path is None or not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_lock(path: Path, results: Sequence[WarmResult], previous: Mapping[str, Any]) -> None:
+    """Sorted, stable YAML: reference -> digest and platforms. Failed images keep their old entry."""
+    lock = dict(previous)
+    for result in results:
+        if result.ok and result.digest:
+            entry: dict[str, Any] = {"digest": result.digest}
+            old_platforms = (previous.get(str(result.target.source)) or {}).get("platforms", [])
+            entry["platforms"] = result.platforms or old_platforms
+            lock[str(result.target.source)] = entry
+    path.write_text(yaml.safe_dump(dict(sorted(lock.items())), sort_keys=True, default_flow_style=False))
+
+
+def _targets(
+    entries: Sequence[CatalogueEntry],
+    mirrors: Mapping[str, Mirror],
+    platforms: tuple[str, ...] | None,
+    lock: Mapping[str, Any],
+) -> dict[str, list[WarmTarget]]:
+    """Targets grouped by mirror URL; every entry's registry must have a mirror."""
+    problems = [
+        Problem(
+            entry.source,
+            f"{entry.ref}: no --mirror for registry {entry.ref.registry!r}",
+            f"add --mirror {entry.ref.registry}=<cache URL>, or --stack",
+            entry.line,
+        )
+        for entry in entries
+        if entry.ref.registry not in mirrors
+    ]
+    if problems:
+        raise InputError(problems)
+    grouped: dict[str, list[WarmTarget]] = {}
+    for entry in entries:
+        mirror = mirrors[entry.ref.registry]
+        locked = (lock.get(str(entry.ref)) or {}).get("digest")
+        target = WarmTarget(
+            source=entry.ref,
+            repository=entry.ref.repository,
+            tag=entry.ref.tag or "latest",
+            platforms=platforms or entry.platforms,
+            locked_digest=locked,
+        )
+        grouped.setdefault(mirror.url, []).append(target)
+    return grouped
+
+
+def _describe(result: WarmResult) -> str:
+    source = str(result.target.source)
+    if not result.ok:
+        return f"FAILED  {source}: {result.error}"
+    if result.unchanged:
+        return f"ok      {source} {result.digest} (unchanged since the lock)"
+    platforms = ",".join(result.platforms) or "-"
+    extra = f", {result.refetched} re-fetched" if result.refetched else ""
+    return (
+        f"ok      {source} {result.digest} {result.media_type} [{platforms}] "
+        f"{result.blobs} blobs, {result.bytes_moved} bytes{extra}"
+    )
+
+
+async def _warm_group(
+    url: str, targets: list[WarmTarget], args: argparse.Namespace, report: Any
+) -> list[WarmResult]:
+    retry = RetryPolicy(attempts=args.attempts, wait_initial=args.retry_wait, timeout=args.retry_timeout)
+    client = RegistryClient(url, concurrency=args.concurrency, plain_http=args.plain_http, retry=retry)
+    async with client:
+        warmer = Warmer(client, attestations=args.attestations)
+
+        async def one(target: WarmTarget) -> WarmResult:
+            result = await warmer.warm(target)
+            report(result)
+            return result
+
+        return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+async def warm_catalogue(
+    grouped: Mapping[str, list[WarmTarget]], args: argparse.Namespace, report: Any
+) -> list[WarmResult]:
+    results = await asyncio.gather(
+        *(_warm_group(url, targets, args, report) for url, targets in grouped.items())
+    )
+    return [result for group in results for result in group]
+
+
+def _check_plain_http(mirrors: Sequence[Mirror], plain_http: bool) -> None:
+    for mirror in mirrors:
+        parts = urlsplit(mirror.url)
+        if parts.scheme == "http" and not plain_http:
+            raise InputError(
+                [Problem("--mirror", f"{mirror.url} is plain HTTP", "pass --plain-http (loopback only)")]
+            )
+        if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+            raise InputError(
+                [
+                    Problem(
+                        "--plain-http",
+                        f"{mirror.url} is not a loopback address",
+                        "use https for real registries",
+                    )
+                ]
+            )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--images", default="images.yaml", help="image catalogue (default: images.yaml)")
+    parser.add_argument("--mirror", action="append", default=[], metavar="UPSTREAM=URL", help="repeatable")
+    parser.add_argument("--stack", help="derive mirrors from Pulumi.<stack>.yaml and your AWS account")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default: 8)")
+    parser.add_argument(
+        "--platform", action="append", help="only these platforms, e.g. linux/amd64; repeatable"
+    )
+    parser.add_argument(
+        "--lock", type=Path, help="write digests and platforms here; unchanged tags are skipped"
+    )
+    parser.add_argument(
+        "--plain-http", action="store_true", help="allow http:// mirrors on loopback addresses"
+    )
+    parser.add_argument("--attestations", action="store_true", help="also warm attestation manifests")
+    parser.add_argument("--attempts", type=int, default=6, help="tries per request (default: 6)")
+    parser.add_argument(
+        "--retry-wait", type=float, default=0.2, help="first backoff in seconds (default: 0.2)"
+    )
+    parser.add_argument(
+        "--retry-timeout", type=float, default=120.0, help="retry budget per request, seconds"
+    )
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    started = time.monotonic()
+    try:
+        if args.concurrency < 1:
+            raise InputError([Problem("--concurrency", "must be at least 1")])
+        mirrors = [parse_mirror(text) for text in args.mirror]
+        if args.stack:
+            mirrors += mirrors_from_stack(args.stack)
+        if not mirrors:
+            raise InputError(
+                [Problem("warm", "no mirror to warm through", "pass --mirror UPSTREAM=URL or --stack")]
+            )
+        _check_plain_http(mirrors, args.plain_http)
+        entries = load_catalogue(args.images)
+        lock = read_lock(args.lock)
+        platforms = tuple(sorted(set(args.platform))) if args.platform else None
+        grouped = _targets(entries, {m.upstream: m for m in mirrors}, platforms, lock)
+    except InputError as error:
+        print(f"error: the input needs fixing:\n{error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    results = _run_with_progress(grouped, args, out, total=len(entries))
+    if args.lock:
+        write_lock(args.lock, results, lock)
+    failed = [r for r in results if not r.ok]
+    moved = sum(r.bytes_moved for r in results)
+    print(
+        f"warmed {len(results) - len(failed)} of {len(results)} images, {moved} bytes, "
+        f"in {time.monotonic() - started:.1f}s",
+        file=out,
+    )
+    for result in failed:
+        print(f"failed: {result.target.source}: {result.error}", file=out)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _run_with_progress(
+    grouped: Mapping[str, list[WarmTarget]], args: argparse.Namespace, out: TextIO, total: int
+) -> list[WarmResult]:
+    """A rich progress bar on a terminal; one plain line per image otherwise (logs, CI)."""
+    if not out.isatty():
+        return asyncio.run(warm_catalogue(grouped, args, lambda r: print(_describe(r), file=out, flush=True)))
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(file=out)
+    with Progress(
+        TextColumn("warming"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("warm", total=total)
+
+        def report(result: WarmResult) -> None:
+            if not result.ok:
+                progress.console.print(_describe(result), markup=False)
+            progress.advance(task)
+
+        return asyncio.run(warm_catalogue(grouped, args, report))
