@@ -101,7 +101,9 @@ class Warmer:
         try:
             await self._warm(target, result)
         except Exception as error:  # one image's failure must not stop the others
-            result.error = str(error) if isinstance(error, RegistryError) else f"{type(error).__name__}: {error}"
+            result.error = (
+                str(error) if isinstance(error, RegistryError) else f"{type(error).__name__}: {error}"
+            )
         return result
 
     async def _warm(self, target: WarmTarget, result: WarmResult) -> None:

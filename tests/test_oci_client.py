@@ -1,0 +1,252 @@
+"""The registry client against httpx.MockTransport: auth, media types, digests and retries."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from components.oci_client import (
+    ACCEPT,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    DigestMismatch,
+    RegistryClient,
+    RegistryError,
+    RetryPolicy,
+    parse_challenge,
+    parse_retry_after,
+)
+
+FAST = RetryPolicy(attempts=4, wait_initial=0.01, wait_max=0.05, timeout=10)
+MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "config": {}, "layers": []}).encode()
+MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
+BLOB = b"layer-bytes" * 1000
+BLOB_DIGEST = "sha256:" + hashlib.sha256(BLOB).hexdigest()
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def client(handler: Handler, base_url: str = "https://registry.example", **kwargs: object) -> RegistryClient:
+    return RegistryClient(base_url, transport=httpx.MockTransport(handler), retry=FAST, **kwargs)  # type: ignore[arg-type]
+
+
+T = TypeVar("T")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+def manifest_response(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(
+        200,
+        content=MANIFEST,
+        headers={"Content-Type": DOCKER_MANIFEST, "Docker-Content-Digest": MANIFEST_DIGEST},
+    )
+
+
+def test_accept_header_asks_for_every_modern_type_and_never_schema1() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["accept"])
+        return manifest_response(request)
+
+    manifest = run(client(handler).get_manifest("library/nginx", "1.27"))
+    assert manifest.digest == MANIFEST_DIGEST and manifest.media_type == DOCKER_MANIFEST
+    assert seen == [ACCEPT]
+    assert "application/vnd.oci.image.index.v1+json" in ACCEPT
+    assert "application/vnd.docker.distribution.manifest.list.v2+json" in ACCEPT
+    assert "prettyjws" not in ACCEPT
+    assert "application/vnd.docker.distribution.manifest.v1+json" not in ACCEPT
+
+
+def test_schema1_answer_is_refused() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.dumps({"schemaVersion": 1}).encode()
+        return httpx.Response(
+            200,
+            content=body,
+            headers={"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws"},
+        )
+
+    with pytest.raises(RegistryError, match="unsupported media type"):
+        run(client(handler).get_manifest("a/b", "1"))
+
+
+def test_bearer_challenge_fetches_a_token_for_the_scope() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        if request.url.host == "auth.example":
+            assert request.url.params["scope"] == "repository:docker-hub/library/nginx:pull"
+            assert request.url.params["service"] == "registry.example"
+            assert request.headers["authorization"] == "Basic " + base64.b64encode(b"user:pw").decode()
+            return httpx.Response(200, json={"token": "T0KEN"})
+        if request.headers.get("authorization") != "Bearer T0KEN":
+            challenge = 'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:docker-hub/library/nginx:pull"'
+            return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+        return manifest_response(request)
+
+    registry = client(handler, "https://registry.example/docker-hub", credentials=lambda: ("user", "pw"))
+    run(registry.get_manifest("library/nginx", "1"))
+    assert calls[0] == "https://registry.example/v2/docker-hub/library/nginx/manifests/1"
+    assert calls[1].startswith("https://auth.example/token")
+    assert len(calls) == 3
+
+
+def test_basic_challenge_uses_the_credentials_and_never_shows_them() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        expected = "Basic " + base64.b64encode(b"AWS:s3cr3t-password").decode()
+        if request.headers.get("authorization") != expected:
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="https://x/"'})
+        return httpx.Response(403)
+
+    with pytest.raises(RegistryError) as caught:
+        run(client(handler, credentials=lambda: ("AWS", "s3cr3t-password")).get_manifest("a", "1"))
+    assert "403" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_login_needed_but_none_configured() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="x"'})
+
+    with pytest.raises(RegistryError, match="asks for a login"):
+        run(client(handler).get_manifest("a", "1"))
+
+
+def test_manifest_digest_is_verified() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            content=MANIFEST,
+            headers={"Content-Type": DOCKER_MANIFEST, "Docker-Content-Digest": "sha256:" + "0" * 64},
+        )
+
+    with pytest.raises(DigestMismatch):
+        run(client(handler).get_manifest("a", "1"))
+
+
+def test_blob_is_streamed_and_verified() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=BLOB)
+
+    registry = client(handler)
+    assert run(registry.fetch_blob("a", BLOB_DIGEST)) == len(BLOB)
+    assert registry.bytes_received == len(BLOB)
+
+
+def test_corrupt_blob_is_retried_then_reported() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(200, content=BLOB[:-1])
+
+    with pytest.raises(DigestMismatch, match="corrupted or truncated"):
+        run(client(handler).fetch_blob("a", BLOB_DIGEST))
+    assert calls == FAST.attempts
+
+
+def test_429_honours_retry_after() -> None:
+    stamps: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        stamps.append(time.monotonic())
+        if len(stamps) == 1:
+            return httpx.Response(429, headers={"Retry-After": "0.5"})
+        return manifest_response(request)
+
+    run(client(handler).get_manifest("a", "1"))
+    assert len(stamps) == 2
+    assert stamps[1] - stamps[0] >= 0.45, "waited as the registry asked, not the 10 ms backoff"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_is_retried(status: int) -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(status) if calls < 3 else manifest_response(request)
+
+    run(client(handler).get_manifest("a", "1"))
+    assert calls == 3
+
+
+def test_connection_resets_are_retried() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise httpx.ReadError("connection reset by peer")
+        if calls == 2:
+            raise httpx.ReadTimeout("timed out")
+        return manifest_response(request)
+
+    run(client(handler).get_manifest("a", "1"))
+    assert calls == 3
+
+
+def test_retries_run_out() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503)
+
+    with pytest.raises(RegistryError, match="503"):
+        run(client(handler).get_manifest("a", "1"))
+
+
+def test_404_is_not_retried_and_head_says_absent() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(404)
+
+    registry = client(handler)
+    assert run(registry.head_manifest("a", "1")) is None
+    assert run(registry.has_blob("a", BLOB_DIGEST)) is False
+    assert calls == 2
+
+
+def test_plain_http_only_for_loopback() -> None:
+    with pytest.raises(ValueError, match="only allowed for loopback"):
+        RegistryClient("http://10.0.0.5:5000", plain_http=True)
+    with pytest.raises(ValueError, match="only allowed for loopback"):
+        RegistryClient("http://127.0.0.1:5000")
+    assert RegistryClient("http://127.0.0.1:5000", plain_http=True).origin == "http://127.0.0.1:5000"
+    assert RegistryClient("http://[::1]:5000", plain_http=True).origin == "http://[::1]:5000"
+
+
+def test_index_media_type_from_body_when_header_is_generic() -> None:
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}).encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+
+    assert run(client(handler).get_manifest("a", "1")).is_index
+
+
+def test_challenge_and_retry_after_parsing() -> None:
+    assert parse_challenge('Bearer realm="https://a/t",service="s",scope="repository:x:pull"') == (
+        "bearer",
+        {"realm": "https://a/t", "service": "s", "scope": "repository:x:pull"},
+    )
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
+    assert parse_retry_after(None) is None
