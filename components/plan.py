@@ -9,6 +9,7 @@ never read into the run (see `config_source`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 from collections.abc import Mapping
@@ -166,6 +167,8 @@ def run_plan(
         plan.notes.append(
             f"VPC values are stand-ins for the outputs of {settings.config.endpoints.network_stack.name}"
         )
+    # A fresh event loop: Pulumi's runtime asks for the current one, and an earlier asyncio.run() leaves none.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     reset_options(project=PROJECT, stack=stack, preview=False)
     mocks = mocks or StandInMocks(settings)
     pulumi.runtime.set_mocks(
