@@ -11,7 +11,8 @@ from components.endpoints import PrivateEndpoints, placement_from_settings
 from components.node_config import containerd_hosts, kubelet_credential_provider_config
 from components.settings import check_role_for_account
 from components.templates import CreationTemplates
-from components.upstreams import cache_prefix_url, cache_reference, registry_host
+from components.upstreams import cache_prefix_url, registry_host
+from components.warming import CacheWarming, existing_repositories, warm_specs
 
 settings = program.program_settings()
 identity = aws.get_caller_identity()
@@ -35,6 +36,13 @@ templates = CreationTemplates(
     account_id=identity.account_id,
     tags=tags,
 )
+specs = warm_specs(settings.images, settings.cache_prefixes(), registry)
+warming = (
+    CacheWarming("warm", specs=specs, settings=config.warm, registry=registry, depends_on=[cache, templates])
+    if config.warm.enabled
+    else None
+)
+images = warming.images if warming else {str(spec.entry.ref): spec.cache_reference for spec in specs}
 access = CacheAccess(
     "access",
     consumers=consumers,
@@ -42,20 +50,17 @@ access = CacheAccess(
     partition=partition.partition,
     region=settings.region,
     account_id=identity.account_id,
+    existing_repositories=existing_repositories(specs)
+    if config.access.apply_to_existing_repositories
+    else (),
+    depends_on=warming.warmed if warming else (),
     tags=tags,
 )
-
 cache_prefixes = cache.rule_prefixes.apply(
     lambda by_registry: {
         upstream: cache_prefix_url(registry, prefix) for upstream, prefix in sorted(by_registry.items())
     }
 )
-images = {
-    str(entry.ref): cache_reference(
-        entry.ref, registry_host=registry, prefix=settings.rule_for(entry.ref.registry).prefix
-    )
-    for entry in settings.images
-}
 
 if config.endpoints.enabled:
     endpoints = PrivateEndpoints(

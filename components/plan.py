@@ -29,6 +29,8 @@ from components.config_source import PROJECT, PROJECT_ROOT, SECRET_PLACEHOLDER
 from components.settings import StackSettings, load_stack_settings
 
 PLAN_ACCOUNT_ID = "123456789012"
+SERIALIZED_PROVIDER = "[serialized dynamic provider]"
+PLAN_ECR_PASSWORD = "plan-stand-in-ecr-password"
 NETWORK_STACK_STAND_INS: Mapping[str, Any] = {
     "vpcId": "vpc-0fedcba9876543210",
     "vpcCidrs": ["10.0.0.0/16"],
@@ -43,6 +45,7 @@ class PlannedResource:
     name: str
     parent: str | None
     inputs: dict[str, Any]
+    depends_on: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
@@ -63,11 +66,15 @@ class Plan:
 
 
 def _masked(value: Any) -> Any:
-    """Inputs as a plan shows them: secrets as `[secret]`, empty values dropped."""
+    """Inputs as a plan shows them: secrets as `[secret]`, empty values dropped, pickles elided."""
     if rpc.is_rpc_secret(value):
         return SECRET_PLACEHOLDER
     if isinstance(value, dict):
-        return {k: _masked(v) for k, v in sorted(value.items()) if v not in (None, [], {}, "")}
+        return {
+            k: SERIALIZED_PROVIDER if k == "__provider" else _masked(v)
+            for k, v in sorted(value.items())
+            if v not in (None, [], {}, "")
+        }
     if isinstance(value, list):
         return [_masked(v) for v in value]
     return value
@@ -95,6 +102,10 @@ class StandInMocks(Mocks):
             name = args.args.get("name", "")
             arn = f"arn:aws:secretsmanager:{self.region}:{PLAN_ACCOUNT_ID}:secret:{name}-AbCdEf"
             return {"arn": arn, "name": name, "id": arn, "kmsKeyId": ""}, []
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            endpoint = f"https://{PLAN_ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com"
+            login = {"userName": "AWS", "password": PLAN_ECR_PASSWORD, "proxyEndpoint": endpoint}
+            return {**login, "authorizationToken": "", "expiresAt": "", "id": self.region}, []
         return {}, []
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
@@ -120,7 +131,10 @@ class _RecordingMonitor(MockMonitor):
             if parent == f"{PROJECT}-{pulumi.get_stack()}":
                 parent = None
             inputs = rpc.deserialize_properties(request.object)
-            self.plan.resources.append(PlannedResource(request.type, request.name, parent, _masked(inputs)))
+            depends_on = sorted(urn.split("::")[-1] for urn in request.dependencies)
+            self.plan.resources.append(
+                PlannedResource(request.type, request.name, parent, _masked(inputs), depends_on)
+            )
         return response
 
 

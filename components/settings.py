@@ -443,6 +443,18 @@ def _lifecycle(config: ProjectConfig, check: _Checker) -> str:
         return ""
 
 
+def _warm(config: ProjectConfig, check: _Checker) -> None:
+    warm = config.warm
+    if warm.backend == "command" and not warm.pull_command:
+        check.add(
+            ("warm", "pullCommand"),
+            "the command backend needs the command that pulls $IMAGE",
+            'for example: crane digest "$IMAGE" (crane auth login first) or skopeo inspect ...',
+        )
+    elif warm.backend != "command" and warm.pull_command:
+        check.add(("warm", "pullCommand"), f"is only used by the command backend, not {warm.backend!r}")
+
+
 def _access(config: ProjectConfig, check: _Checker) -> None:
     for index, account in enumerate(config.access.account_ids):
         if not re.fullmatch(r"[0-9]{12}", account):
@@ -561,6 +573,7 @@ def build_settings(
     lifecycle_json = _lifecycle(config, check)
     _access(config, check)
     _endpoints(config, check)
+    _warm(config, check)
     raise_if_any(check.problems)
     entries = _catalogue(config, rules, root, check)
     raise_if_any(check.problems)

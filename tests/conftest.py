@@ -15,6 +15,8 @@ from components.config_source import RawConfig
 from components.plan import Plan, StandInMocks, run_plan
 from components.settings import StackSettings, build_settings
 
+WARMED_DIGEST = "sha256:" + "d" * 64
+
 
 class CapturingMocks(StandInMocks):
     """The plan's stand-ins, also keeping every resource's raw inputs (secrets still wrapped)."""
@@ -24,8 +26,12 @@ class CapturingMocks(StandInMocks):
         self.registered: list[MockResourceArgs] = []
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        """Records the inputs; a warmed image 'serves' a fixed digest, as the provider's create would."""
         self.registered.append(args)
-        return super().new_resource(args)
+        resource_id, state = super().new_resource(args)
+        if args.typ.endswith(":WarmedImage"):
+            state["digest"] = WARMED_DIGEST
+        return resource_id, state
 
 
 @dataclass

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunProgram, unwrap
+from components.plan import PLAN_ECR_PASSWORD
+from tests.conftest import WARMED_DIGEST, RunProgram, unwrap
 
 RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
 SECRET = "aws:secretsmanager/secret:Secret"
@@ -183,8 +184,8 @@ def test_outputs_are_derived_from_the_rules(run_program: RunProgram) -> None:
     assert outputs["cache_prefixes"] == {"docker.io": f"{registry}/docker-hub", "quay.io": f"{registry}/quay"}
     assert outputs["rules"] == {"docker-hub": "registry-1.docker.io", "quay": "quay.io"}
     assert outputs["images"] == {
-        "docker.io/library/nginx:1.27": f"{registry}/docker-hub/library/nginx:1.27",
-        "quay.io/argoproj/argocd:v2.7.3": f"{registry}/quay/argoproj/argocd:v2.7.3",
+        "docker.io/library/nginx:1.27": f"{registry}/docker-hub/library/nginx:1.27@{WARMED_DIGEST}",
+        "quay.io/argoproj/argocd:v2.7.3": f"{registry}/quay/argoproj/argocd:v2.7.3@{WARMED_DIGEST}",
     }
     assert set(outputs["credential_secret_arns"]) == {"docker-hub"}
     assert outputs["credential_secret_arns"]["docker-hub"].startswith("arn:aws:secretsmanager:")
@@ -328,3 +329,96 @@ def test_prod_plan_json_lists_every_output_and_no_secret() -> None:
     types = {r["type"] for r in plan["resources"]}
     assert {RULE, SECRET, SECRET_VERSION, TEMPLATE, ROLE} <= types
     assert all(set(r) == {"type", "name", "parent", "inputs"} for r in plan["resources"])
+
+
+WARMED = "pulumi-python:dynamic/ecr:WarmedImage"
+REGISTRY_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+COMMAND = "command:local:Command"
+REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
+IMAGES = "- quay.io/argoproj/argocd:v2.7.3\n- image: registry.k8s.io/pause\n  tags: ['3.10']\n  platforms: [linux/arm64]\n"
+TWO_UPSTREAMS: dict[str, Any] = {"upstreams": {"quay.io": {}, "registry.k8s.io": {}}, **NO_ENDPOINTS}
+
+
+def test_one_warmed_image_per_tag_after_rules_and_templates(run_program: RunProgram) -> None:
+    run = run_program(TWO_UPSTREAMS, images=IMAGES)
+    warmed = dict(run.of_type(WARMED))
+    assert set(warmed) == {"warm-quay.io-argoproj-argocd-v2.7.3", "warm-registry.k8s.io-pause-3.10"}
+    pause = warmed["warm-registry.k8s.io-pause-3.10"]
+    assert pause["registry_url"] == "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/k8s"
+    assert pause["repository"] == "pause" and pause["tag"] == "3.10"
+    assert pause["platforms"] == ["linux/arm64"]
+    assert pause["prune"] is False
+    planned = next(r for r in run.plan.resources if r.name == "warm-registry.k8s.io-pause-3.10")
+    assert {"rule-quay", "rule-k8s", "template-quay", "template-k8s"} <= set(planned.depends_on)
+    assert planned.parent == "warm"
+
+
+def test_images_output_pins_the_warmed_digest(run_program: RunProgram) -> None:
+    run = run_program(TWO_UPSTREAMS, images=IMAGES)
+    registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    digest = "sha256:" + "d" * 64
+    assert run.plan.outputs["images"] == {
+        "quay.io/argoproj/argocd:v2.7.3": f"{registry}/quay/argoproj/argocd:v2.7.3@{digest}",
+        "registry.k8s.io/pause:3.10": f"{registry}/k8s/pause:3.10@{digest}",
+    }
+
+
+def test_warming_can_be_switched_off(run_program: RunProgram) -> None:
+    run = run_program({**TWO_UPSTREAMS, "warm": {"enabled": False}}, images=IMAGES)
+    assert run.of_type(WARMED) == []
+    assert run.plan.outputs["images"]["registry.k8s.io/pause:3.10"].endswith("/k8s/pause:3.10")
+
+
+def test_docker_backend_pulls_with_an_ecr_login(run_program: RunProgram) -> None:
+    run = run_program({**TWO_UPSTREAMS, "warm": {"backend": "docker"}}, images=IMAGES)
+    images = dict(run.of_type(REMOTE_IMAGE))
+    pause = images["warm-registry.k8s.io-pause-3.10"]
+    assert pause["name"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/k8s/pause:3.10"
+    assert pause["platform"] == "linux/arm64"
+    assert pause["keepLocally"] is False
+    auth = run.inputs("pulumi:providers:docker", "warm-docker")["registryAuth"]
+    assert unwrap(auth) != auth, "the registry login is a secret"
+    (login,) = json.loads(unwrap(auth))
+    assert login == {"address": REGISTRY_HOST, "username": "AWS", "password": PLAN_ECR_PASSWORD}
+    assert run.planned("pulumi:providers:docker", "warm-docker")["registryAuth"] == "[secret]"
+    assert run.of_type(WARMED) == []
+
+
+def test_command_backend_runs_the_teams_pull_command(run_program: RunProgram) -> None:
+    run = run_program(
+        {**TWO_UPSTREAMS, "warm": {"backend": "command", "pullCommand": 'crane digest "$IMAGE"'}},
+        images=IMAGES,
+    )
+    pull = run.inputs(COMMAND, "warm-quay.io-argoproj-argocd-v2.7.3")
+    assert pull["create"] == 'crane digest "$IMAGE"'
+    assert unwrap(pull["environment"]) != pull["environment"], "the environment carries a secret"
+    environment = unwrap(pull["environment"])
+    assert environment["IMAGE"] == f"{REGISTRY_HOST}/quay/argoproj/argocd:v2.7.3"
+    assert environment["REGISTRY_USERNAME"] == "AWS"
+    assert environment["REGISTRY_PASSWORD"] == PLAN_ECR_PASSWORD
+    planned = run.planned(COMMAND, "warm-quay.io-argoproj-argocd-v2.7.3")
+    assert planned["environment"] == "[secret]"
+    assert PLAN_ECR_PASSWORD not in json.dumps(run.plan.as_json())
+
+
+def test_command_backend_needs_a_command(run_program: RunProgram) -> None:
+    from components.errors import InputError
+
+    with pytest.raises(InputError, match=r"warm\.pullCommand: the command backend needs"):
+        run_program({**TWO_UPSTREAMS, "warm": {"backend": "command"}}, images=IMAGES)
+
+
+def test_existing_repositories_get_policies_after_warming(run_program: RunProgram) -> None:
+    run = run_program(
+        {**TWO_UPSTREAMS, "access": {"accountIds": ["111111111111"], "applyToExistingRepositories": True}},
+        images=IMAGES,
+    )
+    policies = dict(run.of_type(REPOSITORY_POLICY))
+    assert {p["repository"] for p in policies.values()} == {"quay/argoproj/argocd", "k8s/pause"}
+    actions = {
+        a for p in policies.values() for s in json.loads(p["policy"])["Statement"] for a in s["Action"]
+    }
+    assert "ecr:PutImage" not in actions and "ecr:BatchGetImage" in actions
+    planned = next(r for r in run.plan.resources if r.type == REPOSITORY_POLICY)
+    assert any(dep.startswith("warm-") for dep in planned.depends_on)

@@ -1,0 +1,186 @@
+"""Cache warming inside `pulumi up`: one generated resource per catalogue tag.
+
+Backends (`warm.backend`):
+- `provider` (default): a Python dynamic resource that pulls through the cache itself,
+  without a Docker daemon (`warm_provider`, `warm_operations`).
+- `docker`: `pulumi_docker.RemoteImage`, for teams whose deploy host runs a Docker daemon.
+- `command`: `pulumi_command.local.Command` running the team's own pull command
+  (crane, skopeo, nerdctl), with the image in `$IMAGE` and an ECR login in
+  `$REGISTRY_USERNAME` / `$REGISTRY_PASSWORD` (secret).
+Every warmed image depends on the rules and templates, so templates apply on first pull.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_command as command
+import pulumi_docker as docker
+from pulumi.dynamic import Resource as DynamicResource
+
+from components.catalogue import CatalogueEntry
+from components.config_source import PROJECT_ROOT
+from components.settings import WarmConfig
+from components.upstreams import cache_prefix_url, cache_reference
+from components.warm_provider import CacheWarmProvider
+
+COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheWarming"
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class WarmSpec:
+    """One tag to warm, resolved against the cache."""
+
+    entry: CatalogueEntry
+    registry_url: str
+    cache_reference: str
+
+    @property
+    def logical_name(self) -> str:
+        ref = self.entry.ref
+        return "warm-" + re.sub(r"[^A-Za-z0-9._-]+", "-", f"{ref.registry}/{ref.repository}-{ref.tag}")
+
+    def props(self, prune: bool) -> dict[str, Any]:
+        return {
+            "source": str(self.entry.ref),
+            "cache_reference": self.cache_reference,
+            "registry_url": self.registry_url,
+            "repository": self.entry.ref.repository,
+            "tag": self.entry.ref.tag,
+            "platforms": list(self.entry.platforms) if self.entry.platforms else None,
+            "prune": prune,
+        }
+
+
+def warm_specs(
+    entries: Sequence[CatalogueEntry], prefixes: Mapping[str, str], registry: str
+) -> list[WarmSpec]:
+    return [
+        WarmSpec(
+            entry,
+            f"https://{cache_prefix_url(registry, prefixes[entry.ref.registry])}",
+            cache_reference(entry.ref, registry_host=registry, prefix=prefixes[entry.ref.registry]),
+        )
+        for entry in entries
+    ]
+
+
+def existing_repositories(specs: Sequence[WarmSpec]) -> list[str]:
+    """The cache repositories the catalogue implies, named as ECR names them (`<prefix>/<repository>`)."""
+    return sorted({spec.cache_reference.split("/", 1)[1].rsplit(":", 1)[0] for spec in specs})
+
+
+class WarmedImage(DynamicResource, module="ecr", name="WarmedImage"):
+    """A catalogue tag pulled through the cache; `digest` is what the cache served."""
+
+    digest: pulumi.Output[str]
+    platforms_warmed: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+        outputs = {"digest": None, "platforms_warmed": None, "media_type": None}
+        super().__init__(CacheWarmProvider(str(PROJECT_ROOT)), name, {**props, **outputs}, opts)
+
+
+def _digest_of(text: str | None) -> str | None:
+    found = _DIGEST.findall(text or "")
+    return found[-1] if found else None
+
+
+def _pinned(reference: str, digest: str | None) -> str:
+    return f"{reference}@{digest}" if digest else reference
+
+
+class CacheWarming(pulumi.ComponentResource):
+    """Warms every catalogue tag; `images` maps each source reference to `cache reference@digest`."""
+
+    images: pulumi.Output[dict[str, str]]
+    warmed: list[pulumi.Resource]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        specs: Sequence[WarmSpec],
+        settings: WarmConfig,
+        registry: str,
+        depends_on: Sequence[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
+        pinned: dict[str, pulumi.Output[str]] = {}
+        self.warmed = []
+        login = None
+        docker_provider = None
+        if settings.backend != "provider":
+            login = aws.ecr.get_authorization_token_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        if settings.backend == "docker" and login is not None:
+            docker_provider = docker.Provider(
+                "warm-docker",
+                registry_auth=[
+                    docker.ProviderRegistryAuthArgs(
+                        address=registry,
+                        username=login.user_name,
+                        password=pulumi.Output.secret(login.password),
+                    )
+                ],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        for spec in specs:
+            resource: pulumi.Resource
+            digest: pulumi.Output[str | None]
+            if docker_provider is not None:
+                resource, digest = self._docker(spec, docker_provider, child)
+            elif login is not None:
+                resource, digest = self._command(spec, settings, registry, login, child)
+            else:
+                image = WarmedImage(spec.logical_name, spec.props(settings.prune), child)
+                resource, digest = image, image.digest
+            self.warmed.append(resource)
+            pinned[str(spec.entry.ref)] = digest.apply(functools.partial(_pinned, spec.cache_reference))
+        self.images = pulumi.Output.all(**pinned)
+        self.register_outputs({"images": self.images})
+
+    def _docker(
+        self, spec: WarmSpec, provider: docker.Provider, opts: pulumi.ResourceOptions
+    ) -> tuple[pulumi.Resource, pulumi.Output[str | None]]:
+        platforms = spec.entry.platforms or ()
+        image = docker.RemoteImage(
+            spec.logical_name,
+            name=spec.cache_reference,
+            platform=platforms[0] if len(platforms) == 1 else None,
+            keep_locally=False,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=provider)),
+        )
+        return image, image.repo_digest.apply(_digest_of)
+
+    def _command(
+        self,
+        spec: WarmSpec,
+        settings: WarmConfig,
+        registry: str,
+        login: pulumi.Output[Any],
+        opts: pulumi.ResourceOptions,
+    ) -> tuple[pulumi.Resource, pulumi.Output[str | None]]:
+        pull = command.local.Command(
+            spec.logical_name,
+            create=settings.pull_command,
+            environment={
+                "IMAGE": spec.cache_reference,
+                "REGISTRY": registry,
+                "PLATFORMS": ",".join(spec.entry.platforms or ()),
+                "REGISTRY_USERNAME": login.user_name,
+                "REGISTRY_PASSWORD": pulumi.Output.secret(login.password),
+            },
+            triggers=[spec.cache_reference, list(spec.entry.platforms or ())],
+            logging=command.local.Logging.STDOUT,
+            opts=opts,
+        )
+        return pull, pull.stdout.apply(_digest_of)
