@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import enum
 import hashlib
 import ipaddress
 import json
@@ -55,6 +56,14 @@ class RetryableResponse(RegistryError):
     def __init__(self, message: str, status: int, retry_after: float | None) -> None:
         super().__init__(message, status)
         self.retry_after = retry_after
+
+
+class BlobStatus(enum.Enum):
+    """Whether a cache holds a blob itself, or only relays it from its upstream."""
+
+    ABSENT = "absent"
+    STORED = "stored"
+    PASSED_THROUGH = "passed through"
 
 
 class DigestMismatch(RegistryError):
@@ -356,17 +365,30 @@ class RegistryClient:
         )
         return result
 
-    async def has_blob(self, repository: str, digest: str) -> bool:
-        async def consume(response: httpx.Response) -> bool:
-            if response.status_code == 404:
-                return False
-            _raise_for_status(response, f"blob {repository}@{digest}")
-            return True
+    async def blob_status(self, repository: str, digest: str) -> BlobStatus:
+        """HEAD a blob, telling a stored blob from one a distribution proxy merely relays.
 
-        result: bool = await self._send(
+        distribution's proxy mode answers HEAD for a blob it has not stored by asking
+        its upstream, with an unquoted `ETag: <digest>`; a stored blob comes with a
+        quoted ETag and `Accept-Ranges` (registry/proxy/proxyblobstore.go). Only that
+        exact unquoted digest counts as relayed: other registries, ECR among them,
+        answer from their own storage.
+        """
+
+        async def consume(response: httpx.Response) -> BlobStatus:
+            if response.status_code == 404:
+                return BlobStatus.ABSENT
+            _raise_for_status(response, f"blob {repository}@{digest}")
+            relayed = response.headers.get("etag") == digest and "accept-ranges" not in response.headers
+            return BlobStatus.PASSED_THROUGH if relayed else BlobStatus.STORED
+
+        result: BlobStatus = await self._send(
             "HEAD", self.url(repository, "blobs", digest), self.scope(repository), {}, consume
         )
         return result
+
+    async def has_blob(self, repository: str, digest: str) -> bool:
+        return await self.blob_status(repository, digest) is not BlobStatus.ABSENT
 
     async def delete_manifest(self, repository: str, digest: str) -> None:
         async def consume(response: httpx.Response) -> None:

@@ -14,8 +14,10 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import stamina
+
 from components.images import ImageRef
-from components.oci_client import Manifest, RegistryClient, RegistryError
+from components.oci_client import BlobStatus, Manifest, RegistryClient, RegistryError
 
 ATTESTATION_PLATFORM = "unknown/unknown"
 
@@ -77,24 +79,41 @@ def blobs_of_all(manifests: Iterable[Manifest]) -> list[str]:
     return sorted({digest for manifest in manifests for digest in blobs_of(manifest)})
 
 
+class BlobNotKept(Exception):
+    """The cache relayed a blob but has not stored it (yet)."""
+
+
 class Warmer:
     """Warms targets through one cache endpoint, sharing a connection pool and its concurrency bound."""
 
-    def __init__(self, client: RegistryClient, *, attestations: bool = False) -> None:
+    def __init__(
+        self, client: RegistryClient, *, attestations: bool = False, verify_attempts: int = 8
+    ) -> None:
         self.client = client
         self.attestations = attestations
+        self.verify_attempts = verify_attempts
         self._in_flight: dict[tuple[str, str], asyncio.Task[int]] = {}
+        self._digest_locks: dict[str, asyncio.Lock] = {}
+
+    def _digest_lock(self, digest: str) -> asyncio.Lock:
+        """One request per digest at a time across repositories: distribution's proxy does not store a
+        blob for a second repository while the first one's copy of it is in flight."""
+        return self._digest_locks.setdefault(digest, asyncio.Lock())
 
     async def _fetch_blob_once(self, repository: str, digest: str) -> int:
         """Fetch a blob once per repository per run: images of one repository often share layers."""
         key = (repository, digest)
         task = self._in_flight.get(key)
         if task is None:
-            task = asyncio.ensure_future(self.client.fetch_blob(repository, digest))
+            task = asyncio.ensure_future(self._fetch_locked(repository, digest))
             self._in_flight[key] = task
             return await task
         await task
         return 0
+
+    async def _fetch_locked(self, repository: str, digest: str) -> int:
+        async with self._digest_lock(digest):
+            return await self.client.fetch_blob(repository, digest)
 
     async def warm(self, target: WarmTarget) -> WarmResult:
         result = WarmResult(target)
@@ -147,18 +166,36 @@ class Warmer:
         result.refetched = await self._verify(repository, [top, *manifests], blobs_of_all(manifests))
 
     async def _verify(self, repository: str, manifests: Sequence[Manifest], digests: Iterable[str]) -> int:
-        """Confirm the cache serves everything; fetch again what it lost. Returns how many were fetched again."""
+        """Confirm the cache itself holds everything; fetch again what it lost. Returns how many it lost."""
         for manifest in manifests:
             if await self.client.head_manifest(repository, manifest.digest) != manifest.digest:
                 await self.client.get_manifest(repository, manifest.digest)
         digests = list(digests)
-        present = await asyncio.gather(*(self.client.has_blob(repository, d) for d in digests))
-        missing = [d for d, ok in zip(digests, present, strict=True) if not ok]
+        statuses = await asyncio.gather(*(self._status(repository, d) for d in digests))
+        missing = [d for d, status in zip(digests, statuses, strict=True) if status is not BlobStatus.STORED]
         for digest in missing:
-            await self.client.fetch_blob(repository, digest)
-            if not await self.client.has_blob(repository, digest):
-                raise RegistryError(f"the cache does not keep blob {digest} of {repository}")
+            await self._refetch_until_stored(repository, digest)
         return len(missing)
+
+    async def _status(self, repository: str, digest: str) -> BlobStatus:
+        async with self._digest_lock(digest):
+            return await self.client.blob_status(repository, digest)
+
+    async def _refetch_until_stored(self, repository: str, digest: str) -> None:
+        """A proxy stores a blob after it answers, and skips storing while another repository's copy
+        of the same digest is in flight; so fetch again, one repository at a time, until it is kept."""
+        try:
+            async for attempt in stamina.retry_context(
+                on=BlobNotKept, attempts=self.verify_attempts, wait_initial=0.2, wait_max=2.0, timeout=60
+            ):
+                with attempt:
+                    async with self._digest_lock(digest):
+                        await self.client.fetch_blob(repository, digest)
+                        await asyncio.sleep(0.05)
+                        if await self.client.blob_status(repository, digest) is not BlobStatus.STORED:
+                            raise BlobNotKept(f"the cache does not keep blob {digest} of {repository}")
+        except BlobNotKept as error:
+            raise RegistryError(str(error)) from None
 
 
 async def warm_all(warmer: Warmer, targets: Sequence[WarmTarget]) -> list[WarmResult]:

@@ -22,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
 import pulumi_docker as docker
-from pulumi.dynamic import Resource as DynamicResource
+from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
 from components.catalogue import CatalogueEntry
 from components.config_source import PROJECT_ROOT
@@ -31,6 +31,7 @@ from components.upstreams import cache_prefix_url, cache_reference
 from components.warm_provider import CacheWarmProvider
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheWarming"
+WARMED_IMAGE_TYPE = "pulumi-python:dynamic/ecr:WarmedImage"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
@@ -77,15 +78,32 @@ def existing_repositories(specs: Sequence[WarmSpec]) -> list[str]:
     return sorted({spec.cache_reference.split("/", 1)[1].rsplit(":", 1)[0] for spec in specs})
 
 
-class WarmedImage(DynamicResource, module="ecr", name="WarmedImage"):
-    """A catalogue tag pulled through the cache; `digest` is what the cache served."""
+@functools.cache
+def serialized_warm_provider() -> str:
+    """The provider, pickled once with Pulumi's own `serialize_provider` and shared by every image.
+
+    `pulumi.dynamic.Resource` pickles its provider again for each resource: about 9 ms each here,
+    and every call nests one more sorting shim around pickle's `_batch_setitems` that Pulumi never
+    removes (pulumi/dynamic/dynamic.py), so a thousand images overflow the stack. One pickle avoids both.
+    """
+    serialized: str = serialize_provider(CacheWarmProvider(str(PROJECT_ROOT)))
+    return serialized
+
+
+class WarmedImage(pulumi.CustomResource):
+    """A catalogue tag pulled through the cache; `digest` is what the cache served.
+
+    Registered exactly as `pulumi.dynamic.Resource` registers one (type `pulumi-python:dynamic/...`,
+    the pickled provider under `__provider`), but with the provider pickled once.
+    """
 
     digest: pulumi.Output[str]
     platforms_warmed: pulumi.Output[list[str]]
 
     def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
         outputs = {"digest": None, "platforms_warmed": None, "media_type": None}
-        super().__init__(CacheWarmProvider(str(PROJECT_ROOT)), name, {**props, **outputs}, opts)
+        inputs = {**props, **outputs, PROVIDER_KEY: serialized_warm_provider()}
+        super().__init__(WARMED_IMAGE_TYPE, name, inputs, opts)
 
 
 def _digest_of(text: str | None) -> str | None:
@@ -115,7 +133,7 @@ class CacheWarming(pulumi.ComponentResource):
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
-        pinned: dict[str, pulumi.Output[str]] = {}
+        digests: list[pulumi.Output[str | None]] = []
         self.warmed = []
         login = None
         docker_provider = None
@@ -144,8 +162,13 @@ class CacheWarming(pulumi.ComponentResource):
                 image = WarmedImage(spec.logical_name, spec.props(settings.prune), child)
                 resource, digest = image, image.digest
             self.warmed.append(resource)
-            pinned[str(spec.entry.ref)] = digest.apply(functools.partial(_pinned, spec.cache_reference))
-        self.images = pulumi.Output.all(**pinned)
+            digests.append(digest)
+        self.images = pulumi.Output.all(*digests).apply(
+            lambda served: {
+                str(spec.entry.ref): _pinned(spec.cache_reference, digest)
+                for spec, digest in zip(specs, served, strict=True)
+            }
+        )
         self.register_outputs({"images": self.images})
 
     def _docker(

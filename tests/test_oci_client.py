@@ -17,6 +17,7 @@ from components.oci_client import (
     ACCEPT,
     DOCKER_MANIFEST,
     OCI_INDEX,
+    BlobStatus,
     DigestMismatch,
     RegistryClient,
     RegistryError,
@@ -250,3 +251,17 @@ def test_challenge_and_retry_after_parsing() -> None:
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
     assert parse_retry_after(None) is None
+
+
+def test_blob_status_tells_stored_from_relayed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("relayed"):
+            return httpx.Response(200, headers={"ETag": "relayed"})
+        if request.url.path.endswith("ecr"):
+            return httpx.Response(200, headers={"ETag": '"0f343b0931126a20f133d67c2b018a3b"'})
+        return httpx.Response(200, headers={"ETag": '"stored"', "Accept-Ranges": "bytes"})
+
+    registry = client(handler)
+    assert run(registry.blob_status("a", "relayed")) is BlobStatus.PASSED_THROUGH
+    assert run(registry.blob_status("a", "stored")) is BlobStatus.STORED
+    assert run(registry.blob_status("a", "ecr")) is BlobStatus.STORED

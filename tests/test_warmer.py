@@ -24,6 +24,7 @@ class MemoryRegistry:
         self.blobs: dict[str, bytes] = {}
         self.manifests: dict[str, tuple[str, bytes]] = {}
         self.lose_once: set[str] = set()
+        self.relay_once: set[str] = set()
         self.requests: list[str] = []
 
     def add_blob(self, data: bytes) -> str:
@@ -57,6 +58,9 @@ class MemoryRegistry:
             if request.method == "HEAD" and reference in self.lose_once:
                 self.lose_once.discard(reference)
                 return httpx.Response(404)
+            if request.method == "HEAD" and reference in self.relay_once:
+                self.relay_once.discard(reference)
+                return httpx.Response(200, headers={"ETag": reference})
             return httpx.Response(200, content=self.blobs[reference] if request.method == "GET" else b"")
         return httpx.Response(404)
 
@@ -136,6 +140,16 @@ def test_blob_the_cache_lost_is_fetched_again() -> None:
     result = warm(registry, TARGET)
     assert result.ok and result.refetched == 1
     assert registry.requests.count(f"GET /v2/a/b/blobs/{lost}") == 2
+
+
+def test_blob_the_proxy_only_relayed_is_fetched_until_stored() -> None:
+    registry, _ = index_registry()
+    relayed = next(iter(registry.blobs))
+    registry.relay_once.add(relayed)
+    result = warm(registry, TARGET)
+    assert result.ok and result.refetched == 1
+    assert registry.requests.count(f"GET /v2/a/b/blobs/{relayed}") == 2
+    assert registry.requests.count(f"HEAD /v2/a/b/blobs/{relayed}") == 2
 
 
 def test_single_manifest_reports_its_platform_from_the_config() -> None:
