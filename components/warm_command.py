@@ -21,7 +21,7 @@ import yaml
 from components.catalogue import CatalogueEntry, load_catalogue
 from components.errors import InputError, Problem
 from components.oci_client import RegistryClient, RetryPolicy, is_loopback
-from components.warmer import Warmer, WarmResult, WarmTarget
+from components.warmer import Warmer, WarmResult, WarmTarget, warm_all
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -140,14 +140,7 @@ async def _warm_group(
     retry = RetryPolicy(attempts=args.attempts, wait_initial=args.retry_wait, timeout=args.retry_timeout)
     client = RegistryClient(url, concurrency=args.concurrency, plain_http=args.plain_http, retry=retry)
     async with client:
-        warmer = Warmer(client, attestations=args.attestations)
-
-        async def one(target: WarmTarget) -> WarmResult:
-            result = await warmer.warm(target)
-            report(result)
-            return result
-
-        return list(await asyncio.gather(*(one(t) for t in targets)))
+        return await warm_all(Warmer(client, attestations=args.attestations), targets, report)
 
 
 async def warm_catalogue(

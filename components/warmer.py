@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import stamina
@@ -44,6 +44,7 @@ class WarmResult:
     refetched: int = 0
     unchanged: bool = False
     error: str | None = None
+    manifests: list[Manifest] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -116,16 +117,30 @@ class Warmer:
             return await self.client.fetch_blob(repository, digest)
 
     async def warm(self, target: WarmTarget) -> WarmResult:
+        return await self.verify(await self.fetch(target))
+
+    async def fetch(self, target: WarmTarget) -> WarmResult:
+        """Pull the tag's manifests and blobs through the cache."""
         result = WarmResult(target)
         try:
-            await self._warm(target, result)
+            await self._fetch(target, result)
         except Exception as error:  # one image's failure must not stop the others
-            result.error = (
-                str(error) if isinstance(error, RegistryError) else f"{type(error).__name__}: {error}"
-            )
+            result.error = _describe_error(error)
         return result
 
-    async def _warm(self, target: WarmTarget, result: WarmResult) -> None:
+    async def verify(self, result: WarmResult) -> WarmResult:
+        """Confirm the cache kept what `fetch` pulled; re-fetch what it lost."""
+        if not result.ok or result.unchanged:
+            return result
+        try:
+            result.refetched = await self._verify(
+                result.target.repository, result.manifests, blobs_of_all(result.manifests)
+            )
+        except Exception as error:  # one image's failure must not stop the others
+            result.error = _describe_error(error)
+        return result
+
+    async def _fetch(self, target: WarmTarget, result: WarmResult) -> None:
         repository = target.repository
         if target.locked_digest is not None:
             served = await self.client.head_manifest(repository, target.tag)
@@ -163,7 +178,7 @@ class Warmer:
         sizes = await asyncio.gather(*(self._fetch_blob_once(repository, digest) for digest in digests))
         result.blobs = len(digests) + (0 if top.is_index else 1)
         result.bytes_moved = moved + sum(sizes)
-        result.refetched = await self._verify(repository, [top, *manifests], blobs_of_all(manifests))
+        result.manifests = [top, *manifests] if top.is_index else [top]
 
     async def _verify(self, repository: str, manifests: Sequence[Manifest], digests: Iterable[str]) -> int:
         """Confirm the cache itself holds everything; fetch again what it lost. Returns how many it lost."""
@@ -182,21 +197,47 @@ class Warmer:
             return await self.client.blob_status(repository, digest)
 
     async def _refetch_until_stored(self, repository: str, digest: str) -> None:
-        """A proxy stores a blob after it answers, and skips storing while another repository's copy
-        of the same digest is in flight; so fetch again, one repository at a time, until it is kept."""
+        """Wait for the cache to keep a blob, fetching it again when it has none.
+
+        A proxy stores a blob after answering, and skips storing while another repository's copy of
+        the same digest is in flight. Asking again (HEAD is enough for distribution's proxy, which
+        stores on HEAD too) after a short wait lets the store finish or start anew.
+        """
         try:
             async for attempt in stamina.retry_context(
-                on=BlobNotKept, attempts=self.verify_attempts, wait_initial=0.2, wait_max=2.0, timeout=60
+                on=BlobNotKept,
+                attempts=self.verify_attempts,
+                wait_initial=0.1,
+                wait_jitter=0.1,
+                wait_max=1.0,
+                timeout=60,
             ):
                 with attempt:
                     async with self._digest_lock(digest):
-                        await self.client.fetch_blob(repository, digest)
-                        await asyncio.sleep(0.05)
-                        if await self.client.blob_status(repository, digest) is not BlobStatus.STORED:
-                            raise BlobNotKept(f"the cache does not keep blob {digest} of {repository}")
+                        status = await self.client.blob_status(repository, digest)
+                        if status is BlobStatus.ABSENT:
+                            await self.client.fetch_blob(repository, digest)
+                            status = await self.client.blob_status(repository, digest)
+                    if status is not BlobStatus.STORED:
+                        raise BlobNotKept(f"the cache does not keep blob {digest} of {repository}")
         except BlobNotKept as error:
             raise RegistryError(str(error)) from None
 
 
-async def warm_all(warmer: Warmer, targets: Sequence[WarmTarget]) -> list[WarmResult]:
-    return list(await asyncio.gather(*(warmer.warm(target) for target in targets)))
+def _describe_error(error: Exception) -> str:
+    return str(error) if isinstance(error, RegistryError) else f"{type(error).__name__}: {error}"
+
+
+async def warm_all(
+    warmer: Warmer, targets: Sequence[WarmTarget], report: Callable[[WarmResult], None] = lambda _: None
+) -> list[WarmResult]:
+    """Fetch everything first, then verify: verification then finds finished stores, not copies in flight,
+    and does not take connection slots from fetches."""
+    fetched = await asyncio.gather(*(warmer.fetch(target) for target in targets))
+
+    async def verify(result: WarmResult) -> WarmResult:
+        verified = await warmer.verify(result)
+        report(verified)
+        return verified
+
+    return list(await asyncio.gather(*(verify(result) for result in fetched)))
