@@ -88,7 +88,7 @@ class Warmer:
     """Warms targets through one cache endpoint, sharing a connection pool and its concurrency bound."""
 
     def __init__(
-        self, client: RegistryClient, *, attestations: bool = False, verify_attempts: int = 8
+        self, client: RegistryClient, *, attestations: bool = False, verify_attempts: int = 12
     ) -> None:
         self.client = client
         self.attestations = attestations
@@ -207,9 +207,9 @@ class Warmer:
             async for attempt in stamina.retry_context(
                 on=BlobNotKept,
                 attempts=self.verify_attempts,
-                wait_initial=0.1,
-                wait_jitter=0.1,
-                wait_max=1.0,
+                wait_initial=0.05,
+                wait_jitter=0.05,
+                wait_max=0.5,
                 timeout=60,
             ):
                 with attempt:
