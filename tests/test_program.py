@@ -422,3 +422,28 @@ def test_existing_repositories_get_policies_after_warming(run_program: RunProgra
     assert "ecr:PutImage" not in actions and "ecr:BatchGetImage" in actions
     planned = next(r for r in run.plan.resources if r.type == REPOSITORY_POLICY)
     assert any(dep.startswith("warm-") for dep in planned.depends_on)
+
+
+def test_existing_secret_under_a_customer_managed_key_is_refused(tmp_path: Any) -> None:
+    from components.config_source import RawConfig
+    from components.plan import run_plan
+    from components.settings import build_settings
+    from tests.conftest import CapturingMocks
+
+    (tmp_path / "images.yaml").write_text("")
+    values = {"upstreams": {"cgr.dev": {"credentialSecret": "ecr-pullthroughcache/cg"}}, **NO_ENDPOINTS}
+    settings = build_settings(
+        RawConfig("Pulumi.test.yaml", values, frozenset(), {"aws:region": "eu-west-1"}), root=tmp_path
+    )
+
+    class CustomerKeyMocks(CapturingMocks):
+        def call(self, args: Any) -> Any:
+            result, failures = super().call(args)
+            if args.token == "aws:secretsmanager/getSecret:getSecret":
+                result["kmsKeyId"] = (
+                    "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                )
+            return result, failures
+
+    with pytest.raises(Exception, match="customer-managed KMS key"):
+        run_plan(settings, "test", mocks=CustomerKeyMocks(settings))

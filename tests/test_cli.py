@@ -1,0 +1,96 @@
+"""`python -m components` as users run it: exit codes, one JSON object, mirrors from a stack."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components import warm_command
+from components.catalogue import load_catalogue
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "components", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_validate_accepts_the_repository_stacks() -> None:
+    result = run_cli("validate", "--stack", "prod")
+    assert result.returncode == 0, result.stderr
+    assert "stack prod: 7 cache rules" in result.stdout
+    assert "pulumi config set --secret ecr-pull-through-cache:docker-hub-token" in result.stdout
+
+
+def test_validate_exits_2_naming_file_and_line(tmp_path: Path) -> None:
+    images = tmp_path / "images.yaml"
+    images.write_text("- quay.io/a/b:1\n- gcr.io/distroless/static:nonroot\n")
+    result = run_cli("validate", "--stack", "dev", "--images", str(images))
+    assert result.returncode == 2
+    assert (
+        f"{images}:2: gcr.io/distroless/static:nonroot: registry 'gcr.io' is not a supported upstream"
+        in result.stderr
+    )
+
+
+def test_validate_unknown_stack() -> None:
+    result = run_cli("validate", "--stack", "staging")
+    assert result.returncode == 2
+    assert "no stack file for stack 'staging'" in result.stderr
+    assert "use one of dev, prod" in result.stderr
+
+
+def test_plan_json_is_exactly_one_object_covering_every_image() -> None:
+    result = run_cli("plan", "--stack", "prod", "--json")
+    assert result.returncode == 0, result.stderr
+    plan: dict[str, Any] = json.loads(result.stdout)
+    assert set(plan) == {"resources", "outputs"}
+    catalogue = {str(entry.ref) for entry in load_catalogue(ROOT / "images.yaml")}
+    assert set(plan["outputs"]["images"]) == catalogue
+    assert "secure" not in result.stdout and "v1:" not in result.stdout
+
+
+def test_warm_mirrors_from_a_stack_use_the_callers_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    class FakeSts:
+        def get_caller_identity(self) -> dict[str, str]:
+            return {"Account": "210987654321"}
+
+    class FakeBoto3:
+        @staticmethod
+        def client(service: str, region_name: str) -> FakeSts:
+            assert (service, region_name) == ("sts", "eu-west-1")
+            return FakeSts()
+
+    monkeypatch.setitem(sys.modules, "boto3", FakeBoto3)
+    mirrors = {m.upstream: m.url for m in warm_command.mirrors_from_stack("dev")}
+    assert mirrors["docker.io"] == "https://210987654321.dkr.ecr.eu-west-1.amazonaws.com/docker-hub"
+    assert mirrors["quay.io"] == "https://210987654321.dkr.ecr.eu-west-1.amazonaws.com/quay"
+    assert set(mirrors) == {"docker.io", "ghcr.io", "public.ecr.aws", "quay.io", "registry.k8s.io"}
+
+
+def test_warm_without_any_mirror_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    warm_command.add_arguments(parser)
+    assert warm_command.run(parser.parse_args([])) == 2
+    assert "pass --mirror UPSTREAM=URL or --stack" in capsys.readouterr().err
+
+
+def test_warm_command_does_not_import_pulumi() -> None:
+    code = "import sys, components.warm_command; print(any(m.split('.')[0] == 'pulumi' for m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
