@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from components.errors import InputError, Problem, raise_if_any
+from components.errors import InputError, Problem, raise_if_any, yaml_syntax_problem
 from components.images import ImageRef, ImageRefError, parse_image
 
 _PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
@@ -52,17 +52,8 @@ def parse_catalogue(text: str, *, source: str) -> list[CatalogueEntry]:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise InputError(
-            [
-                Problem(
-                    source,
-                    f"YAML syntax error: {getattr(error, 'problem', None) or error}",
-                    "fix the YAML syntax; entries are '- registry/repository:tag' lines",
-                    line=mark.line + 1 if mark else None,
-                )
-            ]
-        ) from None
+        hint = "fix the YAML syntax; entries are '- registry/repository:tag' lines"
+        raise InputError([yaml_syntax_problem(error, source, hint)]) from None
     if root is None:
         return []
     if not isinstance(root, yaml.SequenceNode):

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from components.errors import InputError, Problem
+from components.errors import InputError, Problem, yaml_syntax_problem
 
 PROJECT = "ecr-pull-through-cache"
 SECRET_PLACEHOLDER = "[secret]"
@@ -117,17 +117,7 @@ def read_stack_file(stack: str, root: Path = PROJECT_ROOT) -> RawConfig:
         document = yaml.safe_load(text) or {}
         root_node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise InputError(
-            [
-                Problem(
-                    source,
-                    f"YAML syntax error: {getattr(error, 'problem', None) or error}",
-                    "fix the YAML syntax",
-                    line=mark.line + 1 if mark else None,
-                )
-            ]
-        ) from None
+        raise InputError([yaml_syntax_problem(error, source, "fix the YAML syntax")]) from None
     config = document.get("config") or {}
     if not isinstance(config, dict):
         raise InputError([Problem(source, "'config' must be a mapping of keys to values", line=1)])

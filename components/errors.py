@@ -38,3 +38,14 @@ def raise_if_any(problems: Iterable[Problem]) -> None:
     collected = list(problems)
     if collected:
         raise InputError(collected)
+
+
+def yaml_syntax_problem(error: Exception, source: str, hint: str) -> Problem:
+    """A YAML parser error as a Problem, at the line the parser stopped."""
+    mark = getattr(error, "problem_mark", None)
+    return Problem(
+        source,
+        f"YAML syntax error: {getattr(error, 'problem', None) or error}",
+        hint,
+        line=mark.line + 1 if mark else None,
+    )

@@ -331,36 +331,31 @@ class RegistryClient:
 
     async def fetch_blob(self, repository: str, digest: str) -> int:
         """Stream a blob through and discard it, checking its digest; returns its size."""
-
-        async def consume(response: httpx.Response) -> int:
-            _raise_for_status(response, f"blob {repository}@{digest}")
-            hasher = hashlib.sha256()
-            size = 0
-            async for chunk in response.aiter_bytes(_CHUNK):
-                hasher.update(chunk)
-                size += len(chunk)
-            self.bytes_received += size
-            if "sha256:" + hasher.hexdigest() != digest:
-                raise DigestMismatch(f"blob {repository}@{digest} arrived corrupted or truncated")
-            return size
-
-        result: int = await self._send(
-            "GET", self.url(repository, "blobs", digest), self.scope(repository), {}, consume
-        )
-        return result
+        size, _ = await self._get_blob(repository, digest, keep=False)
+        return size
 
     async def read_blob(self, repository: str, digest: str) -> bytes:
         """A small blob kept in memory, such as an image config, checked against its digest."""
+        _, body = await self._get_blob(repository, digest, keep=True)
+        return body
 
-        async def consume(response: httpx.Response) -> bytes:
+    async def _get_blob(self, repository: str, digest: str, *, keep: bool) -> tuple[int, bytes]:
+        async def consume(response: httpx.Response) -> tuple[int, bytes]:
             _raise_for_status(response, f"blob {repository}@{digest}")
-            body = await response.aread()
-            self.bytes_received += len(body)
-            if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+            hasher = hashlib.sha256()
+            size = 0
+            kept = bytearray()
+            async for chunk in response.aiter_bytes(_CHUNK):
+                hasher.update(chunk)
+                size += len(chunk)
+                if keep:
+                    kept += chunk
+            self.bytes_received += size
+            if "sha256:" + hasher.hexdigest() != digest:
                 raise DigestMismatch(f"blob {repository}@{digest} arrived corrupted or truncated")
-            return body
+            return size, bytes(kept)
 
-        result: bytes = await self._send(
+        result: tuple[int, bytes] = await self._send(
             "GET", self.url(repository, "blobs", digest), self.scope(repository), {}, consume
         )
         return result
