@@ -235,6 +235,7 @@ class RegistryClient:
         scope: str,
         headers: dict[str, str],
         consume: Callable[[httpx.Response], Awaitable[Any]],
+        follow_redirects: bool = True,
     ) -> Any:
         """One request with auth and retries; `consume` reads the response while the connection is held."""
         async for attempt in stamina.retry_context(
@@ -245,7 +246,7 @@ class RegistryClient:
             wait_max=self.retry.wait_max,
         ):
             with attempt:
-                return await self._send_once(method, url, scope, headers, consume)
+                return await self._send_once(method, url, scope, headers, consume, follow_redirects)
         raise AssertionError("stamina either returns or raises")  # pragma: no cover
 
     async def _send_once(
@@ -255,6 +256,7 @@ class RegistryClient:
         scope: str,
         headers: dict[str, str],
         consume: Callable[[httpx.Response], Awaitable[Any]],
+        follow_redirects: bool,
     ) -> Any:
         async with self._slots:
             for authorized in (False, True):
@@ -262,7 +264,7 @@ class RegistryClient:
                 request = self._http.build_request(
                     method, url, headers={**headers, **self._auth_header(scope)}
                 )
-                response = await self._http.send(request, stream=True)
+                response = await self._http.send(request, stream=True, follow_redirects=follow_redirects)
                 try:
                     if response.status_code == 401 and not authorized:
                         challenge = response.headers.get("www-authenticate", "")
@@ -367,18 +369,26 @@ class RegistryClient:
         its upstream, with an unquoted `ETag: <digest>`; a stored blob comes with a
         quoted ETag and `Accept-Ranges` (registry/proxy/proxyblobstore.go). Only that
         exact unquoted digest counts as relayed: other registries, ECR among them,
-        answer from their own storage.
+        answer from their own storage. A redirect (ECR points at S3) means the blob is
+        there; it is not followed, since a URL presigned for GET refuses HEAD.
         """
 
         async def consume(response: httpx.Response) -> BlobStatus:
             if response.status_code == 404:
                 return BlobStatus.ABSENT
+            if response.is_redirect:
+                return BlobStatus.STORED
             _raise_for_status(response, f"blob {repository}@{digest}")
             relayed = response.headers.get("etag") == digest and "accept-ranges" not in response.headers
             return BlobStatus.PASSED_THROUGH if relayed else BlobStatus.STORED
 
         result: BlobStatus = await self._send(
-            "HEAD", self.url(repository, "blobs", digest), self.scope(repository), {}, consume
+            "HEAD",
+            self.url(repository, "blobs", digest),
+            self.scope(repository),
+            {},
+            consume,
+            follow_redirects=False,
         )
         return result
 

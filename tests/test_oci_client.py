@@ -259,9 +259,34 @@ def test_blob_status_tells_stored_from_relayed() -> None:
             return httpx.Response(200, headers={"ETag": "relayed"})
         if request.url.path.endswith("ecr"):
             return httpx.Response(200, headers={"ETag": '"0f343b0931126a20f133d67c2b018a3b"'})
+        if request.url.path.endswith("redirected"):
+            assert request.method == "HEAD"
+            return httpx.Response(307, headers={"Location": "https://s3.example/layer?X-Amz-Signature=abc"})
+        if request.url.host == "s3.example":
+            return httpx.Response(403)
         return httpx.Response(200, headers={"ETag": '"stored"', "Accept-Ranges": "bytes"})
 
     registry = client(handler)
     assert run(registry.blob_status("a", "relayed")) is BlobStatus.PASSED_THROUGH
     assert run(registry.blob_status("a", "stored")) is BlobStatus.STORED
     assert run(registry.blob_status("a", "ecr")) is BlobStatus.STORED
+    assert run(registry.blob_status("a", "redirected")) is BlobStatus.STORED, (
+        "the presigned URL is not followed"
+    )
+
+
+def test_blob_redirect_to_storage_drops_the_registry_login() -> None:
+    seen: dict[str, str | None] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen[request.url.host] = request.headers.get("authorization")
+        if request.url.host == "s3.example":
+            return httpx.Response(200, content=BLOB)
+        if request.headers.get("authorization") is None:
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="x"'})
+        return httpx.Response(307, headers={"Location": "https://s3.example/layer?X-Amz-Signature=abc"})
+
+    registry = client(handler, credentials=lambda: ("AWS", "token"))
+    assert run(registry.fetch_blob("a", BLOB_DIGEST)) == len(BLOB)
+    assert seen["registry.example"] is not None
+    assert seen["s3.example"] is None, "the ECR token never reaches the storage host"
