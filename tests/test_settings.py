@@ -145,7 +145,7 @@ def test_every_credentialed_upstream_needs_its_token(tmp_path: Path, registry: s
 
 
 def test_plaintext_token_is_refused_without_echoing_it(tmp_path: Path) -> None:
-    token = "dckr_pat_plaintextLEAK123"
+    token = "plaintext-token-LEAK-123"
     message = error_for(
         {"upstreams": {"docker.io": {"username": "bot"}}, "docker-hub-token": token}, tmp_path, images=""
     )
