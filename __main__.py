@@ -15,6 +15,8 @@ from components.upstreams import cache_prefix_url, registry_host
 from components.warming import CacheWarming, existing_repositories, warm_specs
 
 settings = program.program_settings()
+for warning in settings.warnings:
+    pulumi.log.warn(warning)
 identity = aws.get_caller_identity()
 partition = aws.get_partition()
 check_role_for_account(settings, identity.account_id)

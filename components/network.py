@@ -24,7 +24,6 @@ INTERFACE_SERVICES_OPTIONAL = (
     "xray",
     "autoscaling",
 )
-EKS_NODE_SERVICES = ("sts", "eks", "eks-auth", "ec2", "logs", "elasticloadbalancing")
 
 # Partitions whose endpoint service names use a different reverse-DNS prefix. In China,
 # ECR's endpoints are `cn.com.amazonaws.<region>.ecr.{api,dkr}` while S3 and STS keep

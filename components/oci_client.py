@@ -392,9 +392,6 @@ class RegistryClient:
         )
         return result
 
-    async def has_blob(self, repository: str, digest: str) -> bool:
-        return await self.blob_status(repository, digest) is not BlobStatus.ABSENT
-
     async def delete_manifest(self, repository: str, digest: str) -> None:
         async def consume(response: httpx.Response) -> None:
             if response.status_code != 404:

@@ -141,10 +141,6 @@ class UpstreamCredential:
     token: SecretStr | None = None
     existing: str | None = None  # a name or ARN the stack adopts
 
-    @property
-    def token_missing(self) -> bool:
-        return self.existing is None and self.token is None
-
 
 @dataclass(frozen=True)
 class CacheRuleSettings:
@@ -305,7 +301,7 @@ def _rule(
         )
     if options.role_arn is not None:
         check.add((*path, "roleArn"), "only an ECR private upstream takes a role")
-    token = _token(prefix, raw, check, path)
+    token = _token(prefix, raw, check)
     if upstream.credential is Credential.NONE:
         if options.username or options.credential_secret or token is not None:
             check.add(path, f"{upstream.kind.title} needs no credentials", "remove the username and secret")
@@ -315,7 +311,7 @@ def _rule(
     )
 
 
-def _token(prefix: str, raw: RawConfig, check: _Checker, path: tuple[str, ...]) -> SecretStr | None:
+def _token(prefix: str, raw: RawConfig, check: _Checker) -> SecretStr | None:
     key = token_key(prefix)
     if key not in raw.values:
         return None

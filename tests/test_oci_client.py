@@ -221,7 +221,7 @@ def test_404_is_not_retried_and_head_says_absent() -> None:
 
     registry = client(handler)
     assert run(registry.head_manifest("a", "1")) is None
-    assert run(registry.has_blob("a", BLOB_DIGEST)) is False
+    assert run(registry.blob_status("a", BLOB_DIGEST)) is BlobStatus.ABSENT
     assert calls == 2
 
 
