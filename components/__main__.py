@@ -48,7 +48,8 @@ def _warm(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """Only `warm` loads the registry client, so `validate` and `plan` start without httpx."""
     parser = argparse.ArgumentParser(prog="python -m components", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
@@ -64,14 +65,17 @@ def _parser() -> argparse.ArgumentParser:
         )
         if name == "plan":
             command.add_argument("--json", action="store_true", help="print one JSON object")
-    from components.warm_command import add_arguments
+    warm = commands.add_parser("warm", help="pull every catalogue tag through the cache, and verify")
+    if "warm" in argv:
+        from components.warm_command import add_arguments
 
-    add_arguments(commands.add_parser("warm", help="pull every catalogue tag through the cache, and verify"))
+        add_arguments(warm)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(argv).parse_args(argv)
     from components.errors import InputError
 
     handlers = {"validate": _validate, "plan": _plan, "warm": _warm}
