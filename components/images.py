@@ -31,7 +31,7 @@ _IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
 _PORT = r"[0-9]+"
 _DOMAIN = re.compile(rf"(?:{_DOMAIN_NAME}|{_IPV6})(?::{_PORT})?")
 
-_TAG = re.compile(r"[\w][\w.-]{0,127}")
+_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)  # Go's \w is ASCII; Python's is Unicode
 _DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
 
 
@@ -133,10 +133,11 @@ def parse_image(text: str) -> ImageRef:
         registry = DOCKER_HUB
         if "/" not in path:
             path = f"{DOCKER_HUB_OFFICIAL_NAMESPACE}/{path}"
-    written_name = remainder.removesuffix(f":{tag}") if tag is not None else remainder
-    if len(written_name) > NAME_MAX_LENGTH:
+    # Measured after normalization, as `ParseNormalizedNamed` does: the canonical name is what is stored.
+    name = f"{registry}/{path}"
+    if len(name) > NAME_MAX_LENGTH:
         raise ImageRefError(
-            f"image reference {text!r} is too long: the name is {len(written_name)} characters, "
+            f"image reference {text!r} is too long: the name {name[:40]}... is {len(name)} characters, "
             f"at most {NAME_MAX_LENGTH} are allowed"
         )
     if tag is None and digest is None:

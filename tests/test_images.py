@@ -32,6 +32,8 @@ DIGEST = "sha256:" + "0123456789abcdef" * 4
         (f"ghcr.io/a/b:v1@{DIGEST}", ImageRef("ghcr.io", "a/b", "v1", DIGEST)),
         ("a/b__c/d-e.f_g:W_1.x-Y", ImageRef("docker.io", "a/b__c/d-e.f_g", "W_1.x-Y")),
         ("foo.bar/a---b", ImageRef("foo.bar", "a---b", "latest")),
+        ("MyRegistry/app", ImageRef("MyRegistry", "app", "latest")),
+        ("nginx:" + "a" * 128, ImageRef("docker.io", "library/nginx", "a" * 128)),
     ],
 )
 def test_parses_and_normalizes(text: str, expected: ImageRef) -> None:
@@ -61,6 +63,8 @@ def test_canonical_form(text: str, canonical: str) -> None:
         ("nginx:-1", "invalid tag"),
         ("nginx:.1", "invalid tag"),
         ("nginx:" + "a" * 129, "invalid tag"),
+        ("nginx:\u00e9", "invalid tag"),
+        ("nginx:v\u0661", "invalid tag"),
         ("quay.io/Argo/cd", "must be lowercase"),
         ("nginx@sha256:abc", "invalid digest"),
         ("nginx@md5:" + "0" * 32, "invalid digest"),
@@ -87,3 +91,11 @@ def test_name_limit_is_255_characters() -> None:
     assert parse_image(f"quay.io/{repository}").repository == repository
     with pytest.raises(ImageRefError, match="too long"):
         parse_image(f"quay.io/{repository}a")
+
+
+def test_name_limit_applies_to_the_normalized_name() -> None:
+    """As distribution's ParseNormalizedNamed measures it: `docker.io/library/` counts."""
+    fits = "b" * (255 - len("docker.io/library/"))
+    assert parse_image(fits).repository == f"library/{fits}"
+    with pytest.raises(ImageRefError, match="is 256 characters, at most 255"):
+        parse_image(fits + "b")
