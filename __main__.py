@@ -87,6 +87,8 @@ pulumi.export(program.CREDENTIAL_SECRET_ARNS, cache.credential_secret_arns)
 pulumi.export(program.NODE_PULL_POLICY_ARN, access.node_pull_policy_arn)
 pulumi.export(
     program.KUBELET_CREDENTIAL_PROVIDER_CONFIG,
-    kubelet_credential_provider_config(registry_host=registry, upstreams=tuple(settings.cache_prefixes())),
+    kubelet_credential_provider_config(
+        registry_host=registry, region=settings.region, upstreams=settings.cache_prefixes()
+    ),
 )
 pulumi.export(program.CONTAINERD_HOSTS, cache_prefixes.apply(lambda p: containerd_hosts(cache_prefixes=p)))

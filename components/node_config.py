@@ -3,28 +3,46 @@
 - kubelet: a `CredentialProviderConfig` for `ecr-credential-provider`
   (https://kubernetes.io/docs/tasks/administer-cluster/kubelet-credential-provider/).
 - containerd: a `hosts.toml` per upstream that sends `docker.io/...` pulls to the cache
-  without rewriting image names. ECR serves the cache under a path, so the host URL
-  carries `/v2/<prefix>` and `override_path = true` (containerd docs/hosts.md;
-  containerd/containerd#6634). `server` is the cache too: a fallback to the upstream
-  would send the ECR token there.
+  without rewriting image names. ECR serves the cache under a path, so the URLs carry
+  `/v2/<prefix>` and `override_path = true` (containerd docs/hosts.md). `server` needs
+  it too: containerd appends `/v2` to a server path unless told not to
+  (core/remotes/docker/config/hosts.go, parseHostConfig). `server` is the cache as
+  well: a fallback to the upstream would send the ECR token there.
+
+ecr-credential-provider answers an image from a host it does not recognise as ECR
+with a token for the caller's own registry, in the SDK's default region; it reads
+that region from `AWS_REGION`, so the config sets it (kubernetes/cloud-provider-aws
+PR #673, released in 1.29). It answers `public.ecr.aws` with an ECR Public token
+and an ECR private host with a token for that host's region, neither of which the
+cache accepts, so those upstreams are not mirrored: pull them by cache reference.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 
 import yaml
 
 MIN_CREDENTIAL_PROVIDER_VERSION = "1.29"
 CREDENTIAL_CACHE_DURATION = "12h"  # ECR authorization tokens last 12 hours
 _ECR_IMAGE_PATTERNS = ("*.dkr.ecr.*.amazonaws.com", "*.dkr.ecr.*.amazonaws.com.cn")
+_ECR_PUBLIC = "public.ecr.aws"
+_ECR_PRIVATE_HOST = re.compile(r"[0-9]{12}\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?")
 
 
-def kubelet_credential_provider_config(*, registry_host: str, upstreams: tuple[str, ...] = ()) -> str:
+def mirrorable(upstream: str) -> bool:
+    """Whether nodes can pull `<upstream>/...` through the cache under its own name (see module doc)."""
+    return upstream != _ECR_PUBLIC and not _ECR_PRIVATE_HOST.fullmatch(upstream)
+
+
+def kubelet_credential_provider_config(
+    *, registry_host: str, region: str, upstreams: Iterable[str] = ()
+) -> str:
     """YAML for kubelet's `--image-credential-provider-config`.
 
-    Upstream registries are matched too, so images pulled by their original names
+    Mirrored upstreams are matched too, so images pulled by their original names
     through a containerd mirror get ECR credentials (needs the provider >= 1.29).
     """
     document = {
@@ -33,9 +51,14 @@ def kubelet_credential_provider_config(*, registry_host: str, upstreams: tuple[s
         "providers": [
             {
                 "name": "ecr-credential-provider",
-                "matchImages": [registry_host, *_ECR_IMAGE_PATTERNS, *sorted(upstreams)],
+                "matchImages": [
+                    registry_host,
+                    *_ECR_IMAGE_PATTERNS,
+                    *sorted(upstream for upstream in set(upstreams) if mirrorable(upstream)),
+                ],
                 "defaultCacheDuration": CREDENTIAL_CACHE_DURATION,
                 "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+                "env": [{"name": "AWS_REGION", "value": region}],
             }
         ],
     }
@@ -52,24 +75,26 @@ def containerd_hosts_toml(*, upstream_registry: str, cache_prefix_url: str) -> s
     registry_host, _, prefix = cache_prefix_url.partition("/")
     if not registry_host:
         raise ValueError(f"{cache_prefix_url!r} is not '<registry host>[/<prefix>]'")
-    endpoint = f"https://{registry_host}/v2/{prefix}".rstrip("/")
+    endpoint = _toml_string(f"https://{registry_host}/v2/{prefix}".rstrip("/"))
+    pull_only = ['capabilities = ["pull", "resolve"]', "override_path = true"]
     return "\n".join(
         [
             f"# {upstream_registry} through the ECR pull-through cache. kubelet authenticates with",
             f"# ecr-credential-provider >= {MIN_CREDENTIAL_PROVIDER_VERSION}, matching {upstream_registry} images.",
-            f"server = {_toml_string(endpoint)}",
+            f"server = {endpoint}",
+            *pull_only,
             "",
-            f"[host.{_toml_string(endpoint)}]",
-            '  capabilities = ["pull", "resolve"]',
-            "  override_path = true",
+            f"[host.{endpoint}]",
+            *(f"  {line}" for line in pull_only),
             "",
         ]
     )
 
 
 def containerd_hosts(*, cache_prefixes: Mapping[str, str]) -> dict[str, str]:
-    """Upstream registry -> hosts.toml text; the key is the directory name under certs.d."""
+    """Mirrorable upstream registry -> hosts.toml text; the key is the directory name under certs.d."""
     return {
         upstream: containerd_hosts_toml(upstream_registry=upstream, cache_prefix_url=prefix_url)
         for upstream, prefix_url in sorted(cache_prefixes.items())
+        if mirrorable(upstream)
     }

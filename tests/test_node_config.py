@@ -6,14 +6,19 @@ import tomllib
 
 import yaml
 
-from components.node_config import containerd_hosts, kubelet_credential_provider_config
+from components.node_config import containerd_hosts, kubelet_credential_provider_config, mirrorable
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+ECR_UPSTREAM = "333333333333.dkr.ecr.us-east-1.amazonaws.com"
 
 
 def test_kubelet_credential_provider_config() -> None:
     document = yaml.safe_load(
-        kubelet_credential_provider_config(registry_host=REGISTRY, upstreams=("quay.io",))
+        kubelet_credential_provider_config(
+            registry_host=REGISTRY,
+            region="eu-west-1",
+            upstreams=("quay.io", "docker.io", "public.ecr.aws", ECR_UPSTREAM),
+        )
     )
     assert document["apiVersion"] == "kubelet.config.k8s.io/v1"
     assert document["kind"] == "CredentialProviderConfig"
@@ -21,9 +26,26 @@ def test_kubelet_credential_provider_config() -> None:
     assert provider["name"] == "ecr-credential-provider"
     assert provider["apiVersion"] == "credentialprovider.kubelet.k8s.io/v1"
     assert provider["defaultCacheDuration"] == "12h"
-    assert provider["matchImages"][0] == REGISTRY
-    assert "*.dkr.ecr.*.amazonaws.com" in provider["matchImages"]
-    assert "quay.io" in provider["matchImages"]
+    assert provider["matchImages"] == [
+        REGISTRY,
+        "*.dkr.ecr.*.amazonaws.com",
+        "*.dkr.ecr.*.amazonaws.com.cn",
+        "docker.io",
+        "quay.io",
+    ]
+    assert provider["env"] == [{"name": "AWS_REGION", "value": "eu-west-1"}], (
+        "images from non-ECR hosts get a token for the SDK's default region"
+    )
+
+
+def test_upstreams_the_credential_provider_answers_with_other_tokens_are_not_mirrored() -> None:
+    assert mirrorable("docker.io") and mirrorable("registry.k8s.io") and mirrorable("acme.azurecr.io")
+    assert not mirrorable("public.ecr.aws"), "the provider answers it with an ECR Public token"
+    assert not mirrorable(ECR_UPSTREAM), "the provider answers it with a token for that host's region"
+    hosts = containerd_hosts(
+        cache_prefixes={"public.ecr.aws": f"{REGISTRY}/ecr-public", ECR_UPSTREAM: f"{REGISTRY}/shared"}
+    )
+    assert hosts == {}
 
 
 def test_containerd_hosts_mirror_each_upstream_through_the_cache() -> None:
@@ -37,10 +59,13 @@ def test_containerd_hosts_mirror_each_upstream_through_the_cache() -> None:
     assert set(hosts) == {"docker.io", "quay.io", "ghcr.io"}
     docker = tomllib.loads(hosts["docker.io"])
     endpoint = f"https://{REGISTRY}/v2/docker-hub"
-    assert docker["server"] == endpoint
-    assert docker["host"] == {endpoint: {"capabilities": ["pull", "resolve"], "override_path": True}}
+    pull_only = {"capabilities": ["pull", "resolve"], "override_path": True}
+    assert docker == {"server": endpoint, **pull_only, "host": {endpoint: pull_only}}, (
+        "without a top-level override_path containerd appends /v2 to the server's path"
+    )
     assert "1.29" in hosts["docker.io"]
     quay = tomllib.loads(hosts["quay.io"])
     assert list(quay["host"]) == [f"https://{REGISTRY}/v2/quay"]
     root = tomllib.loads(hosts["ghcr.io"])
     assert list(root["host"]) == [f"https://{REGISTRY}/v2"], "a ROOT prefix has no path of its own"
+    assert root["server"] == f"https://{REGISTRY}/v2"
