@@ -24,6 +24,9 @@ DAY_COUNT_TYPES = COUNT_TYPES - {"imageCountMoreThan"}
 ACTION_TYPES = frozenset({"expire", "transition"})
 ARCHIVE = "archive"
 STANDARD = "standard"
+# Archived images are billed for at least 90 days, and no lifecycle rule may delete them sooner
+# (https://docs.aws.amazon.com/AmazonECR/latest/userguide/archive-image.html).
+ARCHIVE_MINIMUM_DAYS = 90
 _RULE_KEYS = frozenset({"rulePriority", "description", "selection", "action"})
 _SELECTION_KEYS = frozenset(
     {"tagStatus", "tagPrefixList", "tagPatternList", "countType", "countUnit", "countNumber", "storageClass"}
@@ -42,6 +45,7 @@ class RetentionSettings:
     untagged_expire_days: int
     max_image_count: int | None
     archive_unpulled_after_days: int | None = None
+    expire_archived_after_days: int | None = None
     expire_tagged_unpulled_after_days: int | None = None
 
 
@@ -55,7 +59,9 @@ def build_lifecycle_policy(retention: RetentionSettings) -> dict[str, Any]:
 
     Untagged images are digests an upstream tag has moved away from: safe to expire.
     Tagged images are what clusters run, so they are never expired by age; only the
-    count cap (the `any` rule, which AWS requires to come last) removes them.
+    count cap (the `any` rule, which AWS requires to come last) removes them. The cap
+    counts the standard storage class only, so archived images stay until the
+    optional archive expiry removes them.
     """
     if retention.expire_tagged_unpulled_after_days is not None:
         raise LifecyclePolicyError(
@@ -68,6 +74,17 @@ def build_lifecycle_policy(retention: RetentionSettings) -> dict[str, Any]:
     _positive(retention.untagged_expire_days, "untaggedExpireDays")
     _positive(retention.max_image_count, "maxImageCount")
     _positive(retention.archive_unpulled_after_days, "archiveUnpulledAfterDays")
+    expire_archived = retention.expire_archived_after_days
+    _positive(expire_archived, "expireArchivedAfterDays")
+    if expire_archived is not None and retention.archive_unpulled_after_days is None:
+        raise LifecyclePolicyError(
+            "retention.expireArchivedAfterDays needs retention.archiveUnpulledAfterDays: nothing is archived without it"
+        )
+    if expire_archived is not None and expire_archived < ARCHIVE_MINIMUM_DAYS:
+        raise LifecyclePolicyError(
+            f"retention.expireArchivedAfterDays is {expire_archived}: ECR keeps archived images at least "
+            f"{ARCHIVE_MINIMUM_DAYS} days and refuses rules that delete them sooner"
+        )
     rules: list[dict[str, Any]] = [
         {
             "rulePriority": 1,
@@ -94,6 +111,22 @@ def build_lifecycle_policy(retention: RetentionSettings) -> dict[str, Any]:
                     "countNumber": retention.archive_unpulled_after_days,
                 },
                 "action": {"type": "transition", "targetStorageClass": ARCHIVE},
+            }
+        )
+    if expire_archived is not None:
+        rules.append(
+            {
+                "rulePriority": 3,
+                "description": "Expire images archived long ago",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
+                    "storageClass": ARCHIVE,
+                    "countType": "sinceImageTransitioned",
+                    "countUnit": "days",
+                    "countNumber": expire_archived,
+                },
+                "action": {"type": "expire"},
             }
         )
     if retention.max_image_count is not None:
@@ -128,7 +161,7 @@ def _check_tag_lists(priority: object, selection: Mapping[str, Any]) -> None:
             + (" (not both)" if lists else "; use tagPatternList ['*'] for every tag"),
         )
     if status in ("untagged", "any") and lists:
-        raise _fail(priority, f"a {status!r} rule takes no tagPrefixList or tagPatternList")
+        raise _fail(priority, f"a tagStatus {status!r} rule takes no tagPrefixList or tagPatternList")
     for key in lists:
         values = selection[key]
         if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
@@ -166,6 +199,12 @@ def _check_count(priority: object, selection: Mapping[str, Any], action_type: ob
         raise _fail(priority, "archived images are selected only with countType sinceImageTransitioned")
     if storage_class == ARCHIVE and action_type == "transition":
         raise _fail(priority, "archived images can only expire; they are already in the archive")
+    if count_type == "sinceImageTransitioned" and number < ARCHIVE_MINIMUM_DAYS:
+        raise _fail(
+            priority,
+            f"archived images are kept at least {ARCHIVE_MINIMUM_DAYS} days; ECR refuses a rule that expires "
+            f"them after {number}",
+        )
 
 
 def _check_action(priority: object, action: Any) -> str:

@@ -71,6 +71,7 @@ class RetentionConfig(_Section):
     untagged_expire_days: int = 7
     max_image_count: int | None = 200
     archive_unpulled_after_days: int | None = None
+    expire_archived_after_days: int | None = None
     expire_tagged_unpulled_after_days: int | None = None
 
 
@@ -429,6 +430,7 @@ def _lifecycle(config: ProjectConfig, check: _Checker) -> str:
                     untagged_expire_days=retention.untagged_expire_days,
                     max_image_count=retention.max_image_count,
                     archive_unpulled_after_days=retention.archive_unpulled_after_days,
+                    expire_archived_after_days=retention.expire_archived_after_days,
                     expire_tagged_unpulled_after_days=retention.expire_tagged_unpulled_after_days,
                 )
             )

@@ -76,6 +76,7 @@ BREAKS: dict[str, tuple[Callable[[Policy], None], str]] = {
     "multiple-rules-patterns.json": (_duplicate_priority, "must be unique"),
     "multiple-rules-prefixes.json": (_both_lists, r"\(not both\)"),
     "multiple-tags-single-rule.json": (_too_many_wildcards, "more than 4 '\\*' wildcards"),
+    "multiple-tags-single-rule-count.json": (_unit_on_count, "imageCountMoreThan takes no countUnit"),
     "all-images.json": (_any_first, "'any' rule must have the highest rulePriority"),
     "archive-not-pulled.json": (_expire_unpulled, "rejects sinceImagePulled with an 'expire' action"),
     "expire-archived.json": (_transition_archived, "archived images can only expire"),
@@ -169,6 +170,32 @@ UNTAGGED_AGE = {
             {"rules": [rule(1, **{**UNTAGGED_AGE, "countType": "sinceImagePulled"})]},
             "aws/containers-roadmap#921",
         ),
+        (
+            {
+                "rules": [
+                    rule(
+                        1, tagStatus="any", tagPrefixList=["v"], countType="imageCountMoreThan", countNumber=5
+                    )
+                ]
+            },
+            "a tagStatus 'any' rule takes no tagPrefixList",
+        ),
+        (
+            {
+                "rules": [
+                    rule(
+                        1,
+                        **{
+                            **UNTAGGED_AGE,
+                            "countType": "sinceImageTransitioned",
+                            "storageClass": "archive",
+                            "countNumber": 89,
+                        },
+                    )
+                ]
+            },
+            "archived images are kept at least 90 days",
+        ),
     ],
 )
 def test_each_rule_is_checked(doc: Policy, message: str) -> None:
@@ -176,26 +203,42 @@ def test_each_rule_is_checked(doc: Policy, message: str) -> None:
         validate_lifecycle_policy(doc)
 
 
-def test_size_limit() -> None:
-    rules = [
-        {
-            **rule(
-                i,
-                tagStatus="tagged",
-                tagPatternList=[f"t{i}-*"],
-                countType="imageCountMoreThan",
-                countNumber=1,
-            ),
-            "description": "x" * 200,
-        }
-        for i in range(1, 200)
-    ]
-    with pytest.raises(LifecyclePolicyError, match="at most 30720"):
-        validate_lifecycle_policy({"rules": rules})
+def test_four_wildcards_are_the_most_a_pattern_may_have() -> None:
+    four = rule(
+        1, tagStatus="tagged", tagPatternList=["*a*b*c*d"], countType="imageCountMoreThan", countNumber=1
+    )
+    validate_lifecycle_policy({"rules": [four]})
+    five = rule(
+        1, tagStatus="tagged", tagPatternList=["*a*b*c*d*"], countType="imageCountMoreThan", countNumber=1
+    )
+    with pytest.raises(LifecyclePolicyError, match="more than 4"):
+        validate_lifecycle_policy({"rules": [five]})
+
+
+def _policy_of_length(characters: int) -> Policy:
+    """One rule whose description pads the canonical JSON to exactly `characters`."""
+    doc = {"rules": [{**rule(1, **UNTAGGED_AGE), "description": ""}]}
+    padding = characters - len(render_lifecycle_policy(doc))
+    doc["rules"][0]["description"] = "x" * padding
+    assert len(render_lifecycle_policy(doc)) == characters
+    return doc
+
+
+def test_size_limit_is_30720_characters() -> None:
+    validate_lifecycle_policy(_policy_of_length(30_720))
+    with pytest.raises(
+        LifecyclePolicyError, match="the policy is 30721 characters; ECR allows at most 30720"
+    ):
+        validate_lifecycle_policy(_policy_of_length(30_721))
 
 
 DEV = RetentionSettings(untagged_expire_days=1, max_image_count=30)
-PROD = RetentionSettings(untagged_expire_days=14, max_image_count=500, archive_unpulled_after_days=90)
+PROD = RetentionSettings(
+    untagged_expire_days=14,
+    max_image_count=500,
+    archive_unpulled_after_days=90,
+    expire_archived_after_days=365,
+)
 
 
 @pytest.mark.parametrize("retention", [DEV, PROD], ids=["dev", "prod"])
@@ -224,10 +267,33 @@ def test_prod_archives_unpulled_images_and_never_expires_them_by_pull_age() -> N
     )
 
 
-def test_dev_and_prod_differ() -> None:
-    assert render_lifecycle_policy(build_lifecycle_policy(DEV)) != render_lifecycle_policy(
-        build_lifecycle_policy(PROD)
-    )
+def test_archived_images_expire_only_when_asked_and_not_before_90_days() -> None:
+    rules = build_lifecycle_policy(PROD)["rules"]
+    expire_archived = next(r for r in rules if r["selection"].get("storageClass") == "archive")
+    assert expire_archived["selection"]["countType"] == "sinceImageTransitioned"
+    assert expire_archived["selection"]["countNumber"] == 365
+    assert expire_archived["action"] == {"type": "expire"}
+    keep = RetentionSettings(14, 500, archive_unpulled_after_days=90)
+    assert not any(r["selection"].get("storageClass") for r in build_lifecycle_policy(keep)["rules"])
+    with pytest.raises(LifecyclePolicyError, match="refuses rules that delete them sooner"):
+        build_lifecycle_policy(
+            RetentionSettings(14, 500, archive_unpulled_after_days=90, expire_archived_after_days=30)
+        )
+    with pytest.raises(LifecyclePolicyError, match="nothing is archived without it"):
+        build_lifecycle_policy(RetentionSettings(14, 500, expire_archived_after_days=365))
+
+
+def test_the_repository_stacks_retention_differs_as_configured() -> None:
+    from components.settings import load_stack_settings
+
+    def rules(stack: str) -> dict[int, Policy]:
+        policy = json.loads(load_stack_settings(stack).lifecycle_policy_json)
+        return {r["rulePriority"]: r["selection"] for r in policy["rules"]}
+
+    dev, prod = rules("dev"), rules("prod")
+    assert (dev[1]["countNumber"], prod[1]["countNumber"]) == (1, 14), "untagged digests expire sooner in dev"
+    assert (dev[10]["countNumber"], prod[10]["countNumber"]) == (30, 500), "prod keeps more images"
+    assert 2 not in dev and prod[2]["countType"] == "sinceImagePulled", "only prod archives"
 
 
 def test_blog_policy_is_refused_with_both_reasons() -> None:
@@ -258,7 +324,12 @@ def test_rendering_is_stable_whatever_the_rule_order() -> None:
     random.Random(7).shuffle(shuffled["rules"])
     assert shuffled["rules"] != policy["rules"]
     assert render_lifecycle_policy(shuffled) == render_lifecycle_policy(policy)
-    assert [r["rulePriority"] for r in json.loads(render_lifecycle_policy(shuffled))["rules"]] == [1, 2, 10]
+    assert [r["rulePriority"] for r in json.loads(render_lifecycle_policy(shuffled))["rules"]] == [
+        1,
+        2,
+        3,
+        10,
+    ]
 
 
 def test_hand_written_policy_from_json() -> None:
