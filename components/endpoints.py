@@ -49,11 +49,15 @@ class VpcPlacement:
     vpc_id: pulumi.Input[str]
     vpc_cidrs: pulumi.Input[Sequence[str]]
     subnet_ids: pulumi.Input[Sequence[str]]
-    route_table_ids: pulumi.Input[Sequence[str]]
+    route_table_ids: pulumi.Input[Sequence[str]] | None  # None: no S3 gateway (the VPC has one)
 
 
 class PrivateEndpoints(pulumi.ComponentResource):
-    """Interface endpoints (ecr.api, ecr.dkr and the chosen EKS ones), the S3 gateway, and their security group."""
+    """Interface endpoints (ecr.api, ecr.dkr and the chosen EKS ones), the S3 gateway, and their security group.
+
+    AWS allows one S3 gateway endpoint per route table, so a VPC that has one keeps it
+    (`route_table_ids` None) rather than this stack colliding with it.
+    """
 
     endpoint_ids: pulumi.Output[dict[str, str]]
     security_group_id: pulumi.Output[str]
@@ -106,19 +110,20 @@ class PrivateEndpoints(pulumi.ComponentResource):
                 opts=child,
             )
             ids[service] = endpoint.id
-        gateway = aws.ec2.VpcEndpoint(
-            S3_SERVICE,
-            vpc_id=placement.vpc_id,
-            service_name=endpoint_service_name(region, S3_SERVICE),
-            vpc_endpoint_type="Gateway",
-            route_table_ids=placement.route_table_ids,
-            policy=json.dumps(
-                s3_gateway_policy(region=region, extra_bucket_arns=extra_s3_bucket_arns), sort_keys=True
-            ),
-            tags={**tags, "Name": f"{pulumi.get_stack()}-{S3_SERVICE}"},
-            opts=child,
-        )
-        ids[S3_SERVICE] = gateway.id
+        if placement.route_table_ids is not None:
+            gateway = aws.ec2.VpcEndpoint(
+                S3_SERVICE,
+                vpc_id=placement.vpc_id,
+                service_name=endpoint_service_name(region, S3_SERVICE),
+                vpc_endpoint_type="Gateway",
+                route_table_ids=placement.route_table_ids,
+                policy=json.dumps(
+                    s3_gateway_policy(region=region, extra_bucket_arns=extra_s3_bucket_arns), sort_keys=True
+                ),
+                tags={**tags, "Name": f"{pulumi.get_stack()}-{S3_SERVICE}"},
+                opts=child,
+            )
+            ids[S3_SERVICE] = gateway.id
         self.endpoint_ids = pulumi.Output.all(**ids)
         self.security_group_id = group.id
         self.register_outputs(
@@ -134,7 +139,7 @@ def placement_from_settings(endpoints: EndpointsConfig) -> VpcPlacement:
             vpc_id=endpoints.vpc_id or "",
             vpc_cidrs=endpoints.vpc_cidrs,
             subnet_ids=endpoints.subnet_ids,
-            route_table_ids=endpoints.route_table_ids,
+            route_table_ids=endpoints.route_table_ids if endpoints.s3_gateway else None,
         )
     network = pulumi.StackReference(source.name)
 
@@ -147,5 +152,7 @@ def placement_from_settings(endpoints: EndpointsConfig) -> VpcPlacement:
         ),
         vpc_cidrs=network.require_output(source.vpc_cidrs_output),
         subnet_ids=read(source.subnet_ids_output, validate_subnet_id, "subnets"),
-        route_table_ids=read(source.route_table_ids_output, validate_route_table_id, "route tables"),
+        route_table_ids=read(source.route_table_ids_output, validate_route_table_id, "route tables")
+        if endpoints.s3_gateway
+        else None,
     )

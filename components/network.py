@@ -25,10 +25,12 @@ INTERFACE_SERVICES_OPTIONAL = (
     "autoscaling",
 )
 
-# Partitions whose endpoint service names use a different reverse-DNS prefix. In China,
-# ECR's endpoints are `cn.com.amazonaws.<region>.ecr.{api,dkr}` while S3 and STS keep
-# `com.amazonaws` (https://docs.amazonaws.cn/en_us/aws/latest/userguide/endpoints-Beijing.html).
-_CN_PREFIXED_SERVICES = frozenset({"ecr.api", "ecr.dkr", "eks", "eks-auth", "logs", "xray"})
+# In the China partition some services' endpoint names start `cn.com.amazonaws.` and the rest,
+# the S3 gateway among them, keep `com.amazonaws.`. These are this project's services from the
+# exceptions table of aws-cdk (packages/aws-cdk-lib/aws-ec2/lib/vpc-endpoint.ts,
+# getDefaultEndpointPrefix), which AWS keeps from `aws ec2 describe-vpc-endpoint-services`.
+_CN_PREFIXED_SERVICES = frozenset({"ecr.api", "ecr.dkr", "eks", "ec2", "autoscaling", "sts", "xray"})
+_BUCKET_ARN = re.compile(r"arn:aws(?:-[a-z-]+)?:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _WHOLE_INTERNET = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
 
 
@@ -61,13 +63,16 @@ def layer_bucket_arn(region: str, partition: str = "aws") -> str:
     return f"arn:{partition}:s3:::prod-{region}-starport-layer-bucket"
 
 
+def validate_bucket_arn(value: str) -> str:
+    if not isinstance(value, str) or not _BUCKET_ARN.fullmatch(value):
+        raise NetworkValueError(f"{value!r} is not an S3 bucket ARN; write arn:aws:s3:::<bucket>")
+    return value
+
+
 def s3_gateway_policy(*, region: str, extra_bucket_arns: Sequence[str] = ()) -> dict[str, Any]:
     """Only `s3:GetObject`, only on the layer bucket (plus buckets the stack names)."""
     partition = partition_of_region(region)
-    buckets = [layer_bucket_arn(region, partition), *extra_bucket_arns]
-    for bucket in extra_bucket_arns:
-        if not re.fullmatch(r"arn:aws(?:-[a-z-]+)?:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
-            raise NetworkValueError(f"{bucket!r} is not an S3 bucket ARN; write arn:aws:s3:::<bucket>")
+    buckets = [layer_bucket_arn(region, partition), *(validate_bucket_arn(b) for b in extra_bucket_arns)]
     return {
         "Version": "2012-10-17",
         "Statement": [

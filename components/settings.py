@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -106,6 +107,7 @@ class EndpointsConfig(_Section):
     vpc_cidrs: tuple[str, ...] = ()
     subnet_ids: tuple[str, ...] = ()
     route_table_ids: tuple[str, ...] = ()
+    s3_gateway: bool = True
     services: tuple[str, ...] = ()
     extra_s3_bucket_arns: tuple[str, ...] = ()
     network_stack: NetworkStackConfig | None = None
@@ -474,33 +476,44 @@ def _endpoints(config: ProjectConfig, check: _Checker) -> None:
                 f"unknown endpoint service {service!r}",
                 f"choose from {', '.join(network.INTERFACE_SERVICES_OPTIONAL)}",
             )
+    if not endpoints.s3_gateway:
+        gateway_only = {
+            "routeTableIds": endpoints.route_table_ids,
+            "extraS3BucketArns": endpoints.extra_s3_bucket_arns,
+        }
+        for key, given in gateway_only.items():
+            if given:
+                check.add((*path, key), "is only used by the S3 gateway, which s3Gateway: false turns off")
+    checks: list[tuple[str, Sequence[str], Callable[[str], str]]] = [
+        ("extraS3BucketArns", endpoints.extra_s3_bucket_arns, network.validate_bucket_arn)
+    ]
     if endpoints.network_stack is not None:
         if endpoints.vpc_id or endpoints.subnet_ids or endpoints.route_table_ids or endpoints.vpc_cidrs:
             check.add(path, "give either networkStack or vpcId/vpcCidrs/subnetIds/routeTableIds, not both")
-        return
-    required = {
-        "vpcId": endpoints.vpc_id,
-        "vpcCidrs": endpoints.vpc_cidrs,
-        "subnetIds": endpoints.subnet_ids,
-        "routeTableIds": endpoints.route_table_ids,
-    }
-    for key, value in required.items():
-        if not value:
-            check.add(
-                (*path, key),
-                "is required when endpoints are enabled",
-                "set it, name a networkStack, or set endpoints.enabled: false for a VPC that has endpoints",
-            )
-    validators = (
-        ("vpcId", (endpoints.vpc_id,) if endpoints.vpc_id else (), network.validate_vpc_id),
-        ("vpcCidrs", endpoints.vpc_cidrs, network.validate_cidr),
-        ("subnetIds", endpoints.subnet_ids, network.validate_subnet_id),
-        ("routeTableIds", endpoints.route_table_ids, network.validate_route_table_id),
-    )
-    for key, values, validate in validators:
-        for value in values:
+    else:
+        required: dict[str, object] = {
+            "vpcId": endpoints.vpc_id,
+            "vpcCidrs": endpoints.vpc_cidrs,
+            "subnetIds": endpoints.subnet_ids,
+            **({"routeTableIds": endpoints.route_table_ids} if endpoints.s3_gateway else {}),
+        }
+        for key, present in required.items():
+            if not present:
+                check.add(
+                    (*path, key),
+                    "is required when endpoints are enabled",
+                    "set it, name a networkStack, or set endpoints.enabled: false for a VPC that has endpoints",
+                )
+        checks += [
+            ("vpcId", (endpoints.vpc_id,) if endpoints.vpc_id else (), network.validate_vpc_id),
+            ("vpcCidrs", endpoints.vpc_cidrs, network.validate_cidr),
+            ("subnetIds", endpoints.subnet_ids, network.validate_subnet_id),
+            ("routeTableIds", endpoints.route_table_ids, network.validate_route_table_id),
+        ]
+    for key, values, validate in checks:
+        for item in values:
             try:
-                validate(value)
+                validate(item)
             except ValueError as error:
                 check.add((*path, key), str(error))
 

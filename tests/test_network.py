@@ -26,7 +26,12 @@ from components.network import (
         ("eu-west-1", "sts", "com.amazonaws.eu-west-1.sts"),
         ("eu-west-1", "elasticloadbalancing", "com.amazonaws.eu-west-1.elasticloadbalancing"),
         ("cn-north-1", "ecr.api", "cn.com.amazonaws.cn-north-1.ecr.api"),
+        ("cn-north-1", "ecr.dkr", "cn.com.amazonaws.cn-north-1.ecr.dkr"),
+        ("cn-northwest-1", "sts", "cn.com.amazonaws.cn-northwest-1.sts"),
+        ("cn-north-1", "logs", "com.amazonaws.cn-north-1.logs"),
+        ("cn-north-1", "eks-auth", "com.amazonaws.cn-north-1.eks-auth"),
         ("cn-north-1", "s3", "com.amazonaws.cn-north-1.s3"),
+        ("us-gov-west-1", "ecr.dkr", "com.amazonaws.us-gov-west-1.ecr.dkr"),
     ],
 )
 def test_service_names_follow_region_and_partition(region: str, service: str, name: str) -> None:
@@ -39,6 +44,11 @@ def test_s3_policy_only_reads_the_layer_bucket() -> None:
     assert statement["Action"] == "s3:GetObject"
     assert statement["Effect"] == "Allow"
     assert statement["Resource"] == ["arn:aws:s3:::prod-eu-west-1-starport-layer-bucket/*"]
+
+
+def test_layer_bucket_arn_is_in_the_regions_partition() -> None:
+    (statement,) = s3_gateway_policy(region="cn-north-1")["Statement"]
+    assert statement["Resource"] == ["arn:aws-cn:s3:::prod-cn-north-1-starport-layer-bucket/*"]
 
 
 def test_s3_policy_extra_buckets() -> None:
@@ -75,6 +85,8 @@ def test_valid_values_pass() -> None:
     ("validate", "value", "message"),
     [
         (validate_vpc_id, "vpc-123", "is not a VPC ID"),
+        (validate_vpc_id, "vpc-123456789", "is not a VPC ID"),
+        (validate_subnet_id, "subnet-0a1b2c3d4e5f6071", "is not a subnet ID"),
         (validate_vpc_id, "subnet-0a1b2c3d4e5f60718", "is not a VPC ID"),
         (validate_subnet_id, "sn-1a2b3c4d", "is not a subnet ID"),
         (validate_route_table_id, "rt-1a2b3c4d", "is not a route table ID"),

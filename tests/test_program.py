@@ -253,6 +253,42 @@ def test_vpc_from_a_network_stack(run_program: RunProgram) -> None:
     assert run.inputs(ENDPOINT, "sts")["subnetIds"][0].startswith("subnet-")
 
 
+def test_a_vpc_that_has_an_s3_gateway_keeps_it(run_program: RunProgram) -> None:
+    without_route_tables = {k: v for k, v in ENDPOINTS.items() if k != "routeTableIds"}
+    run = run_program(
+        {"upstreams": {"quay.io": {}}, "endpoints": {**without_route_tables, "s3Gateway": False}}
+    )
+    assert set(dict(run.of_type(ENDPOINT))) == {"ecr.api", "ecr.dkr"}
+    assert set(run.plan.outputs["vpc_endpoint_ids"]) == {"ecr.api", "ecr.dkr"}
+
+
+@pytest.mark.parametrize(
+    ("output", "value", "message"),
+    [
+        ("privateSubnetIds", ["sub-1"], "'sub-1' is not a subnet ID"),
+        ("privateRouteTableIds", [], "the network stack gave no route tables"),
+        ("vpcCidrs", ["0.0.0.0/0"], "opens the endpoints to the whole internet"),
+    ],
+)
+def test_network_stack_values_are_checked_when_they_arrive(
+    tmp_path: Any, output: str, value: list[str], message: str
+) -> None:
+    from components.config_source import RawConfig
+    from components.plan import run_plan
+    from components.settings import build_settings
+    from tests.conftest import CapturingMocks
+
+    (tmp_path / "images.yaml").write_text("")
+    values = {"upstreams": {"quay.io": {}}, "endpoints": {"networkStack": {"name": "acme/network/dev"}}}
+    settings = build_settings(
+        RawConfig("Pulumi.test.yaml", values, frozenset(), {"aws:region": "eu-west-1"}), root=tmp_path
+    )
+    mocks = CapturingMocks(settings)
+    mocks.network_outputs[output] = value
+    with pytest.raises(Exception, match=message):
+        run_plan(settings, "test", mocks=mocks)
+
+
 def test_no_consumers_no_registry_policy_but_a_node_policy(run_program: RunProgram) -> None:
     run = run_program({"upstreams": {"quay.io": {}}, **NO_ENDPOINTS})
     assert run.of_type(REGISTRY_POLICY) == []

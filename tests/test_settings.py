@@ -288,9 +288,31 @@ def test_endpoints_ids_and_cidrs_are_checked(tmp_path: Path) -> None:
     assert "unknown endpoint service 's3express'" in message
 
 
-def test_endpoints_can_be_switched_off(tmp_path: Path) -> None:
-    settings = settings_for({"upstreams": PUBLIC, "endpoints": {"enabled": False}}, tmp_path)
-    assert settings.config.endpoints.enabled is False
+def test_s3_gateway_settings(tmp_path: Path) -> None:
+    vpc = {"vpcId": "vpc-0a1b2c3d", "vpcCidrs": ["10.0.0.0/16"], "subnetIds": ["subnet-0a1b2c3d"]}
+    settings_for({"upstreams": PUBLIC, "endpoints": {**vpc, "s3Gateway": False}}, tmp_path)
+    message = error_for(
+        {
+            "upstreams": PUBLIC,
+            "endpoints": {
+                **vpc,
+                "s3Gateway": False,
+                "routeTableIds": ["rtb-0a1b2c3d"],
+                "extraS3BucketArns": ["x"],
+            },
+        },
+        tmp_path,
+    )
+    assert "endpoints.routeTableIds: is only used by the S3 gateway" in message
+    assert "endpoints.extraS3BucketArns: is only used by the S3 gateway" in message
+    assert "endpoints.extraS3BucketArns: 'x' is not an S3 bucket ARN" in message
+
+
+def test_extra_bucket_arns_are_checked_before_anything_is_registered(tmp_path: Path) -> None:
+    endpoints = {"networkStack": {"name": "acme/network/dev"}, "extraS3BucketArns": ["acme-artifacts"]}
+    assert "'acme-artifacts' is not an S3 bucket ARN" in error_for(
+        {"upstreams": PUBLIC, "endpoints": endpoints}, tmp_path
+    )
 
 
 def test_stack_file_errors_carry_line_numbers(tmp_path: Path) -> None:
