@@ -52,6 +52,7 @@ access = CacheAccess(
     partition=partition.partition,
     region=settings.region,
     account_id=identity.account_id,
+    tags_new_repositories=bool(config.templates.resource_tags),
     existing_repositories=existing_repositories(specs)
     if config.access.apply_to_existing_repositories
     else (),

@@ -38,6 +38,7 @@ class CacheAccess(pulumi.ComponentResource):
         partition: str,
         region: str,
         account_id: str,
+        tags_new_repositories: bool,
         existing_repositories: Sequence[str] = (),
         depends_on: Sequence[pulumi.Resource] = (),
         tags: Mapping[str, str],
@@ -66,7 +67,13 @@ class CacheAccess(pulumi.ComponentResource):
             "node-pull-policy",
             description="Lets EKS nodes pull through the ECR pull-through cache, including first-time caching.",
             policy=render_policy(
-                node_pull_policy(partition=partition, region=region, account_id=account_id, prefixes=prefixes)
+                node_pull_policy(
+                    partition=partition,
+                    region=region,
+                    account_id=account_id,
+                    prefixes=prefixes,
+                    tags_new_repositories=tags_new_repositories,
+                )
             ),
             tags=dict(tags),
             opts=child,

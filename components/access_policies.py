@@ -21,8 +21,8 @@ PUSH_ACTIONS = frozenset(
 FIRST_PULL_ACTIONS = ("ecr:BatchImportUpstreamImage", "ecr:CreateRepository")
 PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 REPOSITORY_POLICY_MAX_CHARACTERS = 10_240
-_ACCOUNT_ID = re.compile(r"[0-9]{12}")
-_ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
+ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
 
 
 class PolicyInputError(ValueError):
@@ -38,9 +38,9 @@ class Consumers:
 
     def __post_init__(self) -> None:
         for account in self.account_ids:
-            if not _ACCOUNT_ID.fullmatch(account):
+            if not ACCOUNT_ID.fullmatch(account):
                 raise PolicyInputError(f"{account!r} is not a 12-digit AWS account ID")
-        if self.organization_id is not None and not _ORGANIZATION_ID.fullmatch(self.organization_id):
+        if self.organization_id is not None and not ORGANIZATION_ID.fullmatch(self.organization_id):
             raise PolicyInputError(f"{self.organization_id!r} is not an organization ID (o-xxxxxxxxxx)")
 
     @property
@@ -79,7 +79,7 @@ def _checked(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _prefix_arns(partition: str, region: str, account_id: str, prefixes: Sequence[str]) -> list[str]:
-    if not _ACCOUNT_ID.fullmatch(account_id):
+    if not ACCOUNT_ID.fullmatch(account_id):
         raise PolicyInputError(f"{account_id!r} is not a 12-digit AWS account ID")
     if not prefixes or not all(prefixes):
         raise PolicyInputError("at least one cache prefix is needed to scope the policy")
@@ -120,10 +120,20 @@ def repository_policy(*, partition: str, consumers: Consumers) -> dict[str, Any]
 
 
 def node_pull_policy(
-    *, partition: str, region: str, account_id: str, prefixes: Sequence[str]
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    prefixes: Sequence[str],
+    tags_new_repositories: bool = False,
 ) -> dict[str, Any]:
-    """For EKS node roles: pull anything, and cause first-time caching only under the cache prefixes."""
+    """For EKS node roles: pull anything, and cause first-time caching only under the cache prefixes.
+
+    When the creation templates tag new repositories, the puller that causes the
+    creation also needs `ecr:TagResource` (ecr-facts.md, "Pulling, first-time caching and IAM").
+    """
     resources = _prefix_arns(partition, region, account_id, prefixes)
+    first_pull = sorted({*FIRST_PULL_ACTIONS, *(["ecr:TagResource"] if tags_new_repositories else [])})
     return _checked(
         {
             "Version": "2012-10-17",
@@ -138,7 +148,7 @@ def node_pull_policy(
                 {
                     "Sid": "FirstPullThroughCache",
                     "Effect": "Allow",
-                    "Action": sorted(FIRST_PULL_ACTIONS),
+                    "Action": first_pull,
                     "Resource": resources,
                 },
             ],

@@ -18,15 +18,25 @@ def resource_suffix(prefix: str) -> str:
     return prefix.replace("/", "-").lower()
 
 
-def _check_default_key(secret: aws.secretsmanager.AwaitableGetSecretResult, name: str) -> str:
+AWS_MANAGED_KEY = "AWS"
+
+
+def _check_default_key(arn: str, key_manager: str, name: str) -> str:
     """ECR cannot read a secret encrypted with a customer-managed key (ecr-facts.md, "Credentials")."""
-    key = secret.kms_key_id or ""
-    if key and not key.endswith("alias/aws/secretsmanager"):
+    if key_manager != AWS_MANAGED_KEY:
         raise ValueError(
             f"secret {name!r} is encrypted with a customer-managed KMS key; ECR pull-through cache can only "
             "read secrets encrypted with the default aws/secretsmanager key. Re-create it without a KMS key."
         )
-    return str(secret.arn)
+    return arn
+
+
+def _key_manager(key_id: str) -> pulumi.Output[str]:
+    """Who manages a secret's key. No key id means the default key; a console-made secret names it instead."""
+    if not key_id:
+        return pulumi.Output.from_input(AWS_MANAGED_KEY)
+    manager: pulumi.Output[str] = aws.kms.get_key_output(key_id=key_id).key_manager
+    return manager
 
 
 class PullThroughCache(pulumi.ComponentResource):
@@ -94,12 +104,16 @@ class PullThroughCache(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
     ) -> tuple[pulumi.Output[str], pulumi.Resource | None]:
         if credential.existing is not None:
-            if credential.existing.startswith("arn:"):
-                return pulumi.Output.from_input(credential.existing), None
+            existing = credential.existing
+            lookup = {"arn": existing} if existing.startswith("arn:") else {"name": existing}
             found = aws.secretsmanager.get_secret_output(
-                name=credential.existing, opts=pulumi.InvokeOptions(parent=self)
+                **lookup, opts=pulumi.InvokeOutputOptions(parent=self)
             )
-            return found.apply(lambda s: _check_default_key(s, credential.existing or "")), None
+            key_manager = found.kms_key_id.apply(_key_manager)
+            checked = pulumi.Output.all(found.arn, key_manager).apply(
+                lambda values: _check_default_key(values[0], values[1], existing)
+            )
+            return checked, None
         token = credential.token.get_secret_value() if credential.token is not None else ""
         secret = aws.secretsmanager.Secret(
             f"credential-{suffix}",

@@ -99,9 +99,15 @@ class StandInMocks(Mocks):
                 "id": "aws",
             }, []
         if args.token == "aws:secretsmanager/getSecret:getSecret":
-            name = args.args.get("name", "")
-            arn = f"arn:aws:secretsmanager:{self.region}:{PLAN_ACCOUNT_ID}:secret:{name}-AbCdEf"
+            name = args.args.get("name") or args.args.get("arn", "").split(":secret:")[-1].rsplit("-", 1)[0]
+            arn = (
+                args.args.get("arn")
+                or f"arn:aws:secretsmanager:{self.region}:{PLAN_ACCOUNT_ID}:secret:{name}-AbCdEf"
+            )
             return {"arn": arn, "name": name, "id": arn, "kmsKeyId": ""}, []
+        if args.token == "aws:kms/getKey:getKey":
+            key_id = args.args["keyId"]
+            return {"keyId": key_id, "id": key_id, "keyManager": "AWS"}, []
         if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             endpoint = f"https://{PLAN_ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com"
             login = {"userName": "AWS", "password": PLAN_ECR_PASSWORD, "proxyEndpoint": endpoint}

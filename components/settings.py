@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
 from components import network
+from components.access_policies import ACCOUNT_ID, ORGANIZATION_ID
 from components.catalogue import CatalogueEntry, load_catalogue
 from components.config_source import PROJECT, PROJECT_ROOT, SECRET_PLACEHOLDER, RawConfig, read_stack_file
 from components.errors import Problem, raise_if_any
@@ -52,6 +53,7 @@ _SECRET_NAME = re.compile(r"ecr-pullthroughcache/[a-zA-Z0-9/_+=.@-]+")
 _ROLE_ARN = re.compile(r"arn:aws(?:-\w+)*:iam::[0-9]{12}:role/[\w+=,.@/-]+")
 _KMS_KEY_ARN = re.compile(r"arn:aws(?:-\w+)*:kms:(?P<region>[a-z0-9-]+):[0-9]{12}:key/[a-zA-Z0-9-]+")
 _EXCLUSION_FILTER = re.compile(r"[0-9a-zA-Z._*-]{1,128}")
+MAX_EXCLUSION_WILDCARDS = 2  # per filter (pulumi-aws, RepositoryCreationTemplate exclusion filters)
 
 
 class _Section(BaseModel):
@@ -398,6 +400,11 @@ def _templates(config: ProjectConfig, region: str, check: _Checker) -> list[str]
                     (*path, "mutabilityExclusions"),
                     f"filter {pattern!r} must match ^[0-9a-zA-Z._*-]{{1,128}}$",
                 )
+            elif pattern.count("*") > MAX_EXCLUSION_WILDCARDS:
+                check.add(
+                    (*path, "mutabilityExclusions"),
+                    f"filter {pattern!r} has {pattern.count('*')} '*' wildcards; ECR allows {MAX_EXCLUSION_WILDCARDS}",
+                )
     elif templates.mutability_exclusions:
         check.add(
             (*path, "mutabilityExclusions"),
@@ -455,13 +462,21 @@ def _warm(config: ProjectConfig, check: _Checker) -> None:
         check.add(("warm", "pullCommand"), f"is only used by the command backend, not {warm.backend!r}")
 
 
-def _access(config: ProjectConfig, check: _Checker) -> None:
-    for index, account in enumerate(config.access.account_ids):
-        if not re.fullmatch(r"[0-9]{12}", account):
+def _access(config: ProjectConfig, check: _Checker) -> list[str]:
+    access = config.access
+    for index, account in enumerate(access.account_ids):
+        if not ACCOUNT_ID.fullmatch(account):
             check.add(("access", "accountIds", str(index)), f"{account!r} is not a 12-digit AWS account ID")
-    org = config.access.organization_id
-    if org is not None and not re.fullmatch(r"o-[a-z0-9]{10,32}", org):
+    org = access.organization_id
+    if org is not None and not ORGANIZATION_ID.fullmatch(org):
         check.add(("access", "organizationId"), f"{org!r} is not an organization ID", "write o-xxxxxxxxxx")
+    if (access.account_ids or org) and config.templates.resource_tags:
+        return [
+            f"{check.key('templates', 'resourceTags')} is set: a first pull that creates a repository also needs "
+            "ecr:TagResource on it, so consumer accounts' node roles need it in their own IAM policies "
+            "(this stack's node_pull_policy_arn has it); or warm their images here through images.yaml"
+        ]
+    return []
 
 
 def _endpoints(config: ProjectConfig, check: _Checker) -> None:
@@ -582,7 +597,7 @@ def build_settings(
             )
     warnings = _templates(config, region, check)
     lifecycle_json = _lifecycle(config, check)
-    _access(config, check)
+    warnings += _access(config, check)
     _endpoints(config, check)
     _warm(config, check)
     raise_if_any(check.problems)
@@ -608,19 +623,35 @@ def build_settings(
 
 
 def check_role_for_account(settings: StackSettings, account_id: str) -> None:
-    """A cross-account ECR upstream needs a role; only known once the caller's account is (ecr-facts.md)."""
-    problems = [
-        Problem(
-            "Pulumi config",
-            f"{PROJECT}:upstreams.{rule.registry}.roleArn is required: account {rule.upstream.ecr_account_id} "
-            f"is not this stack's account {account_id}",
-            "create a role trusted by pullthroughcache.ecr.amazonaws.com in this account and set roleArn",
-        )
-        for rule in settings.rules
-        if rule.upstream.credential is Credential.ROLE
-        and rule.role_arn is None
-        and rule.upstream.ecr_account_id != account_id
-    ]
+    """Checks on an ECR upstream's role that need the caller's account, known only at deploy time.
+
+    A cross-account ECR upstream needs a role (ecr-facts.md), and ECR only assumes a
+    role in the registry's own account (botocore's ECR model, `customRoleArn`).
+    """
+    problems: list[Problem] = []
+    for rule in settings.rules:
+        if rule.upstream.credential is not Credential.ROLE:
+            continue
+        key = f"{PROJECT}:upstreams.{rule.registry}.roleArn"
+        fix = "create a role trusted by pullthroughcache.ecr.amazonaws.com in this account and set roleArn"
+        if rule.role_arn is None and rule.upstream.ecr_account_id != account_id:
+            problems.append(
+                Problem(
+                    "Pulumi config",
+                    f"{key} is required: account {rule.upstream.ecr_account_id} is not this stack's account "
+                    f"{account_id}",
+                    fix,
+                )
+            )
+        elif rule.role_arn is not None and (role_account := rule.role_arn.split(":")[4]) != account_id:
+            problems.append(
+                Problem(
+                    "Pulumi config",
+                    f"{key} is a role in account {role_account}, but ECR only assumes a role in the registry's "
+                    f"own account, {account_id}",
+                    fix,
+                )
+            )
     raise_if_any(problems)
 
 

@@ -149,6 +149,23 @@ def test_node_policy_scopes_everything_but_the_token_to_the_prefixes() -> None:
     }
 
 
+def test_node_policy_may_tag_new_repositories_only_when_templates_add_tags() -> None:
+    def first_pull(tags: bool) -> dict[str, Any]:
+        doc = node_pull_policy(
+            partition="aws",
+            region="eu-west-1",
+            account_id=ACCOUNT,
+            prefixes=PREFIXES,
+            tags_new_repositories=tags,
+        )
+        return next(s for s in doc["Statement"] if s["Sid"] == "FirstPullThroughCache")
+
+    assert "ecr:TagResource" not in first_pull(False)["Action"]
+    tagging = first_pull(True)
+    assert tagging["Action"] == ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository", "ecr:TagResource"]
+    assert tagging["Resource"] == PREFIX_ARNS
+
+
 def test_root_prefix_covers_every_repository() -> None:
     doc = node_pull_policy(partition="aws", region="eu-west-1", account_id=ACCOUNT, prefixes=["ROOT"])
     assert doc["Statement"][1]["Resource"] == [f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/*"]

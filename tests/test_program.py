@@ -460,29 +460,45 @@ def test_existing_repositories_get_policies_after_warming(run_program: RunProgra
     assert any(dep.startswith("warm-") for dep in planned.depends_on)
 
 
-def test_existing_secret_under_a_customer_managed_key_is_refused(tmp_path: Any) -> None:
-    from components.config_source import RawConfig
-    from components.plan import run_plan
-    from components.settings import build_settings
+def secret_key_mocks(settings: Any, key_id: str, key_manager: str) -> Any:
+    """Stand-ins for an adopted secret encrypted with `key_id`, a key managed by `key_manager`."""
     from tests.conftest import CapturingMocks
 
-    (tmp_path / "images.yaml").write_text("")
-    values = {"upstreams": {"cgr.dev": {"credentialSecret": "ecr-pullthroughcache/cg"}}, **NO_ENDPOINTS}
-    settings = build_settings(
-        RawConfig("Pulumi.test.yaml", values, frozenset(), {"aws:region": "eu-west-1"}), root=tmp_path
-    )
-
-    class CustomerKeyMocks(CapturingMocks):
+    class Mocks(CapturingMocks):
         def call(self, args: Any) -> Any:
             result, failures = super().call(args)
             if args.token == "aws:secretsmanager/getSecret:getSecret":
-                result["kmsKeyId"] = (
-                    "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-                )
+                result["kmsKeyId"] = key_id
+            if args.token == "aws:kms/getKey:getKey":
+                assert args.args["keyId"] == key_id
+                result["keyManager"] = key_manager
             return result, failures
 
+    return Mocks(settings)
+
+
+CUSTOMER_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ADOPTED_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/cg-AbCdEf"
+
+
+@pytest.mark.parametrize("secret", ["ecr-pullthroughcache/cg", ADOPTED_ARN])
+def test_existing_secret_under_a_customer_managed_key_is_refused(tmp_path: Any, secret: str) -> None:
+    from components.config_source import RawConfig
+    from components.plan import run_plan
+    from components.settings import build_settings
+
+    (tmp_path / "images.yaml").write_text("")
+    values = {"upstreams": {"cgr.dev": {"credentialSecret": secret}}, **NO_ENDPOINTS}
+    settings = build_settings(
+        RawConfig("Pulumi.test.yaml", values, frozenset(), {"aws:region": "eu-west-1"}), root=tmp_path
+    )
     with pytest.raises(Exception, match="customer-managed KMS key"):
-        run_plan(settings, "test", mocks=CustomerKeyMocks(settings))
+        run_plan(settings, "test", mocks=secret_key_mocks(settings, CUSTOMER_KEY, "CUSTOMER"))
+    console_made = secret_key_mocks(settings, "alias/aws/secretsmanager", "AWS")
+    plan = run_plan(settings, "test", mocks=console_made)
+    assert plan.outputs["credential_secret_arns"] == {"chainguard": ADOPTED_ARN}, (
+        "a secret naming the default key is as good as one naming none"
+    )
 
 
 def test_settings_warnings_reach_pulumi_up(run_program: RunProgram, caplog: pytest.LogCaptureFixture) -> None:

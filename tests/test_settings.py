@@ -212,15 +212,51 @@ def test_cross_account_ecr_upstream_needs_a_role(tmp_path: Path) -> None:
         check_role_for_account(settings, "123456789012")
 
 
+def test_ecr_upstream_role_must_be_in_the_registrys_account(tmp_path: Path) -> None:
+    ecr = "333333333333.dkr.ecr.us-east-1.amazonaws.com"
+    role = "arn:aws:iam::444444444444:role/ptc"
+    settings = settings_for({"upstreams": {ecr: {"roleArn": role}}}, tmp_path, images="")
+    check_role_for_account(settings, "444444444444")
+    with pytest.raises(
+        InputError,
+        match="is a role in account 444444444444, but ECR only assumes a role in the registry's own account, "
+        "123456789012",
+    ):
+        check_role_for_account(settings, "123456789012")
+
+
 def test_immutable_tags_warn(tmp_path: Path) -> None:
     settings = settings_for({"upstreams": PUBLIC, "templates": {"imageTagMutability": "IMMUTABLE"}}, tmp_path)
     assert any("can no longer refresh a cached tag" in w for w in settings.warnings)
+
+
+def test_tagged_templates_with_consumer_accounts_warn_about_tag_resource(tmp_path: Path) -> None:
+    tags = {"templates": {"resourceTags": {"team": "platform"}}}
+    alone = settings_for({"upstreams": PUBLIC, **tags}, tmp_path)
+    assert alone.warnings == ()
+    shared = settings_for(
+        {"upstreams": PUBLIC, **tags, "access": {"organizationId": "o-a1b2c3d4e5"}}, tmp_path
+    )
+    (warning,) = shared.warnings
+    assert "ecr:TagResource" in warning
+    assert "consumer accounts' node roles need it in their own IAM policies" in warning
 
 
 def test_default_mutability_is_mutable(tmp_path: Path) -> None:
     settings = settings_for({"upstreams": PUBLIC}, tmp_path)
     assert settings.config.templates.image_tag_mutability == "MUTABLE"
     assert settings.warnings == ()
+
+
+def test_exclusion_filters_have_at_most_two_wildcards(tmp_path: Path) -> None:
+    templates: dict[str, Any] = {"imageTagMutability": "IMMUTABLE_WITH_EXCLUSION"}
+    settings_for(
+        {"upstreams": PUBLIC, "templates": {**templates, "mutabilityExclusions": ["*-rc*"]}}, tmp_path
+    )
+    message = error_for(
+        {"upstreams": PUBLIC, "templates": {**templates, "mutabilityExclusions": ["*a*b*"]}}, tmp_path
+    )
+    assert "filter '*a*b*' has 3 '*' wildcards; ECR allows 2" in message
 
 
 def test_exclusion_mutability_needs_filters(tmp_path: Path) -> None:
