@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +61,39 @@ def test_plan_json_is_exactly_one_object_covering_every_image() -> None:
     assert set(plan) == {"resources", "outputs"}
     catalogue = {str(entry.ref) for entry in load_catalogue(ROOT / "images.yaml")}
     assert set(plan["outputs"]["images"]) == catalogue
-    assert "secure" not in result.stdout and "v1:" not in result.stdout
+
+
+CIPHERTEXT = "v1:RECOGNIZABLE-CIPHERTEXT-7f3a9c"
+
+
+def test_plan_never_shows_a_stack_files_secret(tmp_path: Path) -> None:
+    """A stack file's secure value (ciphertext, as `pulumi config set --secret` writes it) stays out of the plan."""
+    for name in ("components", "__main__.py", "Pulumi.yaml", "images.yaml"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, tmp_path / name)
+    stack = (ROOT / "Pulumi.prod.yaml").read_text()
+    token = f"  ecr-pull-through-cache:docker-hub-token:\n    secure: {CIPHERTEXT}\n"
+    (tmp_path / "Pulumi.prod.yaml").write_text(stack.replace("config:\n", f"config:\n{token}", 1))
+    result = subprocess.run(
+        [sys.executable, "-m", "components", "plan", "--stack", "prod", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "RECOGNIZABLE" not in result.stdout + result.stderr
+    plan = json.loads(result.stdout)
+    version = next(
+        r for r in plan["resources"] if r["name"] == "credential-docker-hub" and "SecretVersion" in r["type"]
+    )
+    assert version["inputs"]["secretString"] == "[secret]"
+    assert "docker-hub-token" not in result.stderr, "a token the stack sets is not reported missing"
+    assert "ghcr-token <access token>" in result.stderr, "one it does not set is"
 
 
 def test_warm_mirrors_from_a_stack_use_the_callers_account(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -346,7 +346,7 @@ def dev_template(plan: Any) -> dict[str, Any]:
     return next(r.inputs for r in plan.resources if r.type == TEMPLATE and r.name == "template-quay")
 
 
-def test_prod_plan_json_lists_every_output_and_no_secret() -> None:
+def test_prod_plan_json_lists_every_output_and_resource_kind() -> None:
     from components.plan import plan_stack
 
     plan = plan_stack("prod").as_json()

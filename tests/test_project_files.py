@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import typing
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -11,6 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT.parent / "shared" / "reference" / "pulumi-project.schema.json"
+README = (ROOT / "README.md").read_text()
 
 
 def test_pulumi_yaml_validates_against_pulumis_schema() -> None:
@@ -22,10 +26,54 @@ def test_pulumi_yaml_validates_against_pulumis_schema() -> None:
     assert project["description"]
 
 
-def test_schema_check_can_fail() -> None:
+def test_a_wrong_config_declaration_fails_the_schema_check() -> None:
+    """The schema check above has teeth: our own file with one declaration's type broken fails it."""
     schema = json.loads(SCHEMA.read_text())
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    project["config"]["imagesFile"]["type"] = "map"
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"name": "x", "runtime": "python", "config": {"k": {"type": "map"}}}, schema)
+        jsonschema.validate(project, schema)
+
+
+def _readme_table_names(heading: str) -> set[str]:
+    """First-column names of the table under a README heading."""
+    section = README.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+    return {line.split("|")[1].strip().strip("`") for line in section.splitlines() if line.startswith("| `")}
+
+
+def test_readme_documents_every_output() -> None:
+    from components import program
+
+    outputs = {name: value for name, value in vars(program).items() if name.isupper() and isinstance(value, str)}
+    main = (ROOT / "__main__.py").read_text()
+    exported = set(re.findall(r"pulumi\.export\(\s*program\.([A-Z_]+)", main))
+    assert exported == set(outputs), "every named output is exported, under its name"
+    assert _readme_table_names("Outputs: the contract with the EKS project") == set(outputs.values())
+
+
+def test_readme_documents_every_config_key() -> None:
+    from pydantic import BaseModel
+
+    from components.settings import ProjectConfig
+
+    keys = {field.alias for field in ProjectConfig.model_fields.values()}
+    documented = _readme_table_names("Configuration")
+    assert keys <= documented, f"undocumented: {sorted(keys - documented)}"
+    section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+
+    def models(annotation: Any) -> list[type[BaseModel]]:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return [annotation]
+        return [model for arg in typing.get_args(annotation) for model in models(arg)]
+
+    sections: list[type[BaseModel]] = [ProjectConfig]
+    nested: set[str] = set()
+    while sections:
+        for field in sections.pop().model_fields.values():
+            nested.add(str(field.alias))
+            sections += models(field.annotation)
+    missing = sorted(key for key in nested if f"{key}" not in section)
+    assert not missing, f"the README's configuration section does not mention {missing}"
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
