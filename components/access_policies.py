@@ -71,10 +71,11 @@ def _consumer_statements(
     return statements
 
 
-def _checked(doc: dict[str, Any]) -> dict[str, Any]:
-    granted = set(iter_actions(doc))
-    if granted & PUSH_ACTIONS:
-        raise AssertionError(f"a pull-through cache policy must not grant {sorted(granted & PUSH_ACTIONS)}")
+def pull_only(doc: dict[str, Any]) -> dict[str, Any]:
+    """The last word before a document leaves this module: a cache's consumers never push."""
+    pushes = sorted(set(iter_actions(doc)) & PUSH_ACTIONS)
+    if pushes:
+        raise PolicyInputError(f"a pull-through cache policy must not grant {pushes}")
     return doc
 
 
@@ -96,7 +97,7 @@ def registry_policy(
     statements = _consumer_statements(
         "FirstPullThroughCache", FIRST_PULL_ACTIONS, consumers, partition, resources
     )
-    return _checked({"Version": "2012-10-17", "Statement": statements})
+    return pull_only({"Version": "2012-10-17", "Statement": statements})
 
 
 def repository_policy(*, partition: str, consumers: Consumers) -> dict[str, Any] | None:
@@ -104,7 +105,7 @@ def repository_policy(*, partition: str, consumers: Consumers) -> dict[str, Any]
     if consumers.empty:
         return None
     actions = (*PULL_ACTIONS, "ecr:BatchImportUpstreamImage")
-    doc = _checked(
+    doc = pull_only(
         {
             "Version": "2012-10-17",
             "Statement": _consumer_statements("PullThroughCache", actions, consumers, partition, None),
@@ -134,7 +135,7 @@ def node_pull_policy(
     """
     resources = _prefix_arns(partition, region, account_id, prefixes)
     first_pull = sorted({*FIRST_PULL_ACTIONS, *(["ecr:TagResource"] if tags_new_repositories else [])})
-    return _checked(
+    return pull_only(
         {
             "Version": "2012-10-17",
             "Statement": [

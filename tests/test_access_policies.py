@@ -13,6 +13,7 @@ from components.access_policies import (
     PolicyInputError,
     iter_actions,
     node_pull_policy,
+    pull_only,
     registry_policy,
     render_policy,
     repository_policy,
@@ -50,6 +51,25 @@ def every_document() -> list[dict[str, Any]]:
         )
     )
     return [doc for doc in docs if doc is not None]
+
+
+def test_a_push_action_never_leaves_the_builders() -> None:
+    pushing = {"Statement": [{"Effect": "Allow", "Action": ["ecr:BatchGetImage", "ecr:PutImage"]}]}
+    with pytest.raises(PolicyInputError, match=r"must not grant \['ecr:PutImage'\]"):
+        pull_only(pushing)
+    pulling = {"Statement": [{"Effect": "Allow", "Action": "ecr:BatchGetImage"}]}
+    assert pull_only(pulling) is pulling
+
+
+def test_principals_are_deduplicated_and_sorted() -> None:
+    doc = repository_policy(
+        partition="aws", consumers=Consumers(account_ids=("222222222222", "111111111111", "222222222222"))
+    )
+    assert doc is not None
+    assert doc["Statement"][0]["Principal"]["AWS"] == [
+        "arn:aws:iam::111111111111:root",
+        "arn:aws:iam::222222222222:root",
+    ]
 
 
 def test_no_policy_grants_a_push_action() -> None:
@@ -176,6 +196,7 @@ def test_root_prefix_covers_every_repository() -> None:
     [
         (lambda: Consumers(account_ids=("12345",)), "not a 12-digit AWS account ID"),
         (lambda: Consumers(organization_id="org-1"), "not an organization ID"),
+        (lambda: Consumers(organization_id="o-abc"), "not an organization ID"),
         (
             lambda: node_pull_policy(partition="aws", region="eu-west-1", account_id=ACCOUNT, prefixes=[]),
             "at least one cache prefix",
