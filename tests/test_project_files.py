@@ -44,7 +44,9 @@ def _readme_table_names(heading: str) -> set[str]:
 def test_readme_documents_every_output() -> None:
     from components import program
 
-    outputs = {name: value for name, value in vars(program).items() if name.isupper() and isinstance(value, str)}
+    outputs = {
+        name: value for name, value in vars(program).items() if name.isupper() and isinstance(value, str)
+    }
     main = (ROOT / "__main__.py").read_text()
     exported = set(re.findall(r"pulumi\.export\(\s*program\.([A-Z_]+)", main))
     assert exported == set(outputs), "every named output is exported, under its name"
