@@ -58,7 +58,7 @@ def test_readme_documents_every_config_key() -> None:
 
     from components.settings import ProjectConfig
 
-    keys = {field.alias for field in ProjectConfig.model_fields.values()}
+    keys = {str(field.alias) for field in ProjectConfig.model_fields.values()}
     documented = _readme_table_names("Configuration")
     assert keys <= documented, f"undocumented: {sorted(keys - documented)}"
     section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
