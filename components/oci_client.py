@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import contextvars
 import enum
 import hashlib
 import ipaddress
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,6 +42,12 @@ ECR_TOKEN_REFRESH_MARGIN = 3600
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _CHUNK = 256 * 1024
+# An answer the client does not read (a 401 challenge, a 404) is read to its end when it is at
+# most this size, so that httpx keeps its connection open instead of closing it.
+_DRAIN_LIMIT = 64 * 1024
+# Requests on the critical path (see `RegistryClient.urgent`) get a lane of their own.
+URGENT_LANES = 1
+_urgent: contextvars.ContextVar[bool] = contextvars.ContextVar("urgent", default=False)
 
 
 class RegistryError(Exception):
@@ -87,6 +95,16 @@ class Manifest:
 
 
 @dataclass(frozen=True)
+class Blob:
+    """A blob fetched and checked: its size, its bytes when asked to keep them, and whether the
+    answer came from the registry's own storage (`served_from_storage`)."""
+
+    size: int
+    body: bytes | None
+    stored: bool
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try: attempts per request, the backoff bounds, and the overall time budget."""
 
@@ -123,6 +141,21 @@ def parse_retry_after(value: str | None) -> float | None:
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     scheme, _, params = header.partition(" ")
     return scheme.lower(), dict(_CHALLENGE_PARAM.findall(params))
+
+
+def served_from_storage(response: httpx.Response, digest: str) -> bool:
+    """Whether a 2xx blob answer (HEAD or GET) came from the registry's own storage.
+
+    distribution's proxy mode relays a blob it has not stored from its upstream, with an
+    unquoted `ETag: <digest>` and no `Accept-Ranges`; from its storage it answers with a
+    quoted ETag and `Accept-Ranges` (registry/proxy/proxyblobstore.go). Only that exact
+    unquoted digest counts as relayed: other registries, ECR among them, answer from their
+    own storage. A redirect (ECR points at S3) means the blob is in the registry's storage;
+    `response.history` holds it when a GET followed it.
+    """
+    if response.history or response.is_redirect:
+        return True
+    return response.headers.get("etag") != digest or "accept-ranges" in response.headers
 
 
 def _retry_hook(error: Exception) -> bool | float:
@@ -180,10 +213,14 @@ class RegistryClient:
         self._tokens: dict[str, str] = {}
         self._basic: str | None = None
         self._slots = asyncio.Semaphore(self.concurrency)
+        self._urgent_slots = asyncio.Semaphore(URGENT_LANES)
         self._http = httpx.AsyncClient(
             transport=self.transport,
             timeout=httpx.Timeout(self.request_timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
+            limits=httpx.Limits(
+                max_connections=self.concurrency + URGENT_LANES,
+                max_keepalive_connections=self.concurrency + URGENT_LANES,
+            ),
             follow_redirects=True,
         )
 
@@ -195,6 +232,19 @@ class RegistryClient:
 
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
+
+    @contextlib.contextmanager
+    def urgent(self) -> Iterator[None]:
+        """Requests made inside go through a lane of their own instead of queueing behind the others.
+
+        For a chain of requests everything else ends up waiting on: a layer many repositories share,
+        which a pull-through cache stores for one repository after another (see `warmer.Warmer`).
+        """
+        token = _urgent.set(True)
+        try:
+            yield
+        finally:
+            _urgent.reset(token)
 
     def url(self, repository: str, kind: str, reference: str) -> str:
         name = f"{self.path_prefix}/{repository}" if self.path_prefix else repository
@@ -258,7 +308,7 @@ class RegistryClient:
         consume: Callable[[httpx.Response], Awaitable[Any]],
         follow_redirects: bool,
     ) -> Any:
-        async with self._slots:
+        async with self._urgent_slots if _urgent.get() else self._slots:
             for authorized in (False, True):
                 self.requests += 1
                 request = self._http.build_request(
@@ -278,6 +328,7 @@ class RegistryClient:
                         )
                     return await consume(response)
                 finally:
+                    await _drain(response)
                     await response.aclose()
         raise RegistryError(f"{method} {url}: still unauthorized after logging in", 401)
 
@@ -333,16 +384,16 @@ class RegistryClient:
 
     async def fetch_blob(self, repository: str, digest: str) -> int:
         """Stream a blob through and discard it, checking its digest; returns its size."""
-        size, _ = await self._get_blob(repository, digest, keep=False)
-        return size
+        return (await self.get_blob(repository, digest)).size
 
     async def read_blob(self, repository: str, digest: str) -> bytes:
         """A small blob kept in memory, such as an image config, checked against its digest."""
-        _, body = await self._get_blob(repository, digest, keep=True)
-        return body
+        return (await self.get_blob(repository, digest, keep=True)).body or b""
 
-    async def _get_blob(self, repository: str, digest: str, *, keep: bool) -> tuple[int, bytes]:
-        async def consume(response: httpx.Response) -> tuple[int, bytes]:
+    async def get_blob(self, repository: str, digest: str, *, keep: bool = False) -> Blob:
+        """Stream a blob, checking its digest; its bytes are kept only when asked for."""
+
+        async def consume(response: httpx.Response) -> Blob:
             _raise_for_status(response, f"blob {repository}@{digest}")
             hasher = hashlib.sha256()
             size = 0
@@ -355,9 +406,9 @@ class RegistryClient:
             self.bytes_received += size
             if "sha256:" + hasher.hexdigest() != digest:
                 raise DigestMismatch(f"blob {repository}@{digest} arrived corrupted or truncated")
-            return size, bytes(kept)
+            return Blob(size, bytes(kept) if keep else None, served_from_storage(response, digest))
 
-        result: tuple[int, bytes] = await self._send(
+        result: Blob = await self._send(
             "GET", self.url(repository, "blobs", digest), self.scope(repository), {}, consume
         )
         return result
@@ -365,22 +416,15 @@ class RegistryClient:
     async def blob_status(self, repository: str, digest: str) -> BlobStatus:
         """HEAD a blob, telling a stored blob from one a distribution proxy merely relays.
 
-        distribution's proxy mode answers HEAD for a blob it has not stored by asking
-        its upstream, with an unquoted `ETag: <digest>`; a stored blob comes with a
-        quoted ETag and `Accept-Ranges` (registry/proxy/proxyblobstore.go). Only that
-        exact unquoted digest counts as relayed: other registries, ECR among them,
-        answer from their own storage. A redirect (ECR points at S3) means the blob is
-        there; it is not followed, since a URL presigned for GET refuses HEAD.
+        A redirect (ECR points at S3) is not followed, since a URL presigned for GET refuses HEAD.
         """
 
         async def consume(response: httpx.Response) -> BlobStatus:
             if response.status_code == 404:
                 return BlobStatus.ABSENT
-            if response.is_redirect:
-                return BlobStatus.STORED
-            _raise_for_status(response, f"blob {repository}@{digest}")
-            relayed = response.headers.get("etag") == digest and "accept-ranges" not in response.headers
-            return BlobStatus.PASSED_THROUGH if relayed else BlobStatus.STORED
+            if not response.is_redirect:
+                _raise_for_status(response, f"blob {repository}@{digest}")
+            return BlobStatus.STORED if served_from_storage(response, digest) else BlobStatus.PASSED_THROUGH
 
         result: BlobStatus = await self._send(
             "HEAD",
@@ -404,6 +448,16 @@ class RegistryClient:
             {},
             consume,
         )
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a small unread answer to its end: httpx closes a connection whose answer was not read."""
+    if response.is_stream_consumed or response.is_closed:
+        return
+    length = response.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) <= _DRAIN_LIMIT:
+        with contextlib.suppress(httpx.HTTPError):  # the connection is closed then, as it would have been
+            await response.aread()
 
 
 def _raise_for_status(response: httpx.Response, what: str) -> None:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import datetime
 import hashlib
 import json
+import shutil
+import sys
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import pytest
@@ -17,6 +22,7 @@ from components.oci_client import (
     ACCEPT,
     DOCKER_MANIFEST,
     OCI_INDEX,
+    Blob,
     BlobStatus,
     DigestMismatch,
     RegistryClient,
@@ -116,6 +122,55 @@ def test_basic_challenge_uses_the_credentials_and_never_shows_them() -> None:
         run(client(handler, credentials=lambda: ("AWS", "s3cr3t-password")).get_manifest("a", "1"))
     assert "403" in str(caught.value)
     assert "s3cr3t" not in str(caught.value)
+
+
+class FakeEcr:
+    """boto3's ECR client, answering GetAuthorizationToken with a token that expires at `expires`."""
+
+    calls: ClassVar[list[str]] = []
+    expires = 0.0
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def get_authorization_token(self) -> dict[str, Any]:
+        FakeEcr.calls.append(self.region)
+        token = base64.b64encode(f"AWS:ecr-password-{len(FakeEcr.calls)}".encode()).decode()
+        expires_at = datetime.datetime.fromtimestamp(FakeEcr.expires, tz=datetime.UTC)
+        return {"authorizationData": [{"authorizationToken": token, "expiresAt": expires_at}]}
+
+
+def test_ecr_hosts_log_in_with_an_authorization_token_renewed_before_it_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_boto3 = type(
+        "boto3", (), {"client": staticmethod(lambda service, region_name: FakeEcr(region_name))}
+    )
+    monkeypatch.setitem(sys.modules, "boto3", fake_boto3)
+    FakeEcr.calls = []
+    FakeEcr.expires = time.time() + 12 * 3600
+    logins: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        login = request.headers.get("authorization")
+        if login is None:
+            challenge = 'Basic realm="https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/",service="ecr.amazonaws.com"'
+            return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+        logins.append(base64.b64decode(login.removeprefix("Basic ")).decode())
+        return manifest_response(request)
+
+    registry = RegistryClient(
+        "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/docker-hub",
+        transport=httpx.MockTransport(handler),
+    )
+    run(registry.get_manifest("library/nginx", "1.27"))
+    assert logins == ["AWS:ecr-password-1"] and FakeEcr.calls == ["eu-west-1"]
+    assert registry.credentials is not None
+    registry.credentials()
+    assert FakeEcr.calls == ["eu-west-1"], "a 12-hour token is reused"
+    eleven_and_a_half_hours_later = time.time() + 11.5 * 3600
+    monkeypatch.setattr(time, "time", lambda: eleven_and_a_half_hours_later)
+    assert registry.credentials() == ("AWS", "ecr-password-2"), "renewed in its last hour"
 
 
 def test_login_needed_but_none_configured() -> None:
@@ -290,3 +345,170 @@ def test_blob_redirect_to_storage_drops_the_registry_login() -> None:
     assert run(registry.fetch_blob("a", BLOB_DIGEST)) == len(BLOB)
     assert seen["registry.example"] is not None
     assert seen["s3.example"] is None, "the ECR token never reaches the storage host"
+
+
+def test_blob_get_tells_whether_the_cache_answered_from_its_storage() -> None:
+    """The GET's own answer proves storage when it came from the cache's storage; a relayed one does not."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "s3.example":
+            return httpx.Response(200, content=BLOB, headers={"ETag": '"0f343b09"'})
+        if request.url.path.startswith("/v2/relayed/"):
+            return httpx.Response(200, content=BLOB, headers={"ETag": BLOB_DIGEST})
+        if request.url.path.startswith("/v2/stored/"):
+            headers = {"ETag": f'"{BLOB_DIGEST}"', "Accept-Ranges": "bytes"}
+            return httpx.Response(200, content=BLOB, headers=headers)
+        return httpx.Response(307, headers={"Location": "https://s3.example/layer?X-Amz-Signature=abc"})
+
+    registry = client(handler)
+    relayed = run(registry.get_blob("relayed", BLOB_DIGEST))
+    assert (relayed.size, relayed.body, relayed.stored) == (len(BLOB), None, False)
+    assert run(registry.get_blob("stored", BLOB_DIGEST, keep=True)) == Blob(len(BLOB), BLOB, True)
+    assert run(registry.get_blob("ecr", BLOB_DIGEST)).stored, "a redirect to storage proves it"
+
+
+@dataclass
+class HangUp:
+    """Write these bytes, then close the connection."""
+
+    data: bytes = b""
+
+
+class ScriptedServer:
+    """An HTTP/1.1 server on 127.0.0.1 whose every answer `respond` writes as raw bytes, for the client's
+    own transport: keep-alive, chunked bodies, closed and stalled connections."""
+
+    def __init__(self, respond: Callable[[str, str, int], Awaitable[bytes | HangUp]]) -> None:
+        self.respond = respond
+        self.connections = 0
+        self.requests: list[str] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        connection = self.connections
+        try:
+            while request_line := await reader.readline():
+                method, target, _ = request_line.decode().split(" ", 2)
+                while (await reader.readline()).strip():
+                    pass
+                self.requests.append(f"{method} {target}")
+                answer = await self.respond(method, target, connection)
+                writer.write(answer.data if isinstance(answer, HangUp) else answer)
+                await writer.drain()
+                if isinstance(answer, HangUp):
+                    break
+        finally:
+            writer.close()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[str]:
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        async with server:
+            yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+def answer(status: int, body: bytes = b"", head: bool = False, **headers: str) -> bytes:
+    lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}"]
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (b"" if head else body)
+
+
+def test_one_connection_serves_heads_and_unread_error_answers() -> None:
+    """A connection is kept only for answers read to their end, empty ones included."""
+
+    async def respond(method: str, target: str, connection: int) -> bytes:
+        if target.endswith("missing"):
+            return answer(404, b'{"errors": [{"code": "BLOB_UNKNOWN"}]}', head=method == "HEAD")
+        return answer(200, head=method == "HEAD", Docker_Content_Digest=MANIFEST_DIGEST)
+
+    server = ScriptedServer(respond)
+
+    async def go() -> None:
+        async with server.running() as url, RegistryClient(url, plain_http=True, concurrency=1) as c:
+            for _ in range(3):
+                assert await c.head_manifest("a", "1") == MANIFEST_DIGEST
+                assert await c.blob_status("a", "missing") is BlobStatus.ABSENT
+                with pytest.raises(RegistryError, match="404"):
+                    await c.get_manifest("a", "missing")
+
+    run(go())
+    assert server.connections == 1 and len(server.requests) == 9
+
+
+def test_chunked_blob_and_a_connection_the_server_closed_while_idle() -> None:
+    async def respond(method: str, target: str, connection: int) -> HangUp:
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (BLOB[:5000], BLOB[5000:]))
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        return HangUp(head + chunks + b"0\r\n\r\n")  # without saying so beforehand
+
+    server = ScriptedServer(respond)
+
+    async def go() -> None:
+        no_retries = RetryPolicy(attempts=1)
+        async with server.running() as url, RegistryClient(url, plain_http=True, retry=no_retries) as c:
+            assert await c.fetch_blob("a", BLOB_DIGEST) == len(BLOB)
+            await asyncio.sleep(0.05)  # the server hangs up meanwhile; the client sees it before asking
+            assert await c.fetch_blob("a", BLOB_DIGEST) == len(BLOB)
+
+    run(go())
+    assert server.connections == 2
+
+
+def test_a_connection_closed_mid_blob_is_retried() -> None:
+    async def respond(method: str, target: str, connection: int) -> bytes | HangUp:
+        if connection == 1:
+            return HangUp(answer(200, BLOB)[: len(BLOB) // 2])
+        return answer(200, BLOB)
+
+    server = ScriptedServer(respond)
+
+    async def go() -> None:
+        async with server.running() as url, RegistryClient(url, plain_http=True, retry=FAST) as c:
+            assert await c.fetch_blob("a", BLOB_DIGEST) == len(BLOB)
+
+    run(go())
+    assert server.connections == 2
+
+
+def test_timeouts_and_refused_connections_are_httpx_errors() -> None:
+    """What stamina retries: httpx's transport errors, whatever the transport underneath."""
+
+    async def respond(method: str, target: str, connection: int) -> bytes:
+        await asyncio.sleep(5)
+        return answer(200)
+
+    server = ScriptedServer(respond)
+    quick = RetryPolicy(attempts=2, wait_initial=0.01, wait_max=0.01)
+
+    async def go() -> None:
+        async with server.running() as url:
+            stalled = RegistryClient(url, plain_http=True, retry=quick, request_timeout=0.1)
+            async with stalled:
+                with pytest.raises(httpx.ReadTimeout):
+                    await stalled.head_manifest("a", "1")
+        async with RegistryClient(url, plain_http=True, retry=quick) as refused:
+            with pytest.raises(httpx.ConnectError):
+                await refused.head_manifest("a", "1")
+
+    run(go())
+    assert server.connections == 2, "each attempt on a connection of its own"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a certificate")
+def test_requests_in_flight_stay_within_the_concurrency() -> None:
+    in_flight = peak = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.005)
+        in_flight -= 1
+        return httpx.Response(200, content=BLOB)
+
+    async def go() -> None:
+        async with client(handler, concurrency=3) as registry:  # type: ignore[arg-type]
+            await asyncio.gather(*(registry.fetch_blob(f"r{n}", BLOB_DIGEST) for n in range(20)))
+
+    run(go())
+    assert peak == 3
