@@ -1,15 +1,16 @@
-"""Warm the cache: pull every manifest and blob of a tag through it, then check the cache kept them.
+"""Warm the cache: pull every manifest and blob of a tag through it, and check the cache kept them.
 
 A pull-through cache stores what it was asked for. Fetching a tag's manifest, the
 manifests of the chosen platforms, and every blob makes the cache hold the whole
-image before a node asks. The verification pass matters: the distribution
-registry's proxy mode can lose a blob link when two repositories fetch the same
-layer at once, so whatever the cache does not serve afterwards is fetched again.
+image before a node asks. Verification matters: the distribution registry's proxy
+mode loses a blob link when two repositories fetch the same layer at once, so each
+blob is confirmed stored, and fetched again when the cache does not hold it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -84,8 +85,28 @@ class BlobNotKept(Exception):
     """The cache relayed a blob but has not stored it (yet)."""
 
 
+@dataclass(frozen=True)
+class _Fetched:
+    """One repository's copy of a blob: bytes moved, and the body when kept."""
+
+    size: int
+    body: bytes | None
+
+
 class Warmer:
-    """Warms targets through one cache endpoint, sharing a connection pool and its concurrency bound."""
+    """Warms targets through one cache endpoint, sharing a connection pool and its concurrency bound.
+
+    `fetch` pulls a tag's manifests and blobs through the cache; `verify` then confirms the cache
+    serves the manifests and holds every blob, and fetches again what it lost. `warm_all` fetches
+    everything before verifying anything: by then the cache has finished storing what it relayed,
+    so one look per blob suffices, where an early look at a blob whose store is in flight makes
+    distribution's proxy fetch it from upstream once more.
+
+    Work on one digest runs one repository at a time (`_digest_lock`): distribution's proxy keeps a
+    single store of a digest in flight, whatever the repository, and a second repository asking
+    meanwhile gets the blob relayed and never stored. So before a repository asks for a layer that
+    another one just fetched, that copy is confirmed stored; only shared layers wait this way.
+    """
 
     def __init__(
         self, client: RegistryClient, *, attestations: bool = False, verify_attempts: int = 12
@@ -93,30 +114,57 @@ class Warmer:
         self.client = client
         self.attestations = attestations
         self.verify_attempts = verify_attempts
-        self._in_flight: dict[tuple[str, str], asyncio.Task[int]] = {}
+        self._blobs: dict[tuple[str, str], asyncio.Task[_Fetched]] = {}
         self._digest_locks: dict[str, asyncio.Lock] = {}
+        self._unconfirmed: dict[str, str] = {}  # digest -> the repository whose copy nobody has seen stored
+        self._stored: set[tuple[str, str]] = set()
+        self._lost: set[tuple[str, str]] = set()
 
     def _digest_lock(self, digest: str) -> asyncio.Lock:
-        """One request per digest at a time across repositories: distribution's proxy does not store a
-        blob for a second repository while the first one's copy of it is in flight."""
         return self._digest_locks.setdefault(digest, asyncio.Lock())
 
-    async def _fetch_blob_once(self, repository: str, digest: str) -> int:
-        """Fetch a blob once per repository per run: images of one repository often share layers."""
+    async def _blob_once(self, repository: str, digest: str, *, keep: bool) -> _Fetched:
+        """Fetch a blob once per repository per run: images of one repository often share layers.
+        Later askers move no bytes of their own."""
         key = (repository, digest)
-        task = self._in_flight.get(key)
+        task = self._blobs.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._fetch_locked(repository, digest))
-            self._in_flight[key] = task
-            return await task
-        await task
-        return 0
+            task = asyncio.ensure_future(self._fetch_blob(repository, digest, keep=keep))
+            self._blobs[key] = task
+            return await asyncio.shield(task)
+        fetched = await asyncio.shield(task)
+        body = fetched.body
+        if keep and body is None:  # first asked for as a layer, so its bytes were not kept
+            body = await self.client.read_blob(repository, digest)
+        return _Fetched(0, body)
 
-    async def _fetch_locked(self, repository: str, digest: str) -> int:
+    async def _fetch_blob(self, repository: str, digest: str, *, keep: bool) -> _Fetched:
         async with self._digest_lock(digest):
-            return await self.client.fetch_blob(repository, digest)
+            previous = self._unconfirmed.pop(digest, None)
+            # A layer another repository fetched before is a link in a chain of stores, one repository
+            # after another, that the end of the warm waits on: it goes ahead of the other downloads.
+            with self.client.urgent() if previous is not None else contextlib.nullcontext():
+                if previous is not None:
+                    await self._confirm(previous, digest)
+                blob = await self.client.get_blob(repository, digest, keep=keep)
+            # An answer from the cache's own storage proves it holds the blob (always so for ECR, which
+            # redirects to S3); distribution's proxy relays a cold blob while it stores it.
+            if blob.stored:
+                self._stored.add((repository, digest))
+            else:
+                self._unconfirmed[digest] = repository
+        return _Fetched(blob.size, blob.body)
+
+    async def _confirm(self, repository: str, digest: str) -> None:
+        """Make sure the cache holds `repository`'s copy; called with the digest's lock held."""
+        if (repository, digest) in self._stored:
+            return
+        if await self._confirm_stored(repository, digest):
+            self._lost.add((repository, digest))
+        self._stored.add((repository, digest))
 
     async def warm(self, target: WarmTarget) -> WarmResult:
+        """Fetch one tag through the cache and confirm the cache kept it."""
         return await self.verify(await self.fetch(target))
 
     async def fetch(self, target: WarmTarget) -> WarmResult:
@@ -129,13 +177,24 @@ class Warmer:
         return result
 
     async def verify(self, result: WarmResult) -> WarmResult:
-        """Confirm the cache kept what `fetch` pulled; re-fetch what it lost."""
+        """Confirm the cache serves every manifest and holds every blob; fetch again what it lost."""
         if not result.ok or result.unchanged:
             return result
+        repository = result.target.repository
+
+        async def confirm_blob(digest: str) -> None:
+            async with self._digest_lock(digest):
+                if self._unconfirmed.get(digest) == repository:
+                    del self._unconfirmed[digest]
+                await self._confirm(repository, digest)
+
         try:
-            result.refetched = await self._verify(
-                result.target.repository, result.manifests, blobs_of_all(result.manifests)
+            digests = blobs_of_all(result.manifests)
+            await asyncio.gather(
+                *(self._confirm_manifest(repository, m) for m in result.manifests),
+                *(confirm_blob(digest) for digest in digests),
             )
+            result.refetched = sum((repository, digest) in self._lost for digest in digests)
         except Exception as error:  # one image's failure must not stop the others
             result.error = _describe_error(error)
         return result
@@ -168,60 +227,60 @@ class Warmer:
         else:
             manifests = [top]
         digests = blobs_of_all(manifests)
-        moved = sum(len(m.body) for m in (top, *manifests))
-        if not top.is_index:
-            config_digest = top.document["config"]["digest"]
-            config = await self.client.read_blob(repository, config_digest)
-            moved += len(config)
+        # A single manifest's platform is in its config, fetched with the layers rather than before
+        # them, which would cost every image a round trip.
+        config_digest = None if top.is_index else top.document["config"]["digest"]
+        fetched = dict(
+            zip(
+                digests,
+                await asyncio.gather(
+                    *(self._blob_once(repository, digest, keep=digest == config_digest) for digest in digests)
+                ),
+                strict=True,
+            )
+        )
+        if config_digest is not None:
+            config = fetched[config_digest].body or b"{}"
             result.platforms = [platform_of({"platform": json.loads(config)})]
-            digests.remove(config_digest)
-        sizes = await asyncio.gather(*(self._fetch_blob_once(repository, digest) for digest in digests))
-        result.blobs = len(digests) + (0 if top.is_index else 1)
-        result.bytes_moved = moved + sum(sizes)
         result.manifests = [top, *manifests] if top.is_index else [top]
+        result.blobs = len(digests)
+        result.bytes_moved = sum(len(m.body) for m in result.manifests) + sum(
+            f.size for f in fetched.values()
+        )
 
-    async def _verify(self, repository: str, manifests: Sequence[Manifest], digests: Iterable[str]) -> int:
-        """Confirm the cache itself holds everything; fetch again what it lost. Returns how many it lost."""
-        for manifest in manifests:
-            if await self.client.head_manifest(repository, manifest.digest) != manifest.digest:
-                await self.client.get_manifest(repository, manifest.digest)
-        digests = list(digests)
-        statuses = await asyncio.gather(*(self._status(repository, d) for d in digests))
-        missing = [d for d, status in zip(digests, statuses, strict=True) if status is not BlobStatus.STORED]
-        for digest in missing:
-            await self._refetch_until_stored(repository, digest)
-        return len(missing)
+    async def _confirm_manifest(self, repository: str, manifest: Manifest) -> None:
+        """The cache serves the manifest by digest, as nodes that pinned it will ask for it."""
+        if await self.client.head_manifest(repository, manifest.digest) != manifest.digest:
+            await self.client.get_manifest(repository, manifest.digest)
 
-    async def _status(self, repository: str, digest: str) -> BlobStatus:
-        async with self._digest_lock(digest):
-            return await self.client.blob_status(repository, digest)
-
-    async def _refetch_until_stored(self, repository: str, digest: str) -> None:
-        """Wait for the cache to keep a blob, fetching it again when it has none.
+    async def _confirm_stored(self, repository: str, digest: str) -> bool:
+        """Wait for the cache to keep a blob, fetching it again when it has none; True if it had to.
 
         A proxy stores a blob after answering, and skips storing while another repository's copy of
         the same digest is in flight. Asking again (HEAD is enough for distribution's proxy, which
         stores on HEAD too) after a short wait lets the store finish or start anew.
         """
+        fetched_again = False
         try:
             async for attempt in stamina.retry_context(
                 on=BlobNotKept,
                 attempts=self.verify_attempts,
-                wait_initial=0.05,
-                wait_jitter=0.05,
-                wait_max=0.5,
+                wait_initial=0.02,
+                wait_jitter=0.02,
+                wait_max=1.0,
                 timeout=60,
             ):
                 with attempt:
-                    async with self._digest_lock(digest):
+                    status = await self.client.blob_status(repository, digest)
+                    if status is BlobStatus.ABSENT:
+                        fetched_again = True
+                        await self.client.fetch_blob(repository, digest)
                         status = await self.client.blob_status(repository, digest)
-                        if status is BlobStatus.ABSENT:
-                            await self.client.fetch_blob(repository, digest)
-                            status = await self.client.blob_status(repository, digest)
                     if status is not BlobStatus.STORED:
                         raise BlobNotKept(f"the cache does not keep blob {digest} of {repository}")
         except BlobNotKept as error:
             raise RegistryError(str(error)) from None
+        return fetched_again
 
 
 def _describe_error(error: Exception) -> str:
@@ -231,8 +290,7 @@ def _describe_error(error: Exception) -> str:
 async def warm_all(
     warmer: Warmer, targets: Sequence[WarmTarget], report: Callable[[WarmResult], None] = lambda _: None
 ) -> list[WarmResult]:
-    """Fetch everything first, then verify: verification then finds finished stores, not copies in flight,
-    and does not take connection slots from fetches."""
+    """Fetch everything, then verify (see `Warmer`), reporting each image as it is verified."""
     fetched = await asyncio.gather(*(warmer.fetch(target) for target in targets))
 
     async def verify(result: WarmResult) -> WarmResult:

@@ -9,8 +9,8 @@ import json
 import httpx
 
 from components.images import parse_image
-from components.oci_client import OCI_INDEX, OCI_MANIFEST, RegistryClient, RetryPolicy
-from components.warmer import Warmer, WarmResult, WarmTarget, platform_of
+from components.oci_client import OCI_INDEX, OCI_MANIFEST, Manifest, RegistryClient, RetryPolicy
+from components.warmer import Warmer, WarmResult, WarmTarget, blobs_of_all, platform_of, warm_all
 
 
 def digest(data: bytes) -> str:
@@ -18,12 +18,14 @@ def digest(data: bytes) -> str:
 
 
 class MemoryRegistry:
-    """Serves one repository; can 'lose' a blob once, as distribution's proxy sometimes does."""
+    """Serves one repository as a pull-through cache does: a blob GET is relayed (unquoted ETag), and a
+    HEAD then finds it stored. Can 'lose' a blob once, as distribution's proxy sometimes does."""
 
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
         self.manifests: dict[str, tuple[str, bytes]] = {}
         self.lost: set[str] = set()
+        self.lose_on_first_get: set[str] = set()
         self.relay_once: set[str] = set()
         self.requests: list[str] = []
 
@@ -62,7 +64,13 @@ class MemoryRegistry:
             if request.method == "HEAD" and reference in self.relay_once:
                 self.relay_once.discard(reference)
                 return httpx.Response(200, headers={"ETag": reference})
-            return httpx.Response(200, content=self.blobs[reference] if request.method == "GET" else b"")
+            if request.method == "GET" and reference in self.lose_on_first_get:
+                self.lose_on_first_get.discard(reference)
+                self.lost.add(reference)
+            if request.method == "GET":
+                # Like a cold pull-through cache, which relays a blob while it stores it.
+                return httpx.Response(200, content=self.blobs[reference], headers={"ETag": reference})
+            return httpx.Response(200)
         return httpx.Response(404)
 
 
@@ -77,18 +85,6 @@ def warm(registry: MemoryRegistry, target: WarmTarget, attestations: bool = Fals
             return await Warmer(client, attestations=attestations).warm(target)
 
     return asyncio.run(go())
-
-
-async def fetch_lose_verify(registry: MemoryRegistry, lost: str) -> WarmResult:
-    """Fetch, then have the cache lose a blob before verification, as distribution's proxy can."""
-    client = RegistryClient(
-        "https://cache.example", transport=httpx.MockTransport(registry.handle), retry=RetryPolicy(attempts=2)
-    )
-    async with client:
-        warmer = Warmer(client)
-        fetched = await warmer.fetch(TARGET)
-        registry.lost.add(lost)
-        return await warmer.verify(fetched)
 
 
 def index_registry() -> tuple[MemoryRegistry, dict[str, str]]:
@@ -124,6 +120,11 @@ def test_every_platform_but_attestations_by_default() -> None:
     assert result.platforms == ["linux/amd64", "linux/arm64"]
     assert f"GET /v2/a/b/manifests/{digests['attestation']}" not in registry.requests
     assert f"GET /v2/a/b/manifests/{digests['linux/arm64']}" in registry.requests
+    index_body = registry.manifests["v1"][1]
+    children = [registry.manifests[digests[p]][1] for p in ("linux/amd64", "linux/arm64")]
+    blobs = [registry.blobs[d] for d in blobs_of_all(Manifest("", OCI_MANIFEST, c) for c in children)]
+    assert result.blobs == 4
+    assert result.bytes_moved == len(index_body) + sum(map(len, children)) + sum(map(len, blobs))
 
 
 def test_attestations_when_asked() -> None:
@@ -149,7 +150,8 @@ def test_missing_platform_is_an_error() -> None:
 def test_blob_the_cache_lost_is_fetched_again() -> None:
     registry, _ = index_registry()
     lost = next(iter(registry.blobs))
-    result = asyncio.run(fetch_lose_verify(registry, lost))
+    registry.lose_on_first_get.add(lost)
+    result = warm(registry, TARGET)
     assert result.ok and result.refetched == 1
     assert registry.requests.count(f"GET /v2/a/b/blobs/{lost}") == 2
     assert lost not in registry.lost
@@ -160,7 +162,7 @@ def test_blob_the_proxy_only_relayed_is_fetched_until_stored() -> None:
     relayed = next(iter(registry.blobs))
     registry.relay_once.add(relayed)
     result = warm(registry, TARGET)
-    assert result.ok and result.refetched == 1
+    assert result.ok and result.refetched == 0, "waiting for a store to finish is not fetching again"
     assert registry.requests.count(f"HEAD /v2/a/b/blobs/{relayed}") == 2, "relayed, then confirmed stored"
     assert registry.requests.count(f"GET /v2/a/b/blobs/{relayed}") == 1, "no second download"
 
@@ -178,3 +180,170 @@ def test_platform_of_descriptors() -> None:
         platform_of({"platform": {"os": "linux", "architecture": "arm", "variant": "v7"}}) == "linux/arm/v7"
     )
     assert platform_of({}) == "unknown/unknown"
+
+
+def config_and_layer(repository_blobs: dict[str, bytes], label: str, *layers: bytes) -> dict[str, object]:
+    """A linux/amd64 manifest over its own config and `layers`, its blobs added to `repository_blobs`."""
+    config = json.dumps({"os": "linux", "architecture": "amd64", "config": {"Labels": {"l": label}}}).encode()
+    for blob in (config, *layers):
+        repository_blobs[digest(blob)] = blob
+    return {
+        "mediaType": OCI_MANIFEST,
+        "config": {"digest": digest(config)},
+        "layers": [{"digest": digest(layer)} for layer in layers],
+    }
+
+
+class ProxyModel:
+    """distribution's proxy mode, in memory: a blob request for a repository that has not stored it is
+    relayed (unquoted ETag) and starts a store for that repository, which ends a little later, unless
+    a store of the same digest is in flight already, for any repository: then nothing is stored."""
+
+    def __init__(self, store_seconds: float = 0.01) -> None:
+        self.store_seconds = store_seconds
+        self.blobs: dict[str, bytes] = {}
+        self.manifests: dict[tuple[str, str], bytes] = {}
+        self.stored: set[tuple[str, str]] = set()
+        self.in_flight: dict[str, str] = {}
+        self.lost: list[tuple[str, str]] = []
+        self.requests: list[str] = []
+        self.delays: dict[str, float] = {}
+        self._stores: set[asyncio.Task[None]] = set()
+
+    def image(self, repository: str, *layers: bytes) -> None:
+        document = config_and_layer(self.blobs, repository, *layers)
+        body = json.dumps(document).encode()
+        self.manifests[(repository, "v1")] = self.manifests[(repository, digest(body))] = body
+
+    async def _store(self, repository: str, blob: str) -> None:
+        await asyncio.sleep(self.store_seconds)
+        self.stored.add((repository, blob))
+        del self.in_flight[blob]
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/v2/")
+        self.requests.append(f"{request.method} {path}")
+        for fragment, delay in self.delays.items():
+            if fragment in path:
+                await asyncio.sleep(delay)
+        repository, kind, reference = path.rsplit("/", 2)
+        if kind == "manifests":
+            body = self.manifests.get((repository, reference))
+            if body is None:
+                return httpx.Response(404)
+            headers = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": digest(body)}
+            return httpx.Response(200, content=body if request.method == "GET" else b"", headers=headers)
+        content = self.blobs[reference] if request.method == "GET" else b""
+        if (repository, reference) in self.stored:
+            headers = {"ETag": f'"{reference}"', "Accept-Ranges": "bytes"}
+            return httpx.Response(200, content=content, headers=headers)
+        holder = self.in_flight.get(reference)
+        if holder is None:
+            self.in_flight[reference] = repository
+            task = asyncio.ensure_future(self._store(repository, reference))
+            self._stores.add(task)
+            task.add_done_callback(self._stores.discard)
+        elif holder != repository:
+            self.lost.append((repository, reference))
+        return httpx.Response(200, content=content, headers={"ETag": reference})
+
+
+def warm_through(handler: object, targets: list[WarmTarget], concurrency: int = 8) -> list[WarmResult]:
+    """`warm_all` through a mock registry; every result is reported once."""
+    reported: list[WarmResult] = []
+
+    async def go() -> list[WarmResult]:
+        client = RegistryClient(
+            "https://cache.example",
+            transport=httpx.MockTransport(handler),  # type: ignore[arg-type]
+            retry=RetryPolicy(attempts=2),
+            concurrency=concurrency,
+        )
+        async with client:
+            return await warm_all(Warmer(client), targets, reported.append)
+
+    results = asyncio.run(go())
+    assert sorted(map(id, reported)) == sorted(map(id, results))
+    return results
+
+
+def target(repository: str) -> WarmTarget:
+    return WarmTarget(parse_image(f"quay.io/{repository}:v1"), repository, "v1")
+
+
+def test_a_layer_many_repositories_share_is_stored_in_each_one_after_another() -> None:
+    """Each repository's GET of a shared layer waits until the cache shows the previous repository's copy
+    stored, so that none arrives while another store of it is in flight (and would be lost)."""
+    proxy = ProxyModel()
+    base = b"base layer" * 100
+    repositories = [f"app-{n}" for n in range(12)]
+    for n, repository in enumerate(repositories):
+        proxy.image(repository, base, f"layer {n}".encode())
+    results = warm_through(proxy.handle, [target(r) for r in repositories])
+    assert all(result.ok for result in results), [result.error for result in results]
+    assert proxy.lost == []
+    wanted = {
+        (r, d)
+        for r in repositories
+        for d in blobs_of_all([Manifest("", OCI_MANIFEST, proxy.manifests[(r, "v1")])])
+    }
+    assert wanted <= proxy.stored
+    shared_gets = [r for r in proxy.requests if r.startswith("GET") and r.endswith(digest(base))]
+    assert len(shared_gets) == len(repositories), "one download per repository, none lost and fetched again"
+
+
+def test_blobs_no_other_repository_wants_are_looked_at_once_after_every_fetch() -> None:
+    """An early look at a blob whose store is in flight costs the proxy another upstream fetch."""
+    proxy = ProxyModel(store_seconds=0)
+    for name in ("one", "two", "three"):
+        proxy.image(name, f"{name} layer".encode())
+    results = warm_through(proxy.handle, [target(name) for name in ("one", "two", "three")])
+    assert all(result.ok and result.refetched == 0 for result in results)
+    blob_requests = [r for r in proxy.requests if "/blobs/" in r]
+    last_get = max(i for i, r in enumerate(blob_requests) if r.startswith("GET"))
+    first_head = min(i for i, r in enumerate(blob_requests) if r.startswith("HEAD"))
+    assert last_get < first_head
+    heads = [r for r in blob_requests if r.startswith("HEAD")]
+    assert len(heads) == len(set(heads)) == 6, "one look per blob: three configs, three layers"
+
+
+def test_config_is_fetched_with_the_layers_not_before_them() -> None:
+    proxy = ProxyModel()
+    proxy.image("app", b"layer one", b"layer two")
+    config = json.loads(proxy.manifests[("app", "v1")])["config"]["digest"]
+    proxy.delays[config] = 0.1
+    order: list[str] = []
+
+    async def recorded(request: httpx.Request) -> httpx.Response:
+        order.append(request.url.path)
+        response = await proxy.handle(request)
+        order.append(f"done {request.url.path}")
+        return response
+
+    [result] = warm_through(recorded, [target("app")])
+    assert result.ok and result.platforms == ["linux/amd64"]
+    config_done = order.index(f"done /v2/app/blobs/{config}")
+    layer_started = min(i for i, path in enumerate(order) if "/blobs/" in path and config not in path)
+    assert layer_started < config_done
+
+
+def test_a_get_the_cache_answered_from_storage_needs_no_second_look() -> None:
+    """ECR redirects blob GETs to its storage (S3): that answer proves the blob is kept."""
+    registry = MemoryRegistry()
+    registry.manifests["v1"] = registry.manifests[registry.image("linux/amd64")]
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.host}{request.url.path}")
+        if request.url.host == "s3.example":
+            return httpx.Response(200, content=registry.blobs[request.url.path.rsplit("/", 1)[-1]])
+        if "/blobs/" in request.url.path and request.method == "GET":
+            return httpx.Response(
+                307, headers={"Location": f"https://s3.example/{request.url.path.rsplit('/', 1)[-1]}"}
+            )
+        return registry.handle(request)
+
+    [result] = warm_through(handler, [TARGET])
+    assert result.ok and result.refetched == 0
+    assert not [r for r in seen if r.startswith("HEAD") and "/blobs/" in r]
+    assert [r for r in seen if r.startswith("HEAD") and "/manifests/" in r], "manifests are still checked"

@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from standins.faulty_proxy import Fault, faulty_proxy
+from standins.registries import upstream_and_cache
+from standins.seed import seed_many
 from tests.registry.conftest import Seeded, run_warm
 
 
@@ -148,6 +150,10 @@ def test_faults_are_retried_and_the_warm_completes(seeded: Seeded) -> None:
     assert warm.returncode == 0, warm.stdout + warm.stderr
     assert "warmed 4 of 4 images" in warm.stdout
     assert all(fault.hits == fault.times for fault in faults), [(f.pattern, f.hits) for f in faults]
+    assert "retry 1 in 0.3s: GET " in warm.stderr and "oci-app/manifests/v1: 429" in warm.stderr, (
+        "the 429's Retry-After, said plainly"
+    )
+    assert "stamina.retry_scheduled" not in warm.stderr
 
 
 def test_an_image_whose_retries_run_out_is_named_and_the_rest_are_warmed(seeded: Seeded) -> None:
@@ -191,3 +197,22 @@ def test_bad_input_exits_2(seeded: Seeded, tmp_path: Path) -> None:
     bad = run_warm("--images", str(digest_only), "--mirror", seeded.mirror, "--plain-http")
     assert bad.returncode == 2
     assert "names a digest but no tag" in bad.stderr
+
+
+def test_a_layer_shared_by_many_repositories_is_kept_in_each(tmp_path: Path) -> None:
+    """distribution's proxy stores a digest for one repository at a time; the warm must still leave every
+    repository holding the layer they share, each served from the cache's own storage."""
+    with upstream_and_cache(tmp_path / "registries") as pair:
+        images = seed_many(pair.upstream.url, 16, layer_size=8 * 1024)
+        catalogue = tmp_path / "images.yaml"
+        catalogue.write_text("".join(f"- {image.reference(pair.upstream.address)}\n" for image in images))
+        mirror = f"{pair.upstream.address}={pair.cache.url}"
+        warm = run_warm("--images", str(catalogue), "--mirror", mirror, "--plain-http", "--concurrency", "8")
+        assert warm.returncode == 0, warm.stdout + warm.stderr
+        pair.upstream.stop()
+        with httpx.Client(base_url=pair.cache.url) as cache:
+            for image in images:
+                for digest in image.blobs:
+                    response = cache.head(f"/v2/{image.repository}/blobs/{digest}")
+                    assert response.status_code == 200, (image.repository, digest)
+                    assert response.headers["etag"] == f'"{digest}"', "served from the cache's storage"
