@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+import stamina
 import yaml
 
 from components.catalogue import CatalogueEntry, load_catalogue
 from components.errors import InputError, Problem
 from components.oci_client import RegistryClient, RetryPolicy, is_loopback
-from components.warmer import Warmer, WarmResult, WarmTarget, warm_all
+from components.warmer import BlobNotKept, Warmer, WarmResult, WarmTarget, warm_all
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -195,6 +196,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _report_retry(details: stamina.instrumentation.RetryDetails) -> None:
+    """One readable line per retried request, instead of stamina's bare `stamina.retry_scheduled`.
+
+    Waiting for the cache to finish storing a blob is not a failure, so it stays quiet.
+    """
+    if isinstance(details.caused_by, BlobNotKept):
+        return
+    reason = str(details.caused_by) or type(details.caused_by).__name__
+    print(f"retry {details.retry_num} in {details.wait_for:.1f}s: {reason}", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     started = time.monotonic()
     try:
@@ -215,6 +227,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     except InputError as error:
         print(f"error: the input needs fixing:\n{error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    stamina.instrumentation.set_on_retry_hooks([_report_retry])
     results = _run_with_progress(grouped, args, out, total=len(entries))
     if args.lock:
         write_lock(args.lock, results, lock)
@@ -247,7 +260,7 @@ def _run_with_progress(
 
         def report(result: WarmResult) -> None:
             if not result.ok:
-                progress.console.print(_describe(result), markup=False)
+                progress.console.print(_describe(result), markup=False, highlight=False)
             progress.advance(task)
 
         return asyncio.run(warm_catalogue(grouped, args, report))

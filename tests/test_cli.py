@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ import pytest
 
 from components import warm_command
 from components.catalogue import load_catalogue
+from components.images import parse_image
+from components.warmer import WarmResult, WarmTarget
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,3 +131,49 @@ def test_warm_command_does_not_import_pulumi() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _fake_results() -> list[WarmResult]:
+    ok = WarmResult(
+        WarmTarget(parse_image("quay.io/a/b:1"), "a/b", "1"),
+        digest="sha256:" + "a" * 64,
+        media_type="application/vnd.oci.image.index.v1+json",
+        platforms=["linux/amd64", "linux/arm64"],
+        bytes_moved=1234,
+        blobs=4,
+    )
+    failed = WarmResult(
+        WarmTarget(parse_image("quay.io/a/c:1"), "a/c", "1"), error="the registry answered 503"
+    )
+    return [ok, failed]
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "log"])
+def test_progress_on_a_terminal_one_line_per_image_otherwise(
+    monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    async def fake_warm(
+        grouped: object, args: object, report: Callable[[WarmResult], None]
+    ) -> list[WarmResult]:
+        results = _fake_results()
+        for result in results:
+            report(result)
+        return results
+
+    monkeypatch.setattr(warm_command, "warm_catalogue", fake_warm)
+    out: io.StringIO = Terminal() if terminal else io.StringIO()
+    results = warm_command._run_with_progress({}, argparse.Namespace(), out, total=2)
+    assert [r.ok for r in results] == [True, False]
+    text = out.getvalue()
+    assert "FAILED  quay.io/a/c:1: the registry answered 503" in text
+    if terminal:
+        assert "warming" in text and "2/2" in text
+        assert "ok      quay.io/a/b:1" not in text, "a terminal gets the bar, not a line per image"
+    else:
+        assert "ok      quay.io/a/b:1 sha256:" + "a" * 64 in text
+        assert "[linux/amd64,linux/arm64] 4 blobs, 1234 bytes" in text

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import dill
 import httpx
 from pulumi.dynamic.dynamic import serialize_provider
 
@@ -64,10 +66,14 @@ def test_serialized_provider_warms_from_a_fresh_interpreter_elsewhere(seeded: Se
         assert response.status_code == 200
 
 
-def test_serialized_provider_holds_no_secret_and_no_config() -> None:
+def test_serialized_provider_holds_only_the_project_path(monkeypatch: Any) -> None:
+    """Pulumi stores the pickle in the state: no token, no config, nothing but where the code is."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "RECOGNIZABLE-AWS-SECRET")
     serialized = serialize_provider(CacheWarmProvider(str(ROOT)))
-    assert len(serialized) < 10_000
-    assert not CacheWarmProvider.serialize_as_secret_always
+    provider = dill.loads(base64.b64decode(serialized))
+    assert vars(provider) == {"project_root": str(ROOT)}
+    assert b"RECOGNIZABLE" not in base64.b64decode(serialized)
+    assert not CacheWarmProvider.serialize_as_secret_always, "nothing in it needs hiding"
 
 
 def test_read_notices_an_expired_image_and_delete_prunes_only_when_asked(seeded: Seeded) -> None:
@@ -95,3 +101,25 @@ def test_diff_replaces_on_what_is_warmed(seeded: Seeded) -> None:
     assert set(renamed.replaces or []) == {"source", "cache_reference"}
     pruning = warm_operations.diff(props, {**props, "prune": True})
     assert pruning.changes and not pruning.replaces
+    elsewhere = warm_operations.diff(
+        props, {**props, "registry_url": "https://210987654321.dkr.ecr.eu-west-1.amazonaws.com/quay"}
+    )
+    assert elsewhere.replaces == ["registry_url"], "another cache holds none of it"
+
+
+def test_update_keeps_what_was_warmed(seeded: Seeded) -> None:
+    """Only `prune` updates in place; the warmed digest and platforms stay in the state."""
+    olds = {
+        **props_for(seeded, "demo/oci-app"),
+        "digest": "sha256:" + "a" * 64,
+        "platforms_warmed": ["linux/amd64"],
+        "media_type": "x",
+    }
+    news = {**props_for(seeded, "demo/oci-app"), "prune": True}
+    updated = warm_operations.update(olds, news)
+    assert updated["prune"] is True
+    assert (updated["digest"], updated["platforms_warmed"], updated["media_type"]) == (
+        olds["digest"],
+        ["linux/amd64"],
+        "x",
+    )
