@@ -8,7 +8,8 @@ seeded upstream, on 127.0.0.1:
 - `probe`: GET every manifest and HEAD every blob, 8 at a time, the least a client can ask of
   the cache; on this machine the cache registry is the bottleneck, and this measures it.
 Then a no-op re-warm with an unchanged lock, counting the blob requests it makes.
-Run: `.venv/bin/python bench/warm_speed.py [IMAGES]`.
+Run: `.venv/bin/python bench/warm_speed.py [IMAGES] [--quick]`; `--quick` times only the warm and
+the probe, for iterating on the warm.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from standins.faulty_proxy import faulty_proxy  # noqa: E402 - after the path is
 from standins.registries import RunningRegistry, start_registry  # noqa: E402
 from standins.seed import SeededImage, seed_many  # noqa: E402
 
-COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+QUICK = "--quick" in sys.argv[1:]
+_COUNTS = [arg for arg in sys.argv[1:] if arg != "--quick"]
+COUNT = int(_COUNTS[0]) if _COUNTS else 50
 CONCURRENCY = 8
 MEASURE_IO = (
     "import atexit, runpy, sys\n"
@@ -128,23 +131,26 @@ def main() -> None:
                 line.split()[1] for line in warm.stderr.splitlines() if line.startswith("write_bytes")
             )
 
-            cache = cold_cache("cache-skopeo-1")
+            if not QUICK:
+                cache = cold_cache("cache-skopeo-1")
 
-            def skopeo_sequential() -> None:
-                for image in images:
-                    skopeo_copy(image.reference(cache.address), work / "s1" / image.repository)
+                def skopeo_sequential() -> None:
+                    for image in images:
+                        skopeo_copy(image.reference(cache.address), work / "s1" / image.repository)
 
-            results["skopeo copy x1"] = timed(skopeo_sequential)
-            cache8 = cold_cache("cache-skopeo-8")
-            with ThreadPoolExecutor(CONCURRENCY) as pool:
-                results["skopeo copy x8"] = timed(
-                    lambda: list(
-                        pool.map(
-                            lambda i: skopeo_copy(i.reference(cache8.address), work / "s8" / i.repository),
-                            images,
+                results["skopeo copy x1"] = timed(skopeo_sequential)
+                cache8 = cold_cache("cache-skopeo-8")
+                with ThreadPoolExecutor(CONCURRENCY) as pool:
+                    results["skopeo copy x8"] = timed(
+                        lambda: list(
+                            pool.map(
+                                lambda i: skopeo_copy(
+                                    i.reference(cache8.address), work / "s8" / i.repository
+                                ),
+                                images,
+                            )
                         )
                     )
-                )
             probe_cache = cold_cache("cache-probe")
             results["probe (GET manifests, HEAD blobs, x8)"] = timed(lambda: probe(probe_cache, images))
 
@@ -152,10 +158,13 @@ def main() -> None:
                 print(f"{name:<40} {seconds:6.2f} s", flush=True)
             ratio = results["warm (this project)"] / results["probe (GET manifests, HEAD blobs, x8)"]
             print(f"warm / probe: {ratio:.2f}x (target 1.25x or less)")
-            print(
-                f"warm vs skopeo x8: {results['skopeo copy x8'] / results['warm (this project)']:.2f}x faster"
-            )
+            if not QUICK:
+                print(
+                    f"warm vs skopeo x8: {results['skopeo copy x8'] / results['warm (this project)']:.2f}x faster"
+                )
             print(f"bytes the warm process wrote to disk: {written}")
+            if QUICK:
+                return
 
             noop_cache = cold_cache("cache-noop")
             lock = work / "lock.yaml"
