@@ -512,3 +512,28 @@ def test_requests_in_flight_stay_within_the_concurrency() -> None:
 
     run(go())
     assert peak == 3
+
+
+def test_urgent_requests_do_not_queue_behind_the_others() -> None:
+    release = asyncio.Event()
+    finished: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/v2/slow/"):
+            await release.wait()
+        return httpx.Response(200, content=BLOB)
+
+    async def go() -> None:
+        async with client(handler, concurrency=1) as registry:  # type: ignore[arg-type]
+            slow = asyncio.ensure_future(registry.fetch_blob("slow", BLOB_DIGEST))
+            queued = asyncio.ensure_future(registry.fetch_blob("queued", BLOB_DIGEST))
+            await asyncio.sleep(0.01)
+            with registry.urgent():
+                await registry.fetch_blob("urgent", BLOB_DIGEST)
+            finished.append("urgent")
+            assert not slow.done() and not queued.done(), "the only normal slot is still taken"
+            release.set()
+            await asyncio.gather(slow, queued)
+
+    run(go())
+    assert finished == ["urgent"]

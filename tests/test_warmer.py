@@ -271,9 +271,9 @@ def target(repository: str) -> WarmTarget:
     return WarmTarget(parse_image(f"quay.io/{repository}:v1"), repository, "v1")
 
 
-def test_a_layer_many_repositories_share_is_stored_in_each_one_after_another() -> None:
-    """Each repository's GET of a shared layer waits until the cache shows the previous repository's copy
-    stored, so that none arrives while another store of it is in flight (and would be lost)."""
+def test_a_layer_many_repositories_share_ends_up_stored_in_each() -> None:
+    """The proxy loses copies that arrive while another repository's store is in flight; verification
+    finds every lost copy, fetches it again, and counts it."""
     proxy = ProxyModel()
     base = b"base layer" * 100
     repositories = [f"app-{n}" for n in range(12)]
@@ -281,7 +281,6 @@ def test_a_layer_many_repositories_share_is_stored_in_each_one_after_another() -
         proxy.image(repository, base, f"layer {n}".encode())
     results = warm_through(proxy.handle, [target(r) for r in repositories])
     assert all(result.ok for result in results), [result.error for result in results]
-    assert proxy.lost == []
     wanted = {
         (r, d)
         for r in repositories
@@ -289,7 +288,8 @@ def test_a_layer_many_repositories_share_is_stored_in_each_one_after_another() -
     }
     assert wanted <= proxy.stored
     shared_gets = [r for r in proxy.requests if r.startswith("GET") and r.endswith(digest(base))]
-    assert len(shared_gets) == len(repositories), "one download per repository, none lost and fetched again"
+    assert proxy.lost, "the model does lose copies, or this test proves nothing"
+    assert sum(result.refetched for result in results) == len(shared_gets) - len(repositories)
 
 
 def test_blobs_no_other_repository_wants_are_looked_at_once_after_every_fetch() -> None:
