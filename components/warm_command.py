@@ -52,14 +52,17 @@ def parse_mirror(text: str) -> Mirror:
     return Mirror(registry, url.rstrip("/"))
 
 
-def mirrors_from_stack(stack: str) -> list[Mirror]:
-    """The stack's cache prefixes in the caller's own account and region, as `pulumi up` creates them."""
+def mirrors_from_stack(stack: str, images_file: str | Path | None = None) -> list[Mirror]:
+    """The stack's cache prefixes in the caller's own account and region, as `pulumi up` creates them.
+
+    The stack's checks apply to the catalogue being warmed, not to the stack's default one.
+    """
     import boto3
 
     from components.settings import load_stack_settings
     from components.upstreams import ROOT_PREFIX, registry_host
 
-    settings = load_stack_settings(stack)
+    settings = load_stack_settings(stack, images_file=images_file)
     account = boto3.client("sts", region_name=settings.region).get_caller_identity()["Account"]
     host = registry_host(account, settings.region)
     return [
@@ -214,7 +217,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             raise InputError([Problem("--concurrency", "must be at least 1")])
         mirrors = [parse_mirror(text) for text in args.mirror]
         if args.stack:
-            mirrors += mirrors_from_stack(args.stack)
+            mirrors += mirrors_from_stack(args.stack, args.images)
         if not mirrors:
             raise InputError(
                 [Problem("warm", "no mirror to warm through", "pass --mirror UPSTREAM=URL or --stack")]

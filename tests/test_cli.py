@@ -118,6 +118,14 @@ def test_warm_mirrors_from_a_stack_use_the_callers_account(monkeypatch: pytest.M
     assert set(mirrors) == {"docker.io", "ghcr.io", "public.ecr.aws", "quay.io", "registry.k8s.io"}
 
 
+def test_warm_with_a_stack_checks_the_catalogue_it_warms(tmp_path: Path) -> None:
+    images = tmp_path / "images.yaml"
+    images.write_text("- cgr.dev/chainguard/static:latest\n")
+    result = run_cli("warm", "--stack", "dev", "--images", str(images))
+    assert result.returncode == 2
+    assert f"{images}:1: cgr.dev/chainguard/static:latest: upstream 'cgr.dev' is not enabled" in result.stderr
+
+
 def test_warm_without_any_mirror_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     warm_command.add_arguments(parser)
