@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import stamina
 
 from components.images import ImageRef
-from components.oci_client import BlobStatus, Manifest, RegistryClient, RegistryError
+from components.oci_client import Blob, BlobStatus, Manifest, RegistryClient, RegistryError
 
 ATTESTATION_PLATFORM = "unknown/unknown"
 
@@ -85,14 +85,6 @@ class BlobNotKept(Exception):
     """The cache relayed a blob but has not stored it (yet)."""
 
 
-@dataclass(frozen=True)
-class _Fetched:
-    """One repository's copy of a blob: bytes moved, and the body when kept."""
-
-    size: int
-    body: bytes | None
-
-
 class Warmer:
     """Warms targets through one cache endpoint, sharing a connection pool and its concurrency bound.
 
@@ -117,7 +109,7 @@ class Warmer:
         self.client = client
         self.attestations = attestations
         self.verify_attempts = verify_attempts
-        self._blobs: dict[tuple[str, str], asyncio.Task[_Fetched]] = {}
+        self._blobs: dict[tuple[str, str], asyncio.Task[Blob]] = {}
         self._digest_locks: dict[str, asyncio.Lock] = {}
         self._stored: set[tuple[str, str]] = set()
         self._fetched_digests: set[str] = set()
@@ -126,9 +118,9 @@ class Warmer:
     def _digest_lock(self, digest: str) -> asyncio.Lock:
         return self._digest_locks.setdefault(digest, asyncio.Lock())
 
-    async def _blob_once(self, repository: str, digest: str, *, keep: bool) -> _Fetched:
+    async def _blob_once(self, repository: str, digest: str, *, keep: bool) -> Blob:
         """Fetch a blob once per repository per run: images of one repository often share layers.
-        Later askers move no bytes of their own."""
+        Later askers move no bytes of their own (their `size` is 0)."""
         key = (repository, digest)
         task = self._blobs.get(key)
         if task is None:
@@ -139,9 +131,9 @@ class Warmer:
         body = fetched.body
         if keep and body is None:  # first asked for as a layer, so its bytes were not kept
             body = await self.client.read_blob(repository, digest)
-        return _Fetched(0, body)
+        return Blob(0, body, fetched.stored)
 
-    async def _fetch_blob(self, repository: str, digest: str, *, keep: bool) -> _Fetched:
+    async def _fetch_blob(self, repository: str, digest: str, *, keep: bool) -> Blob:
         async with self._digest_lock(digest):
             shared = digest in self._fetched_digests
             self._fetched_digests.add(digest)
@@ -151,7 +143,7 @@ class Warmer:
         # redirects to S3); distribution's proxy relays a cold blob while it stores it.
         if blob.stored:
             self._stored.add((repository, digest))
-        return _Fetched(blob.size, blob.body)
+        return blob
 
     async def _confirm(self, repository: str, digest: str) -> None:
         """Make sure the cache holds `repository`'s copy, once; called with the digest's lock held."""
