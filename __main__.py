@@ -6,6 +6,7 @@ import pulumi_aws as aws
 from components import program
 from components.access import CacheAccess, template_repository_policy
 from components.access_policies import Consumers
+from components.alerts import CacheAlerts, CacheAlertsArgs
 from components.cache import PullThroughCache
 from components.endpoints import PrivateEndpoints, placement_from_settings
 from components.node_config import containerd_hosts, kubelet_credential_provider_config
@@ -79,6 +80,23 @@ if config.endpoints.enabled:
 else:
     pulumi.export(program.VPC_ENDPOINT_IDS, {})
     pulumi.export(program.VPC_ENDPOINT_SECURITY_GROUP_ID, None)
+
+alerts = config.alerts
+if alerts is not None and alerts.enabled:
+    cache_alerts = CacheAlerts(
+        "alerts",
+        CacheAlertsArgs(
+            prefixes=prefixes,
+            partition=partition.partition,
+            account_id=identity.account_id,
+            emails=alerts.emails,
+            kms_key_arn=alerts.kms_key_arn,
+            tags=tags,
+        ),
+    )
+    pulumi.export(program.ALERTS_TOPIC_ARN, cache_alerts.topic_arn)
+else:
+    pulumi.export(program.ALERTS_TOPIC_ARN, None)
 
 pulumi.export(program.REGISTRY, registry)
 pulumi.export(program.CACHE_PREFIXES, cache_prefixes)

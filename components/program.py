@@ -25,6 +25,7 @@ VPC_ENDPOINT_IDS = "vpc_endpoint_ids"
 VPC_ENDPOINT_SECURITY_GROUP_ID = "vpc_endpoint_security_group_id"
 KUBELET_CREDENTIAL_PROVIDER_CONFIG = "kubelet_credential_provider_config"
 CONTAINERD_HOSTS = "containerd_hosts"
+ALERTS_TOPIC_ARN = "alerts_topic_arn"
 
 
 def use_offline_settings(settings: StackSettings | None) -> None:

@@ -68,6 +68,7 @@ class UpstreamConfig(_Section):
     credential_secret: str | None = None
     role_arn: str | None = None
     upstream_repository_prefix: str | None = None
+    rotate_after_days: int | None = Field(default=None, ge=1)
 
 
 class RetentionConfig(_Section):
@@ -123,6 +124,14 @@ class WarmConfig(_Section):
     concurrency: int = Field(default=8, ge=1, le=64)
 
 
+class AlertsConfig(_Section):
+    """Pull-through cache failures to an encrypted SNS topic; present means on unless `enabled: false`."""
+
+    enabled: bool = True
+    emails: tuple[str, ...] = ()
+    kms_key_arn: str | None = None
+
+
 class ProjectConfig(_Section):
     """Every key under `ecr-pull-through-cache:` except the `<prefix>-token` secrets."""
 
@@ -134,6 +143,7 @@ class ProjectConfig(_Section):
     access: AccessConfig = Field(default_factory=AccessConfig)
     endpoints: EndpointsConfig = Field(default_factory=EndpointsConfig)
     warm: WarmConfig = Field(default_factory=WarmConfig)
+    alerts: AlertsConfig | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
 
@@ -533,6 +543,44 @@ def _endpoints(config: ProjectConfig, check: _Checker) -> None:
                 check.add((*path, key), str(error))
 
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _alerts_and_rotation(config: ProjectConfig, region: str, check: _Checker) -> None:
+    """`alerts` and per-upstream `rotateAfterDays`, the settings `doctor` and the alert topic read."""
+    for registry, options in config.upstreams.items():
+        if options is None or options.rotate_after_days is None:
+            continue
+        try:
+            credentialed = resolve_upstream(registry).credential is Credential.SECRET
+        except UnsupportedUpstreamError:
+            continue  # reported by _rules
+        if not credentialed:
+            check.add(
+                ("upstreams", registry, "rotateAfterDays"),
+                "only an upstream with a Secrets Manager credential has a token to rotate",
+                "remove it",
+            )
+    alerts = config.alerts
+    if alerts is None or not alerts.enabled:
+        return
+    for index, email in enumerate(alerts.emails):
+        if not _EMAIL.fullmatch(email):
+            check.add(("alerts", "emails", str(index)), f"{email!r} is not an email address")
+    if alerts.kms_key_arn is not None:
+        match = _KMS_KEY_ARN.fullmatch(alerts.kms_key_arn)
+        if match is None:
+            check.add(
+                ("alerts", "kmsKeyArn"),
+                "is not a KMS key ARN (an alias such as alias/aws/sns is refused: EventBridge cannot use the "
+                "AWS-managed SNS key to publish)",
+                "name a customer-managed key whose policy lets events.amazonaws.com use it, or remove the key "
+                "and let the stack create one",
+            )
+        elif region and match["region"] != region:
+            check.add(("alerts", "kmsKeyArn"), f"the key is in {match['region']}, but must be in {region}")
+
+
 def _catalogue(
     config: ProjectConfig, rules: list[CacheRuleSettings], root: Path, check: _Checker
 ) -> list[CatalogueEntry]:
@@ -600,6 +648,7 @@ def build_settings(
     warnings += _access(config, check)
     _endpoints(config, check)
     _warm(config, check)
+    _alerts_and_rotation(config, region, check)
     raise_if_any(check.problems)
     entries = _catalogue(config, rules, root, check)
     raise_if_any(check.problems)
