@@ -1,4 +1,4 @@
-"""`python -m components`: validate, plan and warm, offline-first.
+"""`python -m components`: validate, plan and warm, offline-first; doctor checks a deployed stack.
 
 Each command imports only what it needs, so `warm` starts without Pulumi.
 """
@@ -48,6 +48,12 @@ def _warm(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from components.doctor import run
+
+    return run(args)
+
+
 def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     """Only `warm` loads the registry client, so `validate` and `plan` start without httpx."""
     parser = argparse.ArgumentParser(prog="python -m components", description=__doc__)
@@ -70,6 +76,11 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         from components.warm_command import add_arguments
 
         add_arguments(warm)
+    doctor = commands.add_parser("doctor", help="check the deployed cache with your AWS credentials")
+    if "doctor" in argv:
+        from components.doctor import add_arguments as add_doctor_arguments
+
+        add_doctor_arguments(doctor)
     return parser
 
 
@@ -78,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser(argv).parse_args(argv)
     from components.errors import InputError
 
-    handlers = {"validate": _validate, "plan": _plan, "warm": _warm}
+    handlers = {"validate": _validate, "plan": _plan, "warm": _warm, "doctor": _doctor}
     try:
         return handlers[args.command](args)
     except InputError as error:
