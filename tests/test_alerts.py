@@ -209,3 +209,10 @@ def test_rotation_is_only_for_credentialed_upstreams(tmp_path: Path) -> None:
     assert "upstreams.quay.io.rotateAfterDays: only an upstream with a Secrets Manager credential" in message
     with pytest.raises(InputError, match="greater than or equal to 1"):
         settings_for({"upstreams": {"quay.io": {"rotateAfterDays": 0}}}, tmp_path)
+
+
+def test_the_pattern_for_fifty_longest_prefixes_fits_eventbridge() -> None:
+    """50 rules per registry, 30 characters each; botocore's PutRule caps EventPattern at 4,096."""
+    prefixes = [f"p{index:02d}-{'x' * 26}" for index in range(50)]
+    assert all(len(prefix) == 30 for prefix in prefixes)
+    assert len(render(failure_event_pattern(prefixes))) <= 4096
