@@ -162,9 +162,9 @@ class TagSelector:
 
     def describe(self) -> str:
         """One canonical line for this selector; the lock records it to notice a changed selector."""
-        parts = [f"semver {r.text!r}" for r in self.semver_ranges]
-        parts += [f"allow {p.pattern!r}" for p in self.allow]
-        parts += [f"deny {p.pattern!r}" for p in self.deny]
+        parts = [f"semver '{r.text}'" for r in self.semver_ranges]
+        parts += [f"allow '{p.pattern}'" for p in self.allow]
+        parts += [f"deny '{p.pattern}'" for p in self.deny]
         if self.latest is not None:
             parts.append(f"latest {self.latest}")
         if self.prereleases:
@@ -182,11 +182,11 @@ class TagSelector:
         if self.semver_ranges:
             if version is None:
                 return None
-            reason = next((f"semver {r.text!r}" for r in self.semver_ranges if r.check(version)), None)
+            reason = next((f"semver '{r.text}'" for r in self.semver_ranges if r.check(version)), None)
             if reason is None:
                 return None
         if self.allow:
-            allowed = next((f"allow {p.pattern!r}" for p in self.allow if p.fullmatch(tag)), None)
+            allowed = next((f"allow '{p.pattern}'" for p in self.allow if p.fullmatch(tag)), None)
             if allowed is None:
                 return None
             reason = reason or allowed
