@@ -76,8 +76,8 @@ def compose_documents(data: bytes, *, source: str, hint: str) -> list[yaml.Node]
     return documents
 
 
-def mapping_fields(node: yaml.Node) -> dict[str, yaml.Node]:
-    """A mapping node's values by their scalar keys; {} for anything that is not a mapping."""
+def mapping_fields(node: yaml.Node | None) -> dict[str, yaml.Node]:
+    """A mapping node's values by their scalar keys; {} for anything else, or nothing."""
     if not isinstance(node, yaml.MappingNode):
         return {}
     return {key.value: value for key, value in node.value if isinstance(key, yaml.ScalarNode)}
