@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from components.catalogue import parse_catalogue
@@ -65,3 +67,16 @@ def test_every_selector_problem_is_reported_at_once() -> None:
     with pytest.raises(InputError) as caught:
         parse_catalogue("- image: nginx\n  semver: '>=x'\n  allow: '['\n  latest: -1\n", source="images.yaml")
     assert [p.line for p in caught.value.problems] == [2, 3, 4]
+
+
+def test_the_readme_selector_example_is_a_valid_catalogue() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Choosing tags: selectors", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    entries = parse_catalogue(example, source="README.md")
+    assert [(str(e.ref), e.selector is not None) for e in entries] == [
+        ("registry.k8s.io/pause:3.10", False),
+        ("docker.io/library/nginx", True),
+        ("docker.io/library/nginx:1.25.5", False),
+        ("quay.io/argoproj/argocd", True),
+    ]
