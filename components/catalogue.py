@@ -317,13 +317,15 @@ def _platforms(node: yaml.Node | None, source: str, problems: list[Problem]) -> 
 def _duplicates(entries: Iterable[CatalogueEntry]) -> Iterator[Problem]:
     first_seen: dict[str, CatalogueEntry] = {}
     for entry in entries:
-        key = str(entry.ref.with_tag(entry.ref.tag or ""))
+        # One selector per repository: the lock records each repository's selector once.
+        key = entry.ref.name if entry.selector else str(entry.ref.with_tag(entry.ref.tag or ""))
         earlier = first_seen.setdefault(key, entry)
         if earlier is not entry:
+            what = "has a second selector entry" if entry.selector else "is listed twice"
             yield Problem(
                 entry.source,
-                f"{key} is listed twice (also at line {earlier.line}); references are compared "
+                f"{key} {what} (also at line {earlier.line}); references are compared "
                 "after normalization, so docker.io/nginx and nginx are the same image",
-                "remove one of the two entries",
+                "merge the two entries" if entry.selector else "remove one of the two entries",
                 line=entry.line,
             )

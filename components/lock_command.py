@@ -76,6 +76,9 @@ def run_lock(
 ) -> int:
     """Resolve, then write the lock (only when its bytes change) or, with `check`, compare it."""
     previous = load_lock(lock_path)
+    if not previous and not any(entry.selector for entry in entries):
+        print("no entry has a selector: nothing to lock", file=out)
+        return EXIT_OK
     run = lock_images(entries, source, previous)
     text = render_lock(run.lock)
     existing = lock_path.read_bytes() if lock_path.exists() else None

@@ -80,3 +80,15 @@ def test_the_readme_selector_example_is_a_valid_catalogue() -> None:
         ("docker.io/library/nginx:1.25.5", False),
         ("quay.io/argoproj/argocd", True),
     ]
+
+
+def test_a_repository_has_one_selector_entry() -> None:
+    with pytest.raises(InputError) as caught:
+        parse_catalogue(
+            "- image: nginx\n  latest: 1\n- image: docker.io/library/nginx\n  semver: '^1'\n",
+            source="images.yaml",
+        )
+    (problem,) = caught.value.problems
+    assert problem.line == 3
+    assert problem.message.startswith("docker.io/library/nginx has a second selector entry (also at line 1)")
+    assert problem.hint == "merge the two entries"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from components.catalogue import CatalogueEntry, parse_catalogue
 from components.errors import InputError
 from components.image_lock import (
+    LOCK_HEADER,
     BudgetSpent,
     LockedImage,
     LockedTag,
@@ -22,7 +24,7 @@ from components.image_lock import (
     resolve,
     tags_to_warm,
 )
-from components.lock_command import run_lock
+from components.lock_command import run, run_lock
 
 CATALOGUE = (
     "- image: nginx\n"
@@ -247,3 +249,32 @@ def test_malformed_locks_are_input_errors(text: str, message: str) -> None:
 
 def test_lock_path_sits_beside_the_catalogue() -> None:
     assert lock_path_for("conf/images.yaml") == Path("conf/images.lock.yaml")
+
+
+def test_the_command_reads_the_catalogue_and_writes_the_lock_beside_it(tmp_path: Path) -> None:
+    images = tmp_path / "images.yaml"
+    images.write_text(CATALOGUE)
+    args = argparse.Namespace(stack=None, images=str(images), lock=None, check=False)
+    assert run(args, upstream, out=io.StringIO()) == 0
+    assert (tmp_path / "images.lock.yaml").read_text().startswith(LOCK_HEADER)
+    assert run(argparse.Namespace(**{**vars(args), "check": True}), upstream, out=io.StringIO()) == 0
+
+
+def test_the_command_exits_2_on_a_bad_catalogue_before_any_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = tmp_path / "images.yaml"
+    images.write_text("- image: nginx\n  latest: 0\n")
+    source = upstream()
+    args = argparse.Namespace(stack=None, images=str(images), lock=None, check=False)
+    assert run(args, lambda: source, out=io.StringIO()) == 2
+    assert f"{images}:2: 'latest' must be a whole number" in capsys.readouterr().err
+    assert source.requests == 0
+
+
+def test_a_catalogue_without_selectors_writes_no_lock(tmp_path: Path) -> None:
+    out = io.StringIO()
+    entries = parse_catalogue("- nginx:1.27.3\n", source="images.yaml")
+    assert run_lock(entries, upstream(), tmp_path / "images.lock.yaml", check=False, out=out) == 0
+    assert not (tmp_path / "images.lock.yaml").exists()
+    assert "nothing to lock" in out.getvalue()
