@@ -180,7 +180,8 @@ def compare(found: Sequence[FoundImage], entries: Sequence[CatalogueEntry]) -> l
         if str(wanted) in listed:
             status, note = "listed", pin_note
         elif selector is not None and selector.selector and selector.selector.chosen_by(ref.tag):
-            status, note = "selected", f"if the lock holds it (selector at {selector.where})"
+            held = f"if the lock holds it (selector at {selector.where})"
+            status, note = "selected", f"{held}; {pin_note}" if pin_note else held
         else:
             status, note = "missing", pin_note
         findings.append(Finding(status, key, wanted, places, note))

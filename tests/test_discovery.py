@@ -139,3 +139,10 @@ def test_hostile_or_broken_manifests_are_input_errors(tmp_path: Path, content: b
 def test_a_missing_path_is_named() -> None:
     with pytest.raises(InputError, match="no such file"):
         find_images([DATA / "absent.yaml"])
+
+
+def test_a_selected_digest_pin_keeps_both_notes() -> None:
+    entries = parse_catalogue(CATALOGUE, source="images.yaml")
+    (dex,) = [f for f in compare(find_images([DATA / "helm-template.yaml"]), entries) if "dex" in f.image]
+    assert dex.status == "selected"
+    assert dex.note.startswith("if the lock holds it (selector at images.yaml:3); a pull-through cache")
