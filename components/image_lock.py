@@ -22,7 +22,7 @@ import yaml
 
 from components.catalogue import CatalogueEntry
 from components.errors import InputError, Problem
-from components.images import ImageRef
+from components.images import ImageRef, ImageRefError, parse_image
 from components.yaml_compose import compose_documents, mapping_fields, scalar_text
 
 LOCK_VERSION = 1
@@ -69,6 +69,26 @@ class ResolveError(ValueError):
     """One image that cannot be locked; the others still are."""
 
 
+def valid_tags(ref: ImageRef, upstream_tags: Iterable[str]) -> list[str]:
+    """The upstream's tags that are tags at all (the registry is not trusted): bounded length,
+    the tag grammar, so no expression ever runs on an arbitrary string."""
+    valid = []
+    for tag in upstream_tags:
+        try:
+            parse_image(f"{ref.name}:{tag}")
+        except ImageRefError:
+            continue
+        valid.append(tag)
+    return valid
+
+
+def select(entry: CatalogueEntry, upstream_tags: Iterable[str]) -> list[tuple[str, str]]:
+    """`(tag, chosen_by)` for each upstream tag `entry`'s selector selects."""
+    if entry.selector is None:
+        raise ValueError(f"{entry.where}: {entry.ref} has no selector")
+    return entry.selector.select(valid_tags(entry.ref, upstream_tags))
+
+
 def resolve(entry: CatalogueEntry, upstream_tags: Iterable[str], digests: Mapping[str, str]) -> LockedImage:
     """Apply `entry`'s selector to the upstream's tags, with the digest of each selected tag.
 
@@ -76,7 +96,7 @@ def resolve(entry: CatalogueEntry, upstream_tags: Iterable[str], digests: Mappin
     """
     if entry.selector is None:
         raise ValueError(f"{entry.where}: {entry.ref} has no selector")
-    chosen = entry.selector.select(upstream_tags)
+    chosen = entry.selector.select(valid_tags(entry.ref, upstream_tags))
     if not chosen:
         raise ResolveError(f"{entry.ref}: the selector at {entry.where} matches none of the upstream's tags")
     tags = []

@@ -30,6 +30,7 @@ from components.image_lock import (
     lock_path_for,
     render_lock,
     resolve,
+    select,
 )
 
 EXIT_OK = 0
@@ -55,10 +56,9 @@ def lock_images(entries: Sequence[CatalogueEntry], source: TagSource, previous: 
         if run.stopped is None:
             try:
                 tags = source.list_tags(entry.ref.registry, entry.ref.repository)
-                chosen = entry.selector.select(tags) if entry.selector else []
                 digests = {
                     tag: source.resolve_digest(entry.ref.registry, entry.ref.repository, tag)
-                    for tag, _ in chosen
+                    for tag, _ in select(entry, tags)
                 }
                 run.lock[name] = resolve(entry, tags, digests)
                 continue

@@ -110,6 +110,12 @@ def test_resolve_refuses_a_malformed_digest_and_an_empty_selection() -> None:
         resolve(nginx, ["latest", "1.25.0"], {})
 
 
+def test_tags_that_no_registry_could_hold_are_ignored() -> None:
+    nginx = entries()[0]
+    hostile = ["1.27.3", "1.27.4 ", "1.27.5/../x", "-1.27.6", "1.27.7" + "0" * 200, "1.27.8\n"]
+    assert [t.tag for t in resolve(nginx, hostile, {tag: digest(1) for tag in hostile}).tags] == ["1.27.3"]
+
+
 def test_lock_file_round_trips_and_is_byte_identical_when_nothing_moved(tmp_path: Path) -> None:
     lock_path = tmp_path / "images.lock.yaml"
     source = upstream()
