@@ -1,14 +1,16 @@
 """The image catalogue, `images.yaml`: which tags the cache must hold.
 
 Entries are either plain references, as people already write them, or mappings
-with `image`, `tags` and `platforms`. Every problem is reported with the file,
-the line and the entry, before anything talks to AWS or a registry.
+with `image`, `tags`, `platforms` and the tag selector keys (`semver`, `allow`,
+`deny`, `latest`, `prereleases`; see components/tag_selectors.py). Every problem
+is reported with the file, the line and the entry, before anything talks to AWS
+or a registry.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,19 +18,27 @@ import yaml
 
 from components.errors import InputError, Problem, raise_if_any, yaml_syntax_problem
 from components.images import ImageRef, ImageRefError, parse_image
+from components.tag_selectors import SelectorError, TagSelector, compile_expression, parse_range
 
 _PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
-_ENTRY_KEYS = frozenset({"image", "tags", "platforms"})
+_COUNT = re.compile(r"[0-9]+")
+_SELECTOR_KEYS = frozenset({"semver", "allow", "deny", "latest", "prereleases"})
+_ENTRY_KEYS = frozenset({"image", "tags", "platforms"}) | _SELECTOR_KEYS
 
 
 @dataclass(frozen=True)
 class CatalogueEntry:
-    """One tag to warm. `platforms` is None for every platform the image has."""
+    """One tag to warm, or one selector. `platforms` is None for every platform the image has.
+
+    A selector entry (`selector` set) names a repository, with no tag: it is not warmable by
+    itself, and components/image_lock.py turns it into tags through the lock.
+    """
 
     ref: ImageRef
     platforms: tuple[str, ...] | None
     source: str
     line: int
+    selector: TagSelector | None = None
 
     @property
     def where(self) -> str:
@@ -100,7 +110,7 @@ def _entries_of(node: yaml.Node, source: str, problems: list[Problem]) -> Iterat
             Problem(
                 source,
                 f"unknown key(s) {', '.join(unknown)} in an entry",
-                "an entry has only 'image', 'tags' and 'platforms'",
+                "an entry has only 'image', 'tags', 'platforms', 'semver', 'allow', 'deny', 'latest' and 'prereleases'",
                 line=line,
             )
         )
@@ -117,21 +127,26 @@ def _entries_of(node: yaml.Node, source: str, problems: list[Problem]) -> Iterat
         return
     ref = _reference(image_node.value, source, line, problems)
     platforms = _platforms(fields.get("platforms"), source, problems)
+    selector = _selector(fields, source, line, problems)
     tags_node = fields.get("tags")
     if ref is None:
         return
-    if tags_node is None:
+    if tags_node is None and not _SELECTOR_KEYS & set(fields):
         yield CatalogueEntry(ref, platforms, source, line)
         return
     if ":" in image_node.value.rsplit("/", 1)[-1] or ref.digest:
         problems.append(
             Problem(
                 source,
-                f"entry {image_node.value!r} has both a tag in 'image' and a 'tags' list",
+                f"entry {image_node.value!r} has both a tag in 'image' and a 'tags' list or selector",
                 "put every tag in 'tags' and leave it off 'image'",
                 line=line,
             )
         )
+        return
+    if selector is not None:
+        yield CatalogueEntry(ImageRef(ref.registry, ref.repository, None), platforms, source, line, selector)
+    if tags_node is None:
         return
     if not isinstance(tags_node, yaml.SequenceNode) or not tags_node.value:
         problems.append(
@@ -143,6 +158,122 @@ def _entries_of(node: yaml.Node, source: str, problems: list[Problem]) -> Iterat
         tag_ref = _reference(f"{ref.name}:{tag_node.value}", source, tag_line, problems)
         if tag_ref is not None:
             yield CatalogueEntry(tag_ref, platforms, source, tag_line)
+
+
+def _selector(
+    fields: dict[str, yaml.Node], source: str, line: int, problems: list[Problem]
+) -> TagSelector | None:
+    """The entry's selector keys as a TagSelector; None when it has none or they are wrong."""
+    if not _SELECTOR_KEYS & set(fields):
+        return None
+    before = len(problems)
+    ranges = _texts(
+        fields.get("semver"), "semver", "semver: '>=1.2 <2' or semver: ['~1.2', '^2']", source, problems
+    )
+    for node, text in ranges:
+        _check(
+            parse_range,
+            text,
+            source,
+            node,
+            "write ranges such as '>=1.2.0 <2' or '^1.4'",
+            problems,
+        )
+    allow = _texts(fields.get("allow"), "allow", "allow: 'v?1\\.[0-9]+\\.[0-9]+'", source, problems)
+    deny = _texts(fields.get("deny"), "deny", "deny: '.*-(rc|beta)[.0-9]*'", source, problems)
+    for node, text in allow + deny:
+        _check(
+            compile_expression,
+            text,
+            source,
+            node,
+            "write a Python regular expression that matches a whole tag",
+            problems,
+        )
+    latest = _latest(fields.get("latest"), source, problems)
+    prereleases = _flag(fields.get("prereleases"), source, problems)
+    if len(problems) > before:
+        return None
+    try:
+        return TagSelector.build(
+            semver_ranges=[text for _, text in ranges],
+            allow=[text for _, text in allow],
+            deny=[text for _, text in deny],
+            latest=latest,
+            prereleases=prereleases,
+        )
+    except SelectorError as error:
+        problems.append(
+            Problem(source, str(error), "add semver: '<range>', allow: '<regex>' or latest: N", line=line)
+        )
+        return None
+
+
+def _texts(
+    node: yaml.Node | None, key: str, example: str, source: str, problems: list[Problem]
+) -> list[tuple[yaml.Node, str]]:
+    """One string or a non-empty list of strings, each with its node for its line."""
+    if node is None:
+        return []
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    if not items or not all(isinstance(item, yaml.ScalarNode) and item.value for item in items):
+        problems.append(
+            Problem(
+                source,
+                f"'{key}' must be a string or a non-empty list of strings",
+                f"write {example}",
+                line=node.start_mark.line + 1,
+            )
+        )
+        return []
+    return [(item, str(item.value)) for item in items]
+
+
+def _check(
+    parse: Callable[[str], object],
+    text: str,
+    source: str,
+    node: yaml.Node,
+    hint: str,
+    problems: list[Problem],
+) -> None:
+    try:
+        parse(text)
+    except SelectorError as error:
+        problems.append(Problem(source, str(error), hint, line=node.start_mark.line + 1))
+
+
+def _latest(node: yaml.Node | None, source: str, problems: list[Problem]) -> int | None:
+    if node is None:
+        return None
+    text = node.value if isinstance(node, yaml.ScalarNode) else ""
+    if node.tag != "tag:yaml.org,2002:int" or not _COUNT.fullmatch(text) or int(text) < 1:
+        problems.append(
+            Problem(
+                source,
+                f"'latest' must be a whole number of 1 or more, not {text or 'a collection'!r}",
+                "write latest: 3 for the three highest versions",
+                line=node.start_mark.line + 1,
+            )
+        )
+        return None
+    return int(text)
+
+
+def _flag(node: yaml.Node | None, source: str, problems: list[Problem]) -> bool:
+    if node is None:
+        return False
+    if node.tag != "tag:yaml.org,2002:bool":
+        problems.append(
+            Problem(
+                source,
+                "'prereleases' must be true or false",
+                "write prereleases: true to select versions such as 1.2.3-rc.1",
+                line=node.start_mark.line + 1,
+            )
+        )
+        return False
+    return str(node.value).lower() in {"true", "yes", "on"}
 
 
 def _reference(text: object, source: str, line: int, problems: list[Problem]) -> ImageRef | None:
@@ -186,13 +317,15 @@ def _platforms(node: yaml.Node | None, source: str, problems: list[Problem]) -> 
 def _duplicates(entries: Iterable[CatalogueEntry]) -> Iterator[Problem]:
     first_seen: dict[str, CatalogueEntry] = {}
     for entry in entries:
-        key = str(entry.ref.with_tag(entry.ref.tag or ""))
+        # One selector per repository: the lock records each repository's selector once.
+        key = entry.ref.name if entry.selector else str(entry.ref.with_tag(entry.ref.tag or ""))
         earlier = first_seen.setdefault(key, entry)
         if earlier is not entry:
+            what = "has a second selector entry" if entry.selector else "is listed twice"
             yield Problem(
                 entry.source,
-                f"{key} is listed twice (also at line {earlier.line}); references are compared "
+                f"{key} {what} (also at line {earlier.line}); references are compared "
                 "after normalization, so docker.io/nginx and nginx are the same image",
-                "remove one of the two entries",
+                "merge the two entries" if entry.selector else "remove one of the two entries",
                 line=entry.line,
             )

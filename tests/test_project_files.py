@@ -17,8 +17,15 @@ SCHEMA = ROOT.parent / "shared" / "reference" / "pulumi-project.schema.json"
 README = (ROOT / "README.md").read_text()
 
 
+def _schema() -> Any:
+    """Pulumi's project schema, kept outside the repository: skip, saying why, where it is absent."""
+    if not SCHEMA.exists():
+        pytest.skip(f"{SCHEMA} is absent (a worktree outside /work, or a fresh clone)")
+    return json.loads(SCHEMA.read_text())
+
+
 def test_pulumi_yaml_validates_against_pulumis_schema() -> None:
-    schema = json.loads(SCHEMA.read_text())
+    schema = _schema()
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     jsonschema.validate(project, schema)
     assert project["name"] == "ecr-pull-through-cache"
@@ -28,7 +35,7 @@ def test_pulumi_yaml_validates_against_pulumis_schema() -> None:
 
 def test_a_wrong_config_declaration_fails_the_schema_check() -> None:
     """The schema check above has teeth: our own file with one declaration's type broken fails it."""
-    schema = json.loads(SCHEMA.read_text())
+    schema = _schema()
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     project["config"]["imagesFile"]["type"] = "map"
     with pytest.raises(jsonschema.ValidationError):
