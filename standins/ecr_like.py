@@ -119,7 +119,12 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _forward(self, prefix: str, url: str) -> None:
-        headers = {name: value for name in _FORWARDED_REQUEST_HEADERS if (value := self.headers.get(name))}
+        # Clients send Accept as several header lines; each one counts.
+        headers = {
+            name: ", ".join(values)
+            for name in _FORWARDED_REQUEST_HEADERS
+            if (values := self.headers.get_all(name))
+        }
         try:
             with self.server.http.stream(self.command, url, headers=headers) as answer:
                 self.send_response(answer.status_code)
