@@ -109,7 +109,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         prefix, base = route
         rest = path[len(f"/v2/{prefix}") :]
-        self._forward(prefix, f"{base}/v2{rest}" + (f"?{query}" if query else ""))
+        self._forward(prefix, base, f"/v2{rest}" + (f"?{query}" if query else ""))
+
+    @staticmethod
+    def _outside_location(prefix: str, base: str, location: str) -> str:
+        """A redirect to the proxy's own `/v2/...` becomes one to `/v2/<prefix>/...` here; others pass as sent."""
+        local = location.removeprefix(base)
+        if local.startswith("/v2/"):
+            return f"/v2/{prefix}/{local[len('/v2/') :]}"
+        return location
 
     def _route(self, path: str) -> tuple[str, str] | None:
         """The longest prefix whose `/v2/<prefix>/` starts the path, as ECR picks the most specific rule."""
@@ -118,7 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return prefix, self.server.routes[prefix]
         return None
 
-    def _forward(self, prefix: str, url: str) -> None:
+    def _forward(self, prefix: str, base: str, target: str) -> None:
         # Clients send Accept as several header lines; each one counts.
         headers = {
             name: ", ".join(values)
@@ -126,13 +134,13 @@ class _Handler(BaseHTTPRequestHandler):
             if (values := self.headers.get_all(name))
         }
         try:
-            with self.server.http.stream(self.command, url, headers=headers) as answer:
+            with self.server.http.stream(self.command, base + target, headers=headers) as answer:
                 self.send_response(answer.status_code)
                 for name, value in answer.headers.multi_items():
                     if name.lower() in _NOT_PASSED:
                         continue
-                    if name.lower() == "location" and value.startswith("/v2/"):
-                        value = f"/v2/{prefix}/{value[len('/v2/') :]}"
+                    if name.lower() == "location":
+                        value = self._outside_location(prefix, base, value)
                     self.send_header(name, value)
                 self.end_headers()
                 if self.command != "HEAD":

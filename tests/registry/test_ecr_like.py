@@ -67,3 +67,12 @@ def test_a_stopped_proxy_answers_502_and_a_stopped_front_answers_nothing(
     front.stop()
     with client(front, front.token) as http, pytest.raises(httpx.ConnectError):
         http.get("/v2/")
+
+
+def test_redirects_to_a_proxy_path_come_back_under_the_prefix() -> None:
+    from standins.ecr_like import _Handler
+
+    base = "http://127.0.0.1:5000"
+    assert _Handler._outside_location("quay", base, f"{base}/v2/a/blobs/x") == "/v2/quay/a/blobs/x"
+    assert _Handler._outside_location("quay", base, "/v2/a/blobs/x") == "/v2/quay/a/blobs/x"
+    assert _Handler._outside_location("quay", base, "https://s3.example/layer") == "https://s3.example/layer"
