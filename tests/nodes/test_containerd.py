@@ -1,14 +1,16 @@
 """A real containerd pulls through the ECR-like cache with the files the AL2023 user data writes.
 
-What containerd 1.6 does with these files (remotes/docker/config/hosts.go at v1.6.20,
-https://github.com/containerd/containerd/blob/v1.6.20/remotes/docker/config/hosts.go):
-`parseHostsFile` (L327-L386) lists each `[host]` entry, then appends `server` last;
-`ConfigureHosts` (L97-L122) fills in the registry's own default host (`registry-1.docker.io`
-for docker.io) only when that last entry has no host, that is, when `server` is not set. The
-resolver tries the list in order and returns the first error when all fail
-(remotes/docker/resolver.go, L267-L302). With `server` set to the cache, as `containerd_hosts`
-does, there is nothing else to try: a pull fails rather than going upstream
-(https://github.com/containerd/containerd/blob/v1.6.20/docs/hosts.md, "server" field).
+What containerd 1.6 does with these files (v1.6.20, the Debian package's version):
+`parseHostsFile` lists each `[host]` entry, then appends the `server` entry last
+(https://github.com/containerd/containerd/blob/v1.6.20/remotes/docker/config/hosts.go#L327-L378);
+`ConfigureHosts` fills in the registry's default host (`registry-1.docker.io` for docker.io)
+when that last entry has no host, that is, when `server` is not set (same file, L97-L122). The
+resolver tries the list in order and fails when all fail
+(https://github.com/containerd/containerd/blob/v1.6.20/remotes/docker/resolver.go#L266-L302).
+So with `server` set to the cache, as `containerd_hosts` does, there is nothing else to try and a
+pull fails; without `server`, containerd quietly tries the upstream, which the last test shows,
+although docs/hosts.md's example says "Exclude this to not use upstream"
+(https://github.com/containerd/containerd/blob/v1.6.20/docs/hosts.md#setup-a-local-mirror-for-docker).
 """
 
 from __future__ import annotations
