@@ -20,8 +20,8 @@ Amazon Linux 2023 (nodeadm), as read in awslabs/amazon-eks-ami at commit
   `cloud-final.service` (templates/al2023/runtime/rootfs/etc/systemd/system/nodeadm-*.service).
   The files exist before kubelet starts; nodeadm never writes them.
 
-Bottlerocket: its settings, per https://bottlerocket.dev/en/os/1.19.x/api/settings/container-registry/
-and https://bottlerocket.dev/en/os/1.19.x/api/settings/kubernetes/ (credential-providers).
+Bottlerocket: its settings, per https://bottlerocket.dev/en/os/1.20.x/api/settings/container-registry/
+and https://bottlerocket.dev/en/os/1.20.x/api/settings/kubernetes/ (credential-providers).
 """
 
 from __future__ import annotations
