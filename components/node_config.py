@@ -37,19 +37,22 @@ def mirrorable(upstream: str) -> bool:
     return upstream != _ECR_PUBLIC and not _ECR_PRIVATE_HOST.fullmatch(upstream)
 
 
-def credential_provider_match_images(registry_host: str, upstreams: Iterable[str]) -> list[str]:
-    """The cache's host, ECR's host patterns, and every mirrorable upstream, for kubelet or Bottlerocket."""
+def credential_provider_match_images(
+    registry_host: str, upstreams: Iterable[str], also: Iterable[str] = ()
+) -> list[str]:
+    """The cache's host, ECR's host patterns, `also`, and every mirrorable upstream; each once, in order."""
     mirrored = sorted(upstream for upstream in set(upstreams) if mirrorable(upstream))
-    return [registry_host, *_ECR_IMAGE_PATTERNS, *mirrored]
+    return list(dict.fromkeys([registry_host, *_ECR_IMAGE_PATTERNS, *also, *mirrored]))
 
 
 def kubelet_credential_provider_config(
-    *, registry_host: str, region: str, upstreams: Iterable[str] = ()
+    *, registry_host: str, region: str, upstreams: Iterable[str] = (), also_match: Iterable[str] = ()
 ) -> str:
     """YAML for kubelet's `--image-credential-provider-config`.
 
     Mirrored upstreams are matched too, so images pulled by their original names
     through a containerd mirror get ECR credentials (needs the provider >= 1.29).
+    `also_match` keeps patterns a node's own config matched (see node_userdata).
     """
     document = {
         "apiVersion": "kubelet.config.k8s.io/v1",
@@ -57,7 +60,7 @@ def kubelet_credential_provider_config(
         "providers": [
             {
                 "name": "ecr-credential-provider",
-                "matchImages": credential_provider_match_images(registry_host, upstreams),
+                "matchImages": credential_provider_match_images(registry_host, upstreams, also_match),
                 "defaultCacheDuration": CREDENTIAL_CACHE_DURATION,
                 "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
                 "env": [{"name": "AWS_REGION", "value": region}],

@@ -7,7 +7,8 @@ Amazon Linux 2023 (nodeadm), as read in awslabs/amazon-eks-ami at commit
   "/etc/containerd/certs.d:/etc/docker/certs.d"` (nodeadm/internal/containerd/config.template.toml
   and config2.template.toml), per pull, so files written before the first pull take effect.
 - nodeadm writes its own `/etc/eks/image-credential-provider/config.json` (matching ECR hosts
-  only) and sets kubelet's `--image-credential-provider-config` to it
+  only; ours keeps those patterns and adds the mirrored upstreams; the provider's name,
+  `ecr-credential-provider`, is the binary nodeadm points `--image-credential-provider-bin-dir` at) and sets kubelet's `--image-credential-provider-config` to it
   (nodeadm/internal/kubelet/image-credential-provider.go, L51-L54), and it may write it again when
   its config phase re-runs (nodeadm/cmd/nodeadm/init/init.go, L119). So the user data does not
   edit that file: it writes a file of its own beside it and points kubelet at it with a NodeConfig
@@ -47,6 +48,22 @@ from components.node_config import (
 EKS_AMI = "https://github.com/awslabs/amazon-eks-ami/blob/81fec2e895854f599974fe4d3d72f61c0a9aaffa"
 HOSTS_DIR = "/etc/containerd/certs.d"  # AL2023 containerd config_path (first entry)
 CREDENTIAL_PROVIDER_CONFIG = "/etc/eks/image-credential-provider/pull-through-cache.yaml"
+# nodeadm's own matchImages, kept so the replacement config authenticates every ECR host form the
+# AMI's config did (nodeadm/internal/kubelet/image-credential-provider.go, L58-L71).
+NODEADM_MATCH_IMAGES = (
+    "*.dkr.ecr.*.amazonaws.com",
+    "*.dkr-ecr.*.on.aws",
+    "*.dkr.ecr.*.amazonaws.com.cn",
+    "*.dkr-ecr.*.on.amazonwebservices.com.cn",
+    "*.dkr.ecr-fips.*.amazonaws.com",
+    "*.dkr-ecr-fips.*.on.aws",
+    "*.dkr.ecr.*.c2s.ic.gov",
+    "*.dkr.ecr.*.sc2s.sgov.gov",
+    "*.dkr.ecr.*.cloud.adc-e.uk",
+    "*.dkr.ecr.*.csp.hci.ic.gov",
+    "*.dkr.ecr.*.amazonaws.eu",
+    "public.ecr.aws",
+)
 NODECONFIG_MEDIA_TYPE = "application/node.eks.aws"  # nodeadm/internal/configprovider/userdata.go
 ROOT_VARIABLE = "PTC_NODE_ROOT"  # unset on nodes; tests set it to run the script in a temporary root
 _BOUNDARY = "//ecr-pull-through-cache//"
@@ -75,7 +92,7 @@ def al2023_files(*, cache_prefixes: Mapping[str, str], registry_host: str, regio
         for upstream, text in containerd_hosts(cache_prefixes=cache_prefixes).items()
     }
     files[CREDENTIAL_PROVIDER_CONFIG] = kubelet_credential_provider_config(
-        registry_host=registry_host, region=region, upstreams=cache_prefixes
+        registry_host=registry_host, region=region, upstreams=cache_prefixes, also_match=NODEADM_MATCH_IMAGES
     )
     return files
 

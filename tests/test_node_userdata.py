@@ -17,6 +17,7 @@ from components.node_config import containerd_hosts, kubelet_credential_provider
 from components.node_userdata import (
     CREDENTIAL_PROVIDER_CONFIG,
     HOSTS_DIR,
+    NODEADM_MATCH_IMAGES,
     NODECONFIG_MEDIA_TYPE,
     ROOT_VARIABLE,
     al2023_files,
@@ -79,9 +80,14 @@ def test_the_shell_part_writes_exactly_the_hosts_files_and_the_credential_provid
     assert files == {
         **{f"{HOSTS_DIR}/{upstream}/hosts.toml": text for upstream, text in hosts.items()},
         CREDENTIAL_PROVIDER_CONFIG: kubelet_credential_provider_config(
-            registry_host=REGISTRY, region="eu-west-1", upstreams=PREFIXES
+            registry_host=REGISTRY, region="eu-west-1", upstreams=PREFIXES, also_match=NODEADM_MATCH_IMAGES
         ),
     }
+    (provider,) = yaml.safe_load(files[CREDENTIAL_PROVIDER_CONFIG])["providers"]
+    assert provider["matchImages"][0] == REGISTRY
+    assert provider["matchImages"][-2:] == ["docker.io", "quay.io"]
+    assert set(NODEADM_MATCH_IMAGES) <= set(provider["matchImages"]), "nothing nodeadm matched is lost"
+    assert len(provider["matchImages"]) == len(set(provider["matchImages"]))
     assert set(hosts) == {"docker.io", "quay.io"}, "ECR Public and ECR upstreams are pulled by cache name"
     assert files == al2023_files(cache_prefixes=PREFIXES, registry_host=REGISTRY, region="eu-west-1")
     for path in root.rglob("*"):
