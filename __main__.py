@@ -10,6 +10,7 @@ from components.alerts import CacheAlerts, CacheAlertsArgs
 from components.cache import PullThroughCache
 from components.endpoints import PrivateEndpoints, placement_from_settings
 from components.node_config import containerd_hosts, kubelet_credential_provider_config
+from components.node_userdata import al2023_user_data, bottlerocket_settings
 from components.settings import check_role_for_account
 from components.templates import CreationTemplates
 from components.upstreams import cache_prefix_url, registry_host
@@ -111,3 +112,15 @@ pulumi.export(
     ),
 )
 pulumi.export(program.CONTAINERD_HOSTS, cache_prefixes.apply(lambda p: containerd_hosts(cache_prefixes=p)))
+pulumi.export(
+    program.AMAZON_LINUX_USER_DATA,
+    cache_prefixes.apply(
+        lambda p: al2023_user_data(cache_prefixes=p, registry_host=registry, region=settings.region)
+    ),
+)
+pulumi.export(
+    program.BOTTLEROCKET_SETTINGS,
+    cache_prefixes.apply(
+        lambda p: bottlerocket_settings(cache_prefixes=p, registry_host=registry, region=settings.region)
+    ),
+)

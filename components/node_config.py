@@ -37,13 +37,22 @@ def mirrorable(upstream: str) -> bool:
     return upstream != _ECR_PUBLIC and not _ECR_PRIVATE_HOST.fullmatch(upstream)
 
 
+def credential_provider_match_images(
+    registry_host: str, upstreams: Iterable[str], also: Iterable[str] = ()
+) -> list[str]:
+    """The cache's host, ECR's host patterns, `also`, and every mirrorable upstream; each once, in order."""
+    mirrored = sorted(upstream for upstream in set(upstreams) if mirrorable(upstream))
+    return list(dict.fromkeys([registry_host, *_ECR_IMAGE_PATTERNS, *also, *mirrored]))
+
+
 def kubelet_credential_provider_config(
-    *, registry_host: str, region: str, upstreams: Iterable[str] = ()
+    *, registry_host: str, region: str, upstreams: Iterable[str] = (), also_match: Iterable[str] = ()
 ) -> str:
     """YAML for kubelet's `--image-credential-provider-config`.
 
     Mirrored upstreams are matched too, so images pulled by their original names
     through a containerd mirror get ECR credentials (needs the provider >= 1.29).
+    `also_match` keeps patterns a node's own config matched (see node_userdata).
     """
     document = {
         "apiVersion": "kubelet.config.k8s.io/v1",
@@ -51,11 +60,7 @@ def kubelet_credential_provider_config(
         "providers": [
             {
                 "name": "ecr-credential-provider",
-                "matchImages": [
-                    registry_host,
-                    *_ECR_IMAGE_PATTERNS,
-                    *sorted(upstream for upstream in set(upstreams) if mirrorable(upstream)),
-                ],
+                "matchImages": credential_provider_match_images(registry_host, upstreams, also_match),
                 "defaultCacheDuration": CREDENTIAL_CACHE_DURATION,
                 "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
                 "env": [{"name": "AWS_REGION", "value": region}],
@@ -70,12 +75,17 @@ def _toml_string(value: str) -> str:
     return json.dumps(value)
 
 
-def containerd_hosts_toml(*, upstream_registry: str, cache_prefix_url: str) -> str:
-    """`/etc/containerd/certs.d/<upstream>/hosts.toml` that pulls `<upstream>/...` through the cache."""
+def mirror_endpoint(cache_prefix_url: str) -> str:
+    """`https://<registry>/v2/<prefix>`: the URL a mirror sends `<repository>/manifests/...` under."""
     registry_host, _, prefix = cache_prefix_url.partition("/")
     if not registry_host:
         raise ValueError(f"{cache_prefix_url!r} is not '<registry host>[/<prefix>]'")
-    endpoint = _toml_string(f"https://{registry_host}/v2/{prefix}".rstrip("/"))
+    return f"https://{registry_host}/v2/{prefix}".rstrip("/")
+
+
+def containerd_hosts_toml(*, upstream_registry: str, cache_prefix_url: str) -> str:
+    """`/etc/containerd/certs.d/<upstream>/hosts.toml` that pulls `<upstream>/...` through the cache."""
+    endpoint = _toml_string(mirror_endpoint(cache_prefix_url))
     pull_only = ['capabilities = ["pull", "resolve"]', "override_path = true"]
     return "\n".join(
         [

@@ -26,6 +26,8 @@ VPC_ENDPOINT_SECURITY_GROUP_ID = "vpc_endpoint_security_group_id"
 KUBELET_CREDENTIAL_PROVIDER_CONFIG = "kubelet_credential_provider_config"
 CONTAINERD_HOSTS = "containerd_hosts"
 ALERTS_TOPIC_ARN = "alerts_topic_arn"
+AMAZON_LINUX_USER_DATA = "al2023_user_data"
+BOTTLEROCKET_SETTINGS = "bottlerocket_settings"
 
 
 def use_offline_settings(settings: StackSettings | None) -> None:

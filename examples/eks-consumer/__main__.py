@@ -1,11 +1,13 @@
 """An EKS project's view of the cache: node pull access and Helm values that pull through it."""
 
+import base64
 import json
 
 import pulumi
 import pulumi_aws as aws
 
 from helm_images import rewrite_helm_values
+from node_classes import node_classes_yaml
 
 SAMPLE_VALUES = {
     "metrics-server": {
@@ -27,6 +29,7 @@ SAMPLE_VALUES = {
 
 config = pulumi.Config()
 cache = pulumi.StackReference(config.require("cacheStack"))
+cluster_name = config.get("clusterName") or "eks"
 
 node_role = aws.iam.Role(
     "eks-nodes",
@@ -50,5 +53,26 @@ pulumi.export(
     "helm_values",
     cache.require_output("cache_prefixes").apply(
         lambda prefixes: rewrite_helm_values(SAMPLE_VALUES, prefixes)
+    ),
+)
+
+# A managed node group's launch template (AL2023): EKS adds its own NodeConfig part to this user
+# data; ours writes the containerd mirrors and kubelet's credential provider config.
+al2023_user_data = cache.require_output("al2023_user_data")
+launch_template = aws.ec2.LaunchTemplate(
+    "nodes-al2023",
+    user_data=al2023_user_data.apply(lambda text: base64.b64encode(text.encode()).decode()),
+    metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+        http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
+    ),
+    update_default_version=True,
+)
+pulumi.export("node_launch_template_id", launch_template.id)
+pulumi.export(
+    "karpenter_node_classes",
+    pulumi.Output.all(node_role.name, al2023_user_data, cache.require_output("bottlerocket_settings")).apply(
+        lambda values: node_classes_yaml(
+            role=values[0], cluster=cluster_name, al2023_user_data=values[1], bottlerocket_settings=values[2]
+        )
     ),
 )

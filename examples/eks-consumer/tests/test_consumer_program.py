@@ -17,7 +17,18 @@ from pulumi.runtime.sync_await import _sync_await
 EXAMPLE = Path(__file__).resolve().parent.parent
 POLICY_ARN = "arn:aws:iam::123456789012:policy/node-pull-policy-1a2b3c"
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+AL2023_USER_DATA = (
+    'Content-Type: multipart/mixed; boundary="//b//"\nMIME-Version: 1.0\n\n--//b//\n'
+    "Content-Type: application/node.eks.aws\n\napiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\n"
+    "--//b//--\n"
+)
+BOTTLEROCKET_SETTINGS = (
+    '[[settings.container-registry.mirrors]]\nregistry = "docker.io"\n'
+    f'endpoint = ["https://{REGISTRY}/v2/docker-hub"]\n'
+)
 CACHE_OUTPUTS = {
+    "al2023_user_data": AL2023_USER_DATA,
+    "bottlerocket_settings": BOTTLEROCKET_SETTINGS,
     "registry": REGISTRY,
     "node_pull_policy_arn": POLICY_ARN,
     "cache_prefixes": {

@@ -1,0 +1,264 @@
+"""A real containerd pulls through the ECR-like cache with the files the AL2023 user data writes.
+
+What containerd 1.6 does with these files (v1.6.20, the Debian package's version):
+`parseHostsFile` lists each `[host]` entry, then appends the `server` entry last
+(https://github.com/containerd/containerd/blob/v1.6.20/remotes/docker/config/hosts.go#L327-L378);
+`ConfigureHosts` fills in the registry's default host (`registry-1.docker.io` for docker.io)
+when that last entry has no host, that is, when `server` is not set (same file, L97-L122). The
+resolver tries the list in order and fails when all fail
+(https://github.com/containerd/containerd/blob/v1.6.20/remotes/docker/resolver.go#L266-L302).
+So with `server` set to the cache, as `containerd_hosts` does, there is nothing else to try and a
+pull fails; without `server`, containerd quietly tries the upstream, which the last test shows,
+although docs/hosts.md's example says "Exclude this to not use upstream"
+(https://github.com/containerd/containerd/blob/v1.6.20/docs/hosts.md#setup-a-local-mirror-for-docker).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import subprocess
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.node_userdata import CREDENTIAL_PROVIDER_CONFIG, HOSTS_DIR, ROOT_VARIABLE, al2023_user_data
+from standins.ecr_like import EcrLike, ecr_like
+from standins.seed import Pusher, SeededImage, layer, seed_sample_images
+from tests.nodes.containerd import (
+    ConnectRecorder,
+    Containerd,
+    ContainerdUnavailable,
+    connect_recorder,
+    running_containerd,
+)
+
+pytestmark = pytest.mark.integration
+
+PREFIXES = {"docker-hub": "docker.io", "quay": "quay.io"}
+REGION = "eu-west-1"
+BUSYBOX = "docker.io/library/busybox:1.36"
+NODE_EXPORTER = "quay.io/prometheus/node-exporter:v1.8.2"
+
+
+def _shell_part(user_data: str) -> str:
+    message = email.message_from_string(user_data, policy=email.policy.default)
+    (script,) = [part for part in message.walk() if part.get_content_type() == "text/x-shellscript"]
+    return str(script.get_content())
+
+
+def write_node_files(ecr: EcrLike, root: Path) -> Path:
+    """Run the AL2023 user data's shell part against `root`; return the hosts dir, with the test CA added.
+
+    The only change to what the user data wrote is a `ca = ...` line after each endpoint, since
+    the stand-in's certificate comes from a CA made for this test.
+    """
+    user_data = al2023_user_data(
+        cache_prefixes={upstream: ecr.prefix_url(prefix) for prefix, upstream in PREFIXES.items()},
+        registry_host=ecr.address,
+        region=REGION,
+    )
+    script = root.parent / "user-data.sh"
+    script.write_text(_shell_part(user_data))
+    subprocess.run(["bash", str(script)], env={ROOT_VARIABLE: str(root)}, check=True, timeout=30)
+    hosts_dir = root / HOSTS_DIR.lstrip("/")
+    assert sorted(path.name for path in hosts_dir.iterdir()) == ["docker.io", "quay.io"]
+    ca_line = f'ca = "{ecr.ca_file}"'
+    for hosts_toml in hosts_dir.glob("*/hosts.toml"):
+        written = hosts_toml.read_text()
+        with_ca = []
+        for line in written.splitlines():
+            with_ca.append(line)
+            if line.startswith("server = "):
+                with_ca.append(ca_line)
+            elif line.startswith("[host."):
+                with_ca.append(f"  {ca_line}")
+        hosts_toml.write_text("\n".join(with_ca) + "\n")
+        before, after = tomllib.loads(written), tomllib.loads(hosts_toml.read_text())
+        assert after.get("server") == before.get("server") and after.get("ca", str(ecr.ca_file)) == str(
+            ecr.ca_file
+        )
+        assert {
+            url: {k: v for k, v in table.items() if k != "ca"} for url, table in after["host"].items()
+        } == (before["host"])
+    return hosts_dir
+
+
+def warm(ecr: EcrLike, prefix: str, repository: str, tag: str, workdir: Path) -> None:
+    """Pull the host's platform of one tag through the front with skopeo, as a warm does."""
+    cert_dir = workdir / "certs"
+    cert_dir.mkdir(exist_ok=True)
+    (cert_dir / "ca.crt").write_bytes(ecr.ca_file.read_bytes())
+    copied = subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--src-creds",
+            f"AWS:{ecr.token}",
+            "--src-cert-dir",
+            str(cert_dir),
+            f"docker://{ecr.prefix_url(prefix)}/{repository}:{tag}",
+            f"dir:{workdir / f'{prefix}-{tag}'}",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert copied.returncode == 0, copied.stderr
+
+
+def image_digests(containerd: Containerd) -> dict[str, str]:
+    listed = containerd.ctr("image", "ls")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()[1:]]
+    return {row[0]: row[2] for row in rows}
+
+
+@dataclass
+class Node:
+    containerd: Containerd
+    recorder: ConnectRecorder
+    ecr: EcrLike
+    hosts_dir: Path
+    node_root: Path
+    busybox: SeededImage
+    node_exporter: SeededImage
+
+    def pull(self, reference: str, *, login: bool = True) -> subprocess.CompletedProcess[str]:
+        user = ["--user", f"AWS:{self.ecr.token}"] if login else []
+        return self.containerd.ctr("image", "pull", "--hosts-dir", str(self.hosts_dir), *user, reference)
+
+
+@pytest.fixture(scope="module")
+def containerd() -> Iterator[tuple[Containerd, ConnectRecorder]]:
+    try:
+        with running_containerd() as daemon, connect_recorder() as recorder:
+            daemon.proxy = recorder.url
+            yield daemon, recorder
+    except ContainerdUnavailable as reason:
+        pytest.skip(f"containerd cannot run here: {reason}")
+
+
+@pytest.fixture(scope="module")
+def node(
+    containerd: tuple[Containerd, ConnectRecorder], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Node]:
+    """Both upstreams seeded, one tag of each warmed through the front, then every upstream stopped."""
+    daemon, recorder = containerd
+    workdir = tmp_path_factory.mktemp("ecr-like")
+    with ecr_like(PREFIXES, workdir / "registries") as ecr:
+        busybox = next(
+            i
+            for i in seed_sample_images(ecr.upstreams["docker-hub"].url)
+            if i.repository == "library/busybox"
+        )
+        pusher = Pusher(ecr.upstreams["quay"].url)
+        try:
+            exporter = pusher.single(
+                "prometheus/node-exporter", "v1.8.2", "linux/amd64", [layer("base"), layer("node-exporter")]
+            )
+        finally:
+            pusher.close()
+        warm(ecr, "docker-hub", "library/busybox", "1.36", workdir)
+        warm(ecr, "quay", "prometheus/node-exporter", "v1.8.2", workdir)
+        for upstream in ecr.upstreams.values():
+            upstream.stop()
+        node_root = workdir / "node-root"
+        hosts_dir = write_node_files(ecr, node_root)
+        yield Node(daemon, recorder, ecr, hosts_dir, node_root, busybox, exporter)
+
+
+@pytest.fixture(autouse=True)
+def fresh_recorder(containerd: tuple[Containerd, ConnectRecorder]) -> Iterator[None]:
+    """Each test reads only the attempts it caused."""
+    containerd[1].forget()
+    yield
+    containerd[1].forget()
+
+
+def test_images_come_from_the_cache_under_their_original_names(node: Node) -> None:
+    assert all(upstream.process.poll() is not None for upstream in node.ecr.upstreams.values())
+    for reference in (BUSYBOX, NODE_EXPORTER):
+        pulled = node.pull(reference)
+        assert pulled.returncode == 0, f"{reference}: {pulled.stderr}"
+    digests = image_digests(node.containerd)
+    assert digests[BUSYBOX] == node.busybox.digest, "the index the upstream had, unchanged"
+    assert digests[NODE_EXPORTER] == node.node_exporter.digest
+    served = {
+        (method, path.partition("?")[0]) for method, path, status in node.ecr.requests() if status == 200
+    }
+    assert ("GET", f"/v2/docker-hub/library/busybox/manifests/{node.busybox.digest}") in served
+    assert any(path.startswith("/v2/quay/prometheus/node-exporter/blobs/") for _, path in served)
+    assert node.recorder.seen() == [], "nothing went anywhere but the cache"
+
+
+def test_the_credential_provider_config_matches_the_mirrored_upstreams(node: Node) -> None:
+    written = yaml.safe_load((node.node_root / CREDENTIAL_PROVIDER_CONFIG.lstrip("/")).read_text())
+    (provider,) = written["providers"]
+    assert {"docker.io", "quay.io", node.ecr.address} <= set(provider["matchImages"])
+    assert provider["env"] == [{"name": "AWS_REGION", "value": REGION}]
+
+
+def test_without_the_ecr_login_the_pull_fails_and_stays_off_the_upstream(node: Node) -> None:
+    pulled = node.pull(BUSYBOX, login=False)
+    assert pulled.returncode != 0
+    assert "401" in pulled.stderr or "unauthorized" in pulled.stderr.lower(), pulled.stderr
+    assert node.recorder.seen() == []
+
+
+def test_a_registry_the_cache_does_not_front_never_reaches_it(node: Node) -> None:
+    """No hosts.toml for ghcr.io: containerd goes to ghcr.io itself (here: the recorder, refused)."""
+    before = len(node.ecr.requests())
+    pulled = node.pull("ghcr.io/acme/tool:v1")
+    assert pulled.returncode != 0
+    assert node.ecr.requests()[before:] == [], "the cache never saw it"
+    assert node.recorder.seen() and all(
+        line.startswith("CONNECT ghcr.io:443 ") for line in node.recorder.seen()
+    )
+
+
+def test_with_the_cache_stopped_a_mirrored_pull_fails_instead_of_going_upstream(
+    containerd: tuple[Containerd, ConnectRecorder], tmp_path: Path
+) -> None:
+    daemon, recorder = containerd
+    with ecr_like({"docker-hub": "docker.io"}, tmp_path / "registries") as ecr:
+        hosts_dir = write_node_files(ecr, tmp_path / "node-root")
+        ecr.stop()
+        mirrored = daemon.ctr(
+            "image",
+            "pull",
+            "--hosts-dir",
+            str(hosts_dir),
+            "--user",
+            f"AWS:{ecr.token}",
+            "docker.io/library/alpine:3.20",
+        )
+        assert mirrored.returncode != 0
+        assert ecr.address in mirrored.stderr, mirrored.stderr
+        assert recorder.seen() == [], "containerd did not fall back to registry-1.docker.io"
+
+        # The contrast: the hosts.toml many guides show, a mirror `[host]` without `server`.
+        # containerd then appends docker.io's default host and quietly tries it.
+        without_server = tmp_path / "without-server"
+        (without_server / "docker.io").mkdir(parents=True)
+        mirror = tomllib.loads((hosts_dir / "docker.io" / "hosts.toml").read_text())["host"]
+        ((url, table),) = mirror.items()
+        (without_server / "docker.io" / "hosts.toml").write_text(
+            f'[host."{url}"]\n  capabilities = ["pull", "resolve"]\n  override_path = true\n  ca = "{table["ca"]}"\n'
+        )
+        fallback = daemon.ctr(
+            "image",
+            "pull",
+            "--hosts-dir",
+            str(without_server),
+            "--user",
+            f"AWS:{ecr.token}",
+            "docker.io/library/alpine:3.20",
+        )
+        assert fallback.returncode != 0
+        assert any(line.startswith("CONNECT registry-1.docker.io:443 ") for line in recorder.seen())
