@@ -91,6 +91,7 @@ def project_defaults(root: Path = PROJECT_ROOT) -> dict[str, Any]:
                 Problem(
                     "Pulumi.yaml",
                     "'config' must be a mapping of keys to declarations",
+                    "declare each key as '<key>: {type: string, default: <value>}'",
                     line=_config_line(project_root),
                 )
             ]
