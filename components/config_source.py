@@ -201,8 +201,8 @@ def read_engine_config(all_config: Mapping[str, Any], secret_keys: frozenset[str
         if isinstance(raw, str) and raw[:1] in "[{":
             try:
                 value = json.loads(raw)
-            except json.JSONDecodeError:
-                value = raw
+            except (json.JSONDecodeError, RecursionError):
+                value = raw  # left as text, for the key's own check to report
         if namespace == PROJECT:
             values[name] = value
             if full_key in secret_keys:

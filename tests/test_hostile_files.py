@@ -251,3 +251,15 @@ def test_warm_refuses_credentials_in_a_mirror_url_without_echoing_them(tmp_path:
     assert_refused(outcome, "--mirror")
     assert "carries a user name or password" in outcome.stderr
     assert SECRET not in outcome.output
+
+
+def test_validate_refuses_a_lifecycle_policy_nested_past_the_recursion_limit(project: Path) -> None:
+    """JSON text inside a stack file gets the same treatment as its YAML."""
+    settings = "  aws:region: eu-west-1\n  ecr-pull-through-cache:endpoints: {enabled: false}\n"
+    policy = "  ecr-pull-through-cache:lifecyclePolicy: '" + "[" * 100_000 + "'\n"
+    (project / "Pulumi.deepjson.yaml").write_text("config:\n" + settings + policy)
+    outcome = run_bounded("validate", "--stack", "deepjson", cwd=project)
+    assert outcome.returncode == 2, outcome.output
+    assert "Pulumi.deepjson.yaml:4: ecr-pull-through-cache:lifecyclePolicy" in outcome.stderr
+    assert "nests arrays or objects too deeply" in outcome.stderr
+    assert "Traceback" not in outcome.output
