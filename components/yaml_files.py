@@ -39,7 +39,8 @@ MIB = 1024 * KIB
 MAX_STACK_FILE_BYTES = 1 * MIB
 # About 40,000 catalogue entries of typical length (the README's benchmarks use 3,000).
 MAX_CATALOGUE_BYTES = 2 * MIB
-# A lock entry (reference, digest, platforms) is about 200 bytes: some 20,000 images.
+# A lock entry (reference, digest, platforms) is about 200 bytes; MAX_NODES binds first, at about
+# 10,000 images.
 MAX_LOCK_BYTES = 4 * MIB
 # Deeper than any file here needs (a stack file nests 4 or 5 levels), far below the recursion limit.
 MAX_DEPTH = 64
