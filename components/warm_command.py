@@ -37,6 +37,11 @@ class Mirror:
     url: str
 
 
+def _shown(text: str) -> str:
+    """`text` quoted for a message, unless an '@' means it may hold a password a URL parser missed."""
+    return "(not shown: it contains '@')" if "@" in text else repr(text)
+
+
 def _mirror(upstream: str, url: str, source: str) -> Mirror:
     """A mirror whose URL is http(s), names a host, and carries no credentials.
 
@@ -60,7 +65,7 @@ def _mirror(upstream: str, url: str, source: str) -> Mirror:
             [
                 Problem(
                     source,
-                    f"{upstream}={url!r} is not UPSTREAM=URL with an http(s) URL",
+                    f"{upstream}={_shown(url)} is not UPSTREAM=URL with an http(s) URL",
                     "for example docker.io=https://<registry>/docker-hub",
                 )
             ]
@@ -76,7 +81,7 @@ def parse_mirror(text: str) -> Mirror:
             [
                 Problem(
                     "--mirror",
-                    f"{redact_userinfo(text)!r} is not UPSTREAM=URL",
+                    f"{_shown(text)} is not UPSTREAM=URL",
                     "for example docker.io=https://<registry>/docker-hub",
                 )
             ]

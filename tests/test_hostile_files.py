@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from components.errors import InputError
+from components.warm_command import mirrors_from_stack, parse_mirror
 from components.yaml_files import MAX_CATALOGUE_BYTES, MAX_LOCK_BYTES, MAX_STACK_FILE_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,3 +265,39 @@ def test_validate_refuses_a_lifecycle_policy_nested_past_the_recursion_limit(pro
     assert "Pulumi.deepjson.yaml:4: ecr-pull-through-cache:lifecyclePolicy" in outcome.stderr
     assert "nests arrays or objects too deeply" in outcome.stderr
     assert "Traceback" not in outcome.output
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"docker.io=http:/AWS:{SECRET}@127.0.0.1",
+        f"docker.io:AWS:{SECRET}@127.0.0.1",
+        f"docker.io=AWS:{SECRET}@x",
+    ],
+    ids=["one slash", "no '='", "no scheme"],
+)
+def test_a_malformed_mirror_with_an_at_sign_is_refused_without_quoting_it(text: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_mirror(text)
+    assert "not UPSTREAM=URL" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_mirrors_from_a_stack_go_through_the_same_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The account comes from STS: a stand-in answering with userinfo in it is refused, not used."""
+
+    class HostileSts:
+        def get_caller_identity(self) -> dict[str, str]:
+            return {"Account": f"AWS:{SECRET}@evil.example/"}
+
+    class FakeBoto3:
+        @staticmethod
+        def client(service: str, region_name: str) -> HostileSts:
+            return HostileSts()
+
+    monkeypatch.setitem(sys.modules, "boto3", FakeBoto3)
+    with pytest.raises(InputError) as caught:
+        mirrors_from_stack("dev")
+    assert "carries a user name or password" in str(caught.value)
+    assert SECRET not in str(caught.value)
+    assert caught.value.problems[0].source == "--stack dev"
