@@ -11,7 +11,6 @@ from components.cache import PullThroughCache
 from components.endpoints import PrivateEndpoints, placement_from_settings
 from components.node_config import containerd_hosts, kubelet_credential_provider_config
 from components.node_userdata import al2023_user_data, bottlerocket_settings
-from components.settings import check_role_for_account
 from components.templates import CreationTemplates
 from components.upstreams import cache_prefix_url, registry_host
 from components.warming import CacheWarming, existing_repositories, warm_specs
@@ -21,7 +20,7 @@ for warning in settings.warnings:
     pulumi.log.warn(warning)
 identity = aws.get_caller_identity()
 partition = aws.get_partition()
-check_role_for_account(settings, identity.account_id)
+program.check_account(settings, identity.account_id)
 registry = registry_host(identity.account_id, settings.region, partition.dns_suffix)
 prefixes = [rule.prefix for rule in settings.rules]
 config = settings.config

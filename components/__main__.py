@@ -8,10 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Sequence
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -57,12 +60,16 @@ def _doctor(args: argparse.Namespace) -> int:
 def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     """Only `warm` loads the registry client, so `validate` and `plan` start without httpx."""
     parser = argparse.ArgumentParser(prog="python -m components", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
+    # Also accepted after the command; SUPPRESS keeps a subcommand from resetting the global value.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
         ("validate", "check the stack settings and the image catalogue offline"),
         ("plan", "show what `pulumi up` would register, offline, under Pulumi's mock runtime"),
     ):
-        command = commands.add_parser(name, help=help_text)
+        command = commands.add_parser(name, help=help_text, parents=[common])
         command.add_argument(
             "--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default: dev)"
         )
@@ -71,7 +78,9 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         )
         if name == "plan":
             command.add_argument("--json", action="store_true", help="print one JSON object")
-    warm = commands.add_parser("warm", help="pull every catalogue tag through the cache, and verify")
+    warm = commands.add_parser(
+        "warm", help="pull every catalogue tag through the cache, and verify", parents=[common]
+    )
     if "warm" in argv:
         from components.warm_command import add_arguments
 
@@ -85,16 +94,34 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the last resort between any exception and the user.
+
+    Input errors print their problems (exit 2); anything else prints one line (exit 1), with the
+    traceback only under `--debug`, so no user ever gets a traceback they cannot act on.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = _parser(argv).parse_args(argv)
+    debug = "--debug" in argv
     from components.errors import InputError
+    from components.redaction import redact_userinfo
 
     handlers = {"validate": _validate, "plan": _plan, "warm": _warm, "doctor": _doctor}
     try:
+        args = _parser(argv).parse_args(argv)
+        debug = args.debug
         return handlers[args.command](args)
     except InputError as error:
         print(f"error: the input needs fixing:\n{error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        if debug:
+            print(redact_userinfo(traceback.format_exc()), file=sys.stderr, end="")
+        message = " ".join(redact_userinfo(str(error)).split())
+        hint = "" if debug else " (run again with --debug for the traceback)"
+        print(f"error: {type(error).__name__}: {message}{hint}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

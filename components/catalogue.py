@@ -16,14 +16,16 @@ from pathlib import Path
 
 import yaml
 
-from components.errors import InputError, Problem, raise_if_any, yaml_syntax_problem
+from components.errors import InputError, Problem, raise_if_any
 from components.images import ImageRef, ImageRefError, parse_image
 from components.tag_selectors import SelectorError, TagSelector, compile_expression, parse_range
+from components.yaml_files import MAX_CATALOGUE_BYTES, compose_yaml, describe_kind, node_line, read_yaml
 
 _PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 _COUNT = re.compile(r"[0-9]+")
 _SELECTOR_KEYS = frozenset({"semver", "allow", "deny", "latest", "prereleases"})
 _ENTRY_KEYS = frozenset({"image", "tags", "platforms"}) | _SELECTOR_KEYS
+_SYNTAX_HINT = "fix the YAML syntax; entries are '- registry/repository:tag' lines"
 
 
 @dataclass(frozen=True)
@@ -49,21 +51,18 @@ def load_catalogue(path: Path | str) -> list[CatalogueEntry]:
     """Read and check a catalogue file; raise InputError listing every problem in it."""
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
+    if not path.exists():
         raise InputError(
-            [Problem(source, f"cannot read the image catalogue: {error.strerror}", "create the file")]
-        ) from None
-    return parse_catalogue(text, source=source)
+            [Problem(source, "cannot read the image catalogue: no such file", "create the file")]
+        )
+    return _checked(read_yaml(path, max_bytes=MAX_CATALOGUE_BYTES, source=source, hint=_SYNTAX_HINT), source)
 
 
 def parse_catalogue(text: str, *, source: str) -> list[CatalogueEntry]:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        hint = "fix the YAML syntax; entries are '- registry/repository:tag' lines"
-        raise InputError([yaml_syntax_problem(error, source, hint)]) from None
+    return _checked(compose_yaml(text, source=source, hint=_SYNTAX_HINT), source)
+
+
+def _checked(root: yaml.Node | None, source: str) -> list[CatalogueEntry]:
     if root is None:
         return []
     if not isinstance(root, yaml.SequenceNode):
@@ -71,9 +70,9 @@ def parse_catalogue(text: str, *, source: str) -> list[CatalogueEntry]:
             [
                 Problem(
                     source,
-                    "the catalogue must be a YAML list of image references",
+                    f"the catalogue must be a YAML list of image references, not {describe_kind(root)}",
                     "write one '- registry/repository:tag' per line",
-                    line=root.start_mark.line + 1,
+                    line=node_line(root),
                 )
             ]
         )

@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from components.errors import InputError, Problem, yaml_syntax_problem
+from components.errors import InputError, Problem
+from components.yaml_files import MAX_STACK_FILE_BYTES, describe_kind, node_line, read_yaml, to_python
 
 PROJECT = "ecr-pull-through-cache"
 SECRET_PLACEHOLDER = "[secret]"
@@ -51,13 +52,54 @@ def stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
     return root / f"Pulumi.{stack}.yaml"
 
 
+def _read_mapping(path: Path, source: str) -> tuple[dict[Any, Any], yaml.MappingNode | None]:
+    """A Pulumi YAML file whose top level must be a mapping: its values and its root node."""
+    root = read_yaml(path, max_bytes=MAX_STACK_FILE_BYTES, source=source, hint="fix the YAML syntax")
+    if root is None:
+        return {}, None
+    if not isinstance(root, yaml.MappingNode):
+        raise InputError(
+            [
+                Problem(
+                    source,
+                    f"the top level must be a mapping, not {describe_kind(root)}",
+                    "start the file with 'config:' and the keys under it"
+                    if source.startswith("Pulumi.") and source != "Pulumi.yaml"
+                    else "start the file with 'name:', 'runtime:' and 'config:'",
+                    line=node_line(root),
+                )
+            ]
+        )
+    document: dict[Any, Any] = to_python(root, source=source)
+    return document, root
+
+
+def _config_line(root: yaml.MappingNode | None) -> int | None:
+    for key_node, value_node in root.value if root is not None else ():
+        if key_node.value == "config":
+            return node_line(value_node)
+    return None
+
+
 def project_defaults(root: Path = PROJECT_ROOT) -> dict[str, Any]:
     """Defaults declared in Pulumi.yaml's `config:` block, as the engine would apply them."""
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
+    project, project_root = _read_mapping(root / "Pulumi.yaml", "Pulumi.yaml")
+    declarations = project.get("config") or {}
+    if not isinstance(declarations, dict):
+        raise InputError(
+            [
+                Problem(
+                    "Pulumi.yaml",
+                    "'config' must be a mapping of keys to declarations",
+                    "declare each key as '<key>: {type: string, default: <value>}'",
+                    line=_config_line(project_root),
+                )
+            ]
+        )
     defaults: dict[str, Any] = {}
-    for key, declaration in (project.get("config") or {}).items():
+    for key, declaration in declarations.items():
         if isinstance(declaration, dict) and "default" in declaration:
-            defaults[key.removeprefix(f"{PROJECT}:")] = declaration["default"]
+            defaults[str(key).removeprefix(f"{PROJECT}:")] = declaration["default"]
     return defaults
 
 
@@ -112,21 +154,24 @@ def read_stack_file(stack: str, root: Path = PROJECT_ROOT) -> RawConfig:
                 )
             ]
         )
-    text = path.read_text(encoding="utf-8")
-    try:
-        document = yaml.safe_load(text) or {}
-        root_node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        raise InputError([yaml_syntax_problem(error, source, "fix the YAML syntax")]) from None
+    document, root_node = _read_mapping(path, source)
     config = document.get("config") or {}
     if not isinstance(config, dict):
-        raise InputError([Problem(source, "'config' must be a mapping of keys to values", line=1)])
+        raise InputError(
+            [
+                Problem(
+                    source,
+                    "'config' must be a mapping of keys to values",
+                    "write each key under 'config:' as 'ecr-pull-through-cache:<key>: <value>'",
+                    line=_config_line(root_node) or 1,
+                )
+            ]
+        )
 
     lines: dict[tuple[str, ...], int] = {}
-    if isinstance(root_node, yaml.MappingNode):
-        for key_node, value_node in root_node.value:
-            if key_node.value == "config":
-                _key_lines(value_node, (), lines)
+    for key_node, value_node in root_node.value if root_node is not None else ():
+        if key_node.value == "config":
+            _key_lines(value_node, (), lines)
     values: dict[str, Any] = project_defaults(root)
     provider: dict[str, Any] = {}
     secret_keys: set[str] = set()
@@ -156,8 +201,8 @@ def read_engine_config(all_config: Mapping[str, Any], secret_keys: frozenset[str
         if isinstance(raw, str) and raw[:1] in "[{":
             try:
                 value = json.loads(raw)
-            except json.JSONDecodeError:
-                value = raw
+            except (json.JSONDecodeError, RecursionError):
+                value = raw  # left as text, for the key's own check to report
         if namespace == PROJECT:
             values[name] = value
             if full_key in secret_keys:

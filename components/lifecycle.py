@@ -292,6 +292,8 @@ def lifecycle_policy_from_json(text: str, *, source: str) -> dict[str, Any]:
         raise LifecyclePolicyError(
             f"{source} is not valid JSON: {error.msg} at line {error.lineno}"
         ) from None
+    except RecursionError:
+        raise LifecyclePolicyError(f"{source} nests arrays or objects too deeply to be a policy") from None
     if not isinstance(doc, dict):
         raise LifecyclePolicyError(f"{source} must be a JSON object with 'rules'")
     validate_lifecycle_policy(doc)

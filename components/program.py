@@ -7,10 +7,15 @@ real deployment never runs on placeholder secrets.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pulumi
 from pulumi.runtime import config as runtime_config
 
 from components.config_source import read_engine_config
-from components.settings import StackSettings, build_settings
+from components.errors import InputError
+from components.settings import StackSettings, build_settings, check_role_for_account
 
 _offline_settings: StackSettings | None = None
 
@@ -35,6 +40,22 @@ def use_offline_settings(settings: StackSettings | None) -> None:
     _offline_settings = settings
 
 
+@contextmanager
+def _input_errors_end_the_program() -> Iterator[None]:
+    """Under `pulumi up`, bad input stops the program with its problems listed and no traceback.
+
+    `pulumi.RunError` is the SDK's public way to end a program with a message instead of the
+    engine's unhandled-exception report (its docstring says so). Offline, the InputError itself
+    goes on to `python -m components`, which exits 2 with the same problems.
+    """
+    try:
+        yield
+    except InputError as error:
+        if _offline_settings is not None:
+            raise
+        raise pulumi.RunError(f"the input needs fixing:\n{error}") from None
+
+
 def program_settings() -> StackSettings:
     if _offline_settings is not None:
         return _offline_settings
@@ -42,4 +63,11 @@ def program_settings() -> StackSettings:
     secret_keys = frozenset(runtime_config.get_config_secret_keys_env()) | {
         key for key in all_config if runtime_config.is_config_secret(key)
     }
-    return build_settings(read_engine_config(all_config, secret_keys))
+    with _input_errors_end_the_program():
+        return build_settings(read_engine_config(all_config, secret_keys))
+
+
+def check_account(settings: StackSettings, account_id: str) -> None:
+    """The settings checks that need the deploying account (see `check_role_for_account`)."""
+    with _input_errors_end_the_program():
+        check_role_for_account(settings, account_id)

@@ -22,7 +22,9 @@ import yaml
 from components.catalogue import CatalogueEntry, load_catalogue
 from components.errors import InputError, Problem
 from components.oci_client import RegistryClient, RetryPolicy, is_loopback
+from components.redaction import redact_userinfo
 from components.warmer import BlobNotKept, Warmer, WarmResult, WarmTarget, warm_all
+from components.yaml_files import MAX_LOCK_BYTES, describe_kind, node_line, read_yaml, to_python
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -35,21 +37,56 @@ class Mirror:
     url: str
 
 
-def parse_mirror(text: str) -> Mirror:
-    upstream, sep, url = text.partition("=")
+def _shown(text: str) -> str:
+    """`text` quoted for a message, unless an '@' means it may hold a password a URL parser missed."""
+    return "(not shown: it contains '@')" if "@" in text else repr(text)
+
+
+def _mirror(upstream: str, url: str, source: str) -> Mirror:
+    """A mirror whose URL is http(s), names a host, and carries no credentials.
+
+    A user name or password in the URL would be sent to whoever answers and quoted in every retry
+    and failure line; registry logins come from ECR or the registry's token service instead.
+    """
     parts = urlsplit(url)
-    if not sep or not upstream or parts.scheme not in ("http", "https") or not parts.netloc:
+    if "@" in parts.netloc:
         raise InputError(
             [
                 Problem(
-                    "--mirror",
-                    f"{text!r} is not UPSTREAM=URL",
+                    source,
+                    f"the URL for {upstream!r} carries a user name or password ({redact_userinfo(url)})",
+                    "remove 'user:password@' from the URL: the cache's login comes from your AWS "
+                    "credentials or the registry's token service",
+                )
+            ]
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(
+            [
+                Problem(
+                    source,
+                    f"{upstream}={_shown(url)} is not UPSTREAM=URL with an http(s) URL",
                     "for example docker.io=https://<registry>/docker-hub",
                 )
             ]
         )
     registry = "docker.io" if upstream in ("index.docker.io", "registry-1.docker.io") else upstream
     return Mirror(registry, url.rstrip("/"))
+
+
+def parse_mirror(text: str) -> Mirror:
+    upstream, sep, url = text.partition("=")
+    if not sep or not upstream:
+        raise InputError(
+            [
+                Problem(
+                    "--mirror",
+                    f"{_shown(text)} is not UPSTREAM=URL",
+                    "for example docker.io=https://<registry>/docker-hub",
+                )
+            ]
+        )
+    return _mirror(upstream, url, "--mirror")
 
 
 def mirrors_from_stack(stack: str, images_file: str | Path | None = None) -> list[Mirror]:
@@ -66,16 +103,65 @@ def mirrors_from_stack(stack: str, images_file: str | Path | None = None) -> lis
     account = boto3.client("sts", region_name=settings.region).get_caller_identity()["Account"]
     host = registry_host(account, settings.region)
     return [
-        Mirror(upstream, f"https://{host}" if prefix == ROOT_PREFIX else f"https://{host}/{prefix}")
+        _mirror(
+            upstream,
+            f"https://{host}" if prefix == ROOT_PREFIX else f"https://{host}/{prefix}",
+            f"--stack {stack}",
+        )
         for upstream, prefix in settings.cache_prefixes().items()
     ]
 
 
+_LOCK_HINT = "delete the lock file to warm every tag again; the next run writes a new one"
+
+
 def read_lock(path: Path | None) -> dict[str, dict[str, Any]]:
+    """The lock `write_lock` wrote: reference -> {digest, platforms}; anything else is an InputError."""
     if path is None or not path.exists():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
-    return data if isinstance(data, dict) else {}
+    source = str(path)
+    root = read_yaml(path, max_bytes=MAX_LOCK_BYTES, source=source, hint=_LOCK_HINT)
+    if root is None:
+        return {}
+    if not isinstance(root, yaml.MappingNode):
+        raise InputError(
+            [
+                Problem(
+                    source,
+                    f"a lock file maps image references to digests, not {describe_kind(root)}",
+                    _LOCK_HINT,
+                    line=node_line(root),
+                )
+            ]
+        )
+    lock: dict[str, dict[str, Any]] = {}
+    problems: list[Problem] = []
+    for key, value in root.value:
+        entry = to_python(value, source=source)
+        if _is_lock_entry(entry):
+            lock[str(key.value)] = entry
+        else:
+            problems.append(
+                Problem(
+                    source,
+                    f"the entry for {str(key.value)[:200]!r} must be a mapping with 'digest' and 'platforms'",
+                    _LOCK_HINT,
+                    line=node_line(key),
+                )
+            )
+    if problems:
+        raise InputError(problems)
+    return lock
+
+
+def _is_lock_entry(value: Any) -> bool:
+    platforms = value.get("platforms", []) if isinstance(value, dict) else None
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("digest"), str)
+        and isinstance(platforms, list)
+        and all(isinstance(p, str) for p in platforms)
+    )
 
 
 def write_lock(path: Path, results: Sequence[WarmResult], previous: Mapping[str, Any]) -> None:
