@@ -1,6 +1,6 @@
 """Pull-only policy documents for the cache's consumers: pure functions, tested as JSON.
 
-What each grant is for comes from ecr-facts.md ("Pulling, first-time caching and IAM"):
+What each grant is for comes from https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html:
 the registry policy lets other accounts cause first-time caching, repository policies
 let them pull, and nobody is ever granted a push action.
 """
@@ -131,7 +131,7 @@ def node_pull_policy(
     """For EKS node roles: pull anything, and cause first-time caching only under the cache prefixes.
 
     When the creation templates tag new repositories, the puller that causes the
-    creation also needs `ecr:TagResource` (ecr-facts.md, "Pulling, first-time caching and IAM").
+    creation also needs `ecr:TagResource` (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html).
     """
     resources = _prefix_arns(partition, region, account_id, prefixes)
     first_pull = sorted({*FIRST_PULL_ACTIONS, *(["ecr:TagResource"] if tags_new_repositories else [])})

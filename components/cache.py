@@ -22,7 +22,10 @@ AWS_MANAGED_KEY = "AWS"
 
 
 def _check_default_key(arn: str, key_manager: str, name: str) -> str:
-    """ECR cannot read a secret encrypted with a customer-managed key (ecr-facts.md, "Credentials")."""
+    """ECR cannot read a secret encrypted with a customer-managed key.
+
+    https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-creating-secret.html
+    """
     if key_manager != AWS_MANAGED_KEY:
         raise ValueError(
             f"secret {name!r} is encrypted with a customer-managed KMS key; ECR pull-through cache can only "

@@ -1,7 +1,7 @@
 """Lifecycle policies as code: build the cache's retention policy and check any policy as AWS would.
 
 Rules follow https://docs.aws.amazon.com/AmazonECR/latest/userguide/lifecycle_policy_parameters.html
-and the traps recorded in ecr-facts.md ("Lifecycle policy rules"): AWS rejects
+and its evaluation rules (https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html); AWS rejects
 `sinceImagePulled` with `expire` (aws/containers-roadmap#921, #2728) and a
 `tagged` rule without exactly one of its tag lists, both at `pulumi up`, not at
 preview. Checking here turns that late failure into an early, explained one.

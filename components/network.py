@@ -1,7 +1,6 @@
 """VPC endpoint names, the S3 gateway policy and checks on network IDs: pure, no Pulumi.
 
-Sources: ecr-facts.md ("VPC endpoints for pulling privately");
-https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html and
+Sources: https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html and
 https://docs.aws.amazon.com/eks/latest/userguide/private-clusters.html.
 """
 

@@ -39,7 +39,7 @@ from components.upstreams import (
     supported_upstreams_text,
 )
 
-MAX_RULES_PER_REGISTRY = 50  # not adjustable (ecr-facts.md, "Limits")
+MAX_RULES_PER_REGISTRY = 50  # not adjustable: https://docs.aws.amazon.com/AmazonECR/latest/userguide/service-quotas.html
 TEMPLATE_DESCRIPTION_MAX = 256
 SECRET_NAME_PREFIX = "ecr-pullthroughcache/"
 UNSUPPORTED_REGIONS = frozenset({"cn-north-1", "cn-northwest-1", "us-gov-east-1", "us-gov-west-1"})
@@ -625,7 +625,8 @@ def build_settings(
 def check_role_for_account(settings: StackSettings, account_id: str) -> None:
     """Checks on an ECR upstream's role that need the caller's account, known only at deploy time.
 
-    A cross-account ECR upstream needs a role (ecr-facts.md), and ECR only assumes a
+    A cross-account ECR upstream needs a role
+    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private.html), and ECR only assumes a
     role in the registry's own account (botocore's ECR model, `customRoleArn`).
     """
     problems: list[Problem] = []

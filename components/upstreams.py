@@ -1,6 +1,7 @@
 """The upstream registries ECR can cache, and where their images land in the cache.
 
-One table, from `ecr-facts.md` ("Upstream registries"): the registry an image
+One table, from the ECR user guide
+(https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-creating-rule.html): the registry an image
 reference names, the `upstream_registry_url` ECR wants, a default repository
 prefix, and how ECR authenticates to the upstream.
 """
@@ -170,7 +171,11 @@ def registry_host(account_id: str, region: str, dns_suffix: str = "amazonaws.com
 
 
 def check_prefix(prefix: str) -> str | None:
-    """Why `prefix` is not a valid ECR repository prefix, or None (ecr-facts.md, "Limits")."""
+    """Why `prefix` is not a valid ECR repository prefix, or None.
+
+    Grammar and length from botocore's ECR model (`PullThroughCacheRuleRepositoryPrefix`) and
+    https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreatePullThroughCacheRule.html.
+    """
     if prefix == ROOT_PREFIX:
         return None
     if not 2 <= len(prefix) <= 30:
