@@ -40,7 +40,10 @@ from components.upstreams import (
 )
 
 MAX_RULES_PER_REGISTRY = 50  # not adjustable: https://docs.aws.amazon.com/AmazonECR/latest/userguide/service-quotas.html
-TEMPLATE_DESCRIPTION_MAX = 256
+# AWS's API allows 256 characters (botocore `RepositoryTemplateDescription`), but the provider
+# validates 0 to 255: terraform-provider-aws, internal/service/ecr/repository_creation_template.go,
+# `description`: validation.StringLenBetween(0, 255). The stricter one is what `pulumi up` enforces.
+TEMPLATE_DESCRIPTION_MAX = 255
 SECRET_NAME_PREFIX = "ecr-pullthroughcache/"
 UNSUPPORTED_REGIONS = frozenset({"cn-north-1", "cn-northwest-1", "us-gov-east-1", "us-gov-west-1"})
 TOKEN_KEY_SUFFIX = "-token"

@@ -279,8 +279,10 @@ def test_kms_needs_a_key_in_the_region(tmp_path: Path) -> None:
 
 
 def test_template_description_length(tmp_path: Path) -> None:
-    message = error_for({"upstreams": PUBLIC, "templates": {"description": "d" * 257}}, tmp_path)
-    assert "longer than 256 characters" in message
+    """The provider allows 255 characters, one fewer than AWS: 256 is refused, 255 passes."""
+    message = error_for({"upstreams": PUBLIC, "templates": {"description": "d" * 256}}, tmp_path)
+    assert "ecr-pull-through-cache:templates.description: is longer than 255 characters" in message
+    settings_for({"upstreams": PUBLIC, "templates": {"description": "d" * 255}}, tmp_path)
 
 
 def test_blog_retention_policy_is_refused_with_reasons(tmp_path: Path) -> None:
