@@ -76,12 +76,12 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser(argv).parse_args(argv)
-    from components.errors import InputError
+    from components.errors import BadInputError
 
     handlers = {"validate": _validate, "plan": _plan, "warm": _warm}
     try:
         return handlers[args.command](args)
-    except InputError as error:
+    except BadInputError as error:
         print(f"error: the input needs fixing:\n{error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.errors import PolicyInputError
 from components.template_policies import repository_arns
 
 PUSH_ACTIONS = frozenset(
@@ -23,10 +24,6 @@ PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:Get
 REPOSITORY_POLICY_MAX_CHARACTERS = 10_240
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
 ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
-
-
-class PolicyInputError(ValueError):
-    """An account, organization or prefix no policy can be built for."""
 
 
 @dataclass(frozen=True)

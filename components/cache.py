@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.errors import CredentialSecretError
 from components.settings import CacheRuleSettings, UpstreamCredential
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:PullThroughCache"
@@ -27,7 +28,7 @@ def _check_default_key(arn: str, key_manager: str, name: str) -> str:
     https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-creating-secret.html
     """
     if key_manager != AWS_MANAGED_KEY:
-        raise ValueError(
+        raise CredentialSecretError(
             f"secret {name!r} is encrypted with a customer-managed KMS key; ECR pull-through cache can only "
             "read secrets encrypted with the default aws/secretsmanager key. Re-create it without a KMS key."
         )

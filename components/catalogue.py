@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from components.errors import InputError, Problem, raise_if_any, yaml_syntax_problem
-from components.images import ImageRef, ImageRefError, parse_image
+from components.errors import ImageRefError, InputError, Problem, raise_if_any, yaml_syntax_problem
+from components.images import ImageRef, parse_image
 
 _PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 _ENTRY_KEYS = frozenset({"image", "tags", "platforms"})

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components.errors import LifecyclePolicyError
+
 MAX_POLICY_CHARACTERS = 30_720
 MAX_WILDCARDS = 4
 TAG_STATUSES = frozenset({"tagged", "untagged", "any"})
@@ -32,10 +34,6 @@ _SELECTION_KEYS = frozenset(
     {"tagStatus", "tagPrefixList", "tagPatternList", "countType", "countUnit", "countNumber", "storageClass"}
 )
 _ACTION_KEYS = frozenset({"type", "targetStorageClass"})
-
-
-class LifecyclePolicyError(ValueError):
-    """A lifecycle policy AWS would reject, or a retention setting that cannot become one."""
 
 
 @dataclass(frozen=True)

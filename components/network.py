@@ -11,6 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from components.errors import NetworkValueError
+
 INTERFACE_SERVICES_REQUIRED = ("ecr.api", "ecr.dkr")
 INTERFACE_SERVICES_OPTIONAL = (
     "sts",
@@ -31,10 +33,6 @@ INTERFACE_SERVICES_OPTIONAL = (
 _CN_PREFIXED_SERVICES = frozenset({"ecr.api", "ecr.dkr", "eks", "ec2", "autoscaling", "sts", "xray"})
 _BUCKET_ARN = re.compile(r"arn:aws(?:-[a-z-]+)?:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _WHOLE_INTERNET = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
-
-
-class NetworkValueError(ValueError):
-    """A VPC, subnet, route table or CIDR value AWS would not accept here."""
 
 
 def partition_of_region(region: str) -> str:

@@ -7,9 +7,14 @@ real deployment never runs on placeholder secrets.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+import pulumi
 from pulumi.runtime import config as runtime_config
 
 from components.config_source import read_engine_config
+from components.errors import BadInputError
 from components.settings import StackSettings, build_settings
 
 _offline_settings: StackSettings | None = None
@@ -40,3 +45,19 @@ def program_settings() -> StackSettings:
         key for key in all_config if runtime_config.is_config_secret(key)
     }
     return build_settings(read_engine_config(all_config, secret_keys))
+
+
+@contextlib.contextmanager
+def input_errors_reported() -> Iterator[None]:
+    """Under `pulumi up`, bad input ends the run with its message and no traceback.
+
+    `pulumi.RunError` is Pulumi's documented way to stop a program cleanly
+    (pulumi/errors.py). The offline plan lets the original error through, so the CLI
+    reports it and exits 2.
+    """
+    try:
+        yield
+    except BadInputError as error:
+        if _offline_settings is not None:
+            raise
+        raise pulumi.RunError(f"the input needs fixing:\n{error}") from None

@@ -21,9 +21,8 @@ from components import network
 from components.access_policies import ACCOUNT_ID, ORGANIZATION_ID
 from components.catalogue import CatalogueEntry, load_catalogue
 from components.config_source import PROJECT, PROJECT_ROOT, SECRET_PLACEHOLDER, RawConfig, read_stack_file
-from components.errors import Problem, raise_if_any
+from components.errors import LifecyclePolicyError, Problem, UnsupportedUpstreamError, raise_if_any
 from components.lifecycle import (
-    LifecyclePolicyError,
     RetentionSettings,
     build_lifecycle_policy,
     lifecycle_policy_from_json,
@@ -32,14 +31,15 @@ from components.lifecycle import (
 from components.upstreams import (
     ROOT_PREFIX,
     Credential,
-    UnsupportedUpstreamError,
     Upstream,
     check_prefix,
     resolve_upstream,
     supported_upstreams_text,
 )
 
-MAX_RULES_PER_REGISTRY = 50  # not adjustable: https://docs.aws.amazon.com/AmazonECR/latest/userguide/service-quotas.html
+MAX_RULES_PER_REGISTRY = (
+    50  # not adjustable: https://docs.aws.amazon.com/AmazonECR/latest/userguide/service-quotas.html
+)
 # AWS's API allows 256 characters (botocore `RepositoryTemplateDescription`), but the provider
 # validates 0 to 255: terraform-provider-aws, internal/service/ecr/repository_creation_template.go,
 # `description`: validation.StringLenBetween(0, 255). The stricter one is what `pulumi up` enforces.

@@ -12,6 +12,7 @@ import enum
 import re
 from dataclasses import dataclass
 
+from components.errors import UnsupportedUpstreamError
 from components.images import ImageRef
 
 
@@ -106,10 +107,6 @@ _DIRECTIONS = {
 
 ROOT_PREFIX = "ROOT"
 _PREFIX_GRAMMAR = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
-
-
-class UnsupportedUpstreamError(ValueError):
-    """A registry that ECR pull-through cache cannot use as an upstream."""
 
 
 def supported_upstreams_text() -> str:

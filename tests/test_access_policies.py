@@ -10,7 +10,6 @@ import pytest
 from components.access_policies import (
     PUSH_ACTIONS,
     Consumers,
-    PolicyInputError,
     iter_actions,
     node_pull_policy,
     pull_only,
@@ -18,6 +17,7 @@ from components.access_policies import (
     render_policy,
     repository_policy,
 )
+from components.errors import PolicyInputError
 from components.template_policies import template_role_policy
 
 ACCOUNT = "123456789012"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from components.errors import LifecyclePolicyError
 from components.lifecycle import (
-    LifecyclePolicyError,
     RetentionSettings,
     build_lifecycle_policy,
     lifecycle_policy_from_json,

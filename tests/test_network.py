@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from components.errors import NetworkValueError
 from components.network import (
-    NetworkValueError,
     endpoint_service_name,
     s3_gateway_policy,
     validate_cidr,
