@@ -27,6 +27,7 @@ from components.lifecycle import (
     build_lifecycle_policy,
     lifecycle_policy_from_json,
     render_lifecycle_policy,
+    validate_lifecycle_policy,
 )
 from components.upstreams import (
     ROOT_PREFIX,
@@ -426,31 +427,38 @@ def _templates(config: ProjectConfig, region: str, check: _Checker) -> list[str]
     return warnings
 
 
-def _lifecycle(config: ProjectConfig, check: _Checker) -> str:
+def _lifecycle(config: ProjectConfig, check: _Checker) -> tuple[str, list[str]]:
+    """The policy's JSON, and a warning per hand-written rule that can never act."""
     try:
         if config.lifecycle_policy is not None:
             text = config.lifecycle_policy
             if isinstance(text, dict):
                 text = json.dumps(text)
-            return render_lifecycle_policy(
-                lifecycle_policy_from_json(text, source=check.key("lifecyclePolicy"))
-            )
+            key = check.key("lifecyclePolicy")
+            doc = lifecycle_policy_from_json(text, source=key)
+            warnings = [f"{key}: {idle}" for idle in validate_lifecycle_policy(doc)]
+            return render_lifecycle_policy(doc), warnings
         retention = config.retention
+        # Archiving and the count cap both select every tagged image, so only one can act:
+        # archiving turns the default cap off, unless the stack sets maxImageCount itself.
+        archives = retention.archive_unpulled_after_days is not None
+        cap_given = "max_image_count" in retention.model_fields_set
+        max_image_count = retention.max_image_count if cap_given or not archives else None
         return render_lifecycle_policy(
             build_lifecycle_policy(
                 RetentionSettings(
                     untagged_expire_days=retention.untagged_expire_days,
-                    max_image_count=retention.max_image_count,
+                    max_image_count=max_image_count,
                     archive_unpulled_after_days=retention.archive_unpulled_after_days,
                     expire_archived_after_days=retention.expire_archived_after_days,
                     expire_tagged_unpulled_after_days=retention.expire_tagged_unpulled_after_days,
                 )
             )
-        )
+        ), []
     except LifecyclePolicyError as error:
         key = "lifecyclePolicy" if config.lifecycle_policy is not None else "retention"
         check.add((key,), str(error))
-        return ""
+        return "", []
 
 
 def _warm(config: ProjectConfig, check: _Checker) -> None:
@@ -599,7 +607,8 @@ def build_settings(
                 (key,), "no enabled upstream uses this token key", "remove it, or check the upstream's prefix"
             )
     warnings = _templates(config, region, check)
-    lifecycle_json = _lifecycle(config, check)
+    lifecycle_json, lifecycle_warnings = _lifecycle(config, check)
+    warnings += lifecycle_warnings
     warnings += _access(config, check)
     _endpoints(config, check)
     _warm(config, check)

@@ -99,3 +99,12 @@ def test_requirements_are_pinned() -> None:
     pinned = (ROOT / "requirements.txt").read_text()
     for package in ("pulumi==", "pulumi-aws==", "pulumi-docker==", "pulumi-command==", "PyYAML=="):
         assert package in pinned
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_readme_shows_the_lifecycle_policy_each_stack_builds(stack: str) -> None:
+    from components.settings import load_stack_settings
+
+    shown = re.search(rf"The policy `{stack}` builds.*?```json\n(.*?)```", README, re.S)
+    assert shown is not None, f"the README does not show {stack}'s lifecycle policy"
+    assert json.loads(shown[1]) == json.loads(load_stack_settings(stack).lifecycle_policy_json)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -417,3 +418,56 @@ def test_dev_and_prod_differ_like_real_environments() -> None:
     assert prod.config.access.account_ids and prod.config.access.organization_id
     assert set(dev.config.endpoints.services) < set(prod.config.endpoints.services)
     assert dev.config.retention.untagged_expire_days < prod.config.retention.untagged_expire_days
+
+
+def test_hand_written_lifecycle_rule_that_never_acts_is_a_warning_naming_it(tmp_path: Path) -> None:
+    policy = {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": "expire untagged",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": 1,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "description": "cap tagged",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 9,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 3,
+                "description": "cap everything",
+                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 99},
+                "action": {"type": "expire"},
+            },
+        ]
+    }
+    settings = settings_for({"upstreams": PUBLIC, "lifecyclePolicy": policy}, tmp_path)
+    (warning,) = settings.warnings
+    assert warning.startswith(
+        "ecr-pull-through-cache:lifecyclePolicy: lifecycle rule 3 (cap everything) can never act"
+    )
+
+
+def test_archiving_turns_the_default_count_cap_off_but_not_an_explicit_one(tmp_path: Path) -> None:
+    settings = settings_for({"upstreams": PUBLIC, "retention": {"archiveUnpulledAfterDays": 90}}, tmp_path)
+    rules = json.loads(settings.lifecycle_policy_json)["rules"]
+    assert [r["selection"]["countType"] for r in rules] == ["sinceImagePushed", "sinceImagePulled"]
+    message = error_for(
+        {"upstreams": PUBLIC, "retention": {"archiveUnpulledAfterDays": 90, "maxImageCount": 500}}, tmp_path
+    )
+    assert (
+        "ecr-pull-through-cache:retention: retention.maxImageCount and retention.archiveUnpulledAfterDays"
+        in message
+    )
