@@ -41,7 +41,7 @@ with program.input_errors_reported():
         account_id=identity.account_id,
         tags=tags,
     )
-    specs = warm_specs(settings.images, settings.cache_prefixes(), registry)
+    specs = warm_specs(settings.images, settings.cache_prefixes(), registry, settings.upstream_prefixes())
     warming = (
         CacheWarming(
             "warm", specs=specs, settings=config.warm, registry=registry, depends_on=[cache, templates]
@@ -49,7 +49,9 @@ with program.input_errors_reported():
         if config.warm.enabled
         else None
     )
-    images = warming.images if warming else {str(spec.entry.ref): spec.cache_reference for spec in specs}
+    images = (
+        warming.images if warming else {str(spec.entry.ref): spec.pinned_reference(None) for spec in specs}
+    )
     access = CacheAccess(
         "access",
         consumers=consumers,

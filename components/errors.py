@@ -10,7 +10,8 @@ Every error a user can fix derives from one base, so the CLI (exit 2) and the pr
     ├── ImageRefError            an image reference no registry would accept
     ├── NetworkValueError        a VPC, subnet, route table, CIDR or bucket value AWS would refuse
     ├── UnsupportedUpstreamError a registry ECR pull-through cache cannot use as an upstream
-    └── CredentialSecretError    an existing secret ECR cannot read (a customer-managed KMS key)
+    ├── CredentialSecretError    an existing secret ECR cannot read (a customer-managed KMS key)
+    └── DigestMismatchError      images.yaml pins a digest the cache no longer serves for that tag
 
 Modules raise them from here, so no module's error sits outside the tree.
 """
@@ -64,6 +65,10 @@ class UnsupportedUpstreamError(BadInputError):
 
 class CredentialSecretError(BadInputError):
     """An existing credential secret ECR cannot read."""
+
+
+class DigestMismatchError(BadInputError):
+    """A catalogue entry's pinned digest differs from the digest the cache served for its tag."""
 
 
 class InputError(BadInputError):

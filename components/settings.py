@@ -34,6 +34,7 @@ from components.upstreams import (
     Credential,
     Upstream,
     check_prefix,
+    path_below_prefix,
     resolve_upstream,
     supported_upstreams_text,
 )
@@ -180,6 +181,10 @@ class StackSettings:
         """Upstream registry (as image references name it) -> ECR repository prefix."""
         return {rule.registry: rule.prefix for rule in self.rules}
 
+    def upstream_prefixes(self) -> dict[str, str | None]:
+        """Upstream registry -> the rule's upstream repository prefix (ECR upstreams only)."""
+        return {rule.registry: rule.upstream_repository_prefix for rule in self.rules}
+
     def rule_for(self, registry: str) -> CacheRuleSettings:
         return next(rule for rule in self.rules if rule.registry == registry)
 
@@ -305,9 +310,14 @@ def _rule(
             )
         if options.username or options.credential_secret:
             check.add(path, "an ECR private upstream authenticates with roleArn, not a secret")
-        return CacheRuleSettings(
-            upstream, prefix, options.upstream_repository_prefix, role_arn=options.role_arn
-        )
+        # ECR reports ROOT for a rule created without an upstream prefix, and the provider's field is
+        # Optional + ForceNew without Computed (terraform-provider-aws, pull_through_cache_rule.go):
+        # left unset, every refresh would read ROOT back and plan a replacement. Under an ECR prefix
+        # of ROOT it cannot be set at all (pull-through-cache-private-wildcards in the ECR user guide).
+        upstream_prefix = options.upstream_repository_prefix
+        if upstream_prefix is None and prefix != ROOT_PREFIX:
+            upstream_prefix = ROOT_PREFIX
+        return CacheRuleSettings(upstream, prefix, upstream_prefix, role_arn=options.role_arn)
     if options.role_arn is not None:
         check.add((*path, "roleArn"), "only an ECR private upstream takes a role")
     token = _token(prefix, raw, check)
@@ -551,10 +561,22 @@ def _catalogue(
     if not images_path.is_absolute():
         images_path = root / images_path
     entries = load_catalogue(images_path)
-    enabled = {rule.registry for rule in rules}
+    enabled = {rule.registry: rule for rule in rules}
     for entry in entries:
         registry = entry.ref.registry
         if registry in enabled:
+            try:
+                path_below_prefix(entry.ref, enabled[registry].upstream_repository_prefix)
+            except UnsupportedUpstreamError as error:
+                check.problems.append(
+                    Problem(
+                        entry.source,
+                        str(error),
+                        f"list only images under that prefix, or change {check.key('upstreams', registry)}"
+                        ".upstreamRepositoryPrefix",
+                        entry.line,
+                    )
+                )
             continue
         try:
             resolve_upstream(registry)

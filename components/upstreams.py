@@ -140,12 +140,32 @@ def resolve_upstream(registry: str) -> Upstream:
     )
 
 
-def cache_repository(ref: ImageRef, prefix: str) -> str:
+def path_below_prefix(ref: ImageRef, upstream_prefix: str | None = None) -> str:
+    """The cache repository's path below its ECR prefix.
+
+    ECR maps cache `<ecrRepositoryPrefix>/<rest>` to upstream `<upstreamRepositoryPrefix>/<rest>`
+    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private-wildcards.html),
+    so the upstream prefix is not part of the cached name. `ROOT` (the default) matches every
+    upstream repository. Raises UnsupportedUpstreamError for a repository outside the upstream prefix.
+    """
+    if upstream_prefix is None or upstream_prefix == ROOT_PREFIX:
+        return ref.repository
+    head = f"{upstream_prefix}/"
+    if not ref.repository.startswith(head) or ref.repository == head:
+        raise UnsupportedUpstreamError(
+            f"{ref}: repository {ref.repository!r} is outside the rule's upstreamRepositoryPrefix "
+            f"{upstream_prefix!r}; ECR only caches {ref.registry}/{head}..."
+        )
+    return ref.repository[len(head) :]
+
+
+def cache_repository(ref: ImageRef, prefix: str, upstream_prefix: str | None = None) -> str:
     """The ECR repository that caches `ref`: Docker Hub's `library/` is part of it, as ECR requires.
 
     Under the `ROOT` prefix, cached repositories carry the upstream's names unprefixed.
     """
-    return ref.repository if prefix == ROOT_PREFIX else f"{prefix}/{ref.repository}"
+    path = path_below_prefix(ref, upstream_prefix)
+    return path if prefix == ROOT_PREFIX else f"{prefix}/{path}"
 
 
 def cache_prefix_url(registry_host: str, prefix: str) -> str:
@@ -153,13 +173,24 @@ def cache_prefix_url(registry_host: str, prefix: str) -> str:
     return registry_host if prefix == ROOT_PREFIX else f"{registry_host}/{prefix}"
 
 
-def cache_reference(ref: ImageRef, *, registry_host: str, prefix: str) -> str:
-    """`<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<repository>:<tag>`."""
-    text = f"{registry_host}/{cache_repository(ref, prefix)}"
+def cache_reference(
+    ref: ImageRef,
+    *,
+    registry_host: str,
+    prefix: str,
+    upstream_prefix: str | None = None,
+    digest: str | None = None,
+) -> str:
+    """`<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<repository>:<tag>[@<digest>]`.
+
+    `digest` is the digest the cache served, when known; otherwise the catalogue's pin, if any.
+    """
+    text = f"{registry_host}/{cache_repository(ref, prefix, upstream_prefix)}"
     if ref.tag is not None:
         text += f":{ref.tag}"
-    if ref.digest is not None:
-        text += f"@{ref.digest}"
+    pinned = digest or ref.digest
+    if pinned is not None:
+        text += f"@{pinned}"
     return text
 
 

@@ -22,6 +22,7 @@ import yaml
 from components.catalogue import CatalogueEntry, load_catalogue
 from components.errors import InputError, Problem
 from components.oci_client import RegistryClient, RetryPolicy, is_loopback
+from components.upstreams import path_below_prefix
 from components.warmer import BlobNotKept, Warmer, WarmResult, WarmTarget, warm_all
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -33,6 +34,7 @@ class Mirror:
 
     upstream: str
     url: str
+    upstream_prefix: str | None = None  # an ECR upstream's upstreamRepositoryPrefix (--stack only)
 
 
 def parse_mirror(text: str) -> Mirror:
@@ -60,13 +62,14 @@ def mirrors_from_stack(stack: str, images_file: str | Path | None = None) -> lis
     import boto3
 
     from components.settings import load_stack_settings
-    from components.upstreams import ROOT_PREFIX, registry_host
+    from components.upstreams import cache_prefix_url, registry_host
 
     settings = load_stack_settings(stack, images_file=images_file)
     account = boto3.client("sts", region_name=settings.region).get_caller_identity()["Account"]
     host = registry_host(account, settings.region)
+    upstream_prefixes = settings.upstream_prefixes()
     return [
-        Mirror(upstream, f"https://{host}" if prefix == ROOT_PREFIX else f"https://{host}/{prefix}")
+        Mirror(upstream, f"https://{cache_prefix_url(host, prefix)}", upstream_prefixes[upstream])
         for upstream, prefix in settings.cache_prefixes().items()
     ]
 
@@ -115,7 +118,7 @@ def _targets(
         locked = (lock.get(str(entry.ref)) or {}).get("digest")
         target = WarmTarget(
             source=entry.ref,
-            repository=entry.ref.repository,
+            repository=path_below_prefix(entry.ref, mirror.upstream_prefix),
             tag=entry.ref.tag or "latest",
             platforms=platforms or entry.platforms,
             locked_digest=locked,

@@ -26,8 +26,10 @@ from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
 from components.catalogue import CatalogueEntry
 from components.config_source import PROJECT_ROOT
+from components.errors import DigestMismatchError
+from components.images import DEFAULT_TAG
 from components.settings import WarmConfig
-from components.upstreams import cache_prefix_url, cache_reference
+from components.upstreams import cache_prefix_url, cache_reference, cache_repository, path_below_prefix
 from components.warm_provider import CacheWarmProvider
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheWarming"
@@ -37,11 +39,47 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 @dataclass(frozen=True)
 class WarmSpec:
-    """One tag to warm, resolved against the cache."""
+    """One tag to warm, resolved against the cache: every name comes from the parsed reference."""
 
     entry: CatalogueEntry
-    registry_url: str
-    cache_reference: str
+    registry: str
+    prefix: str
+    upstream_prefix: str | None = None
+
+    @property
+    def registry_url(self) -> str:
+        return f"https://{cache_prefix_url(self.registry, self.prefix)}"
+
+    @property
+    def repository(self) -> str:
+        """The ECR repository, `<prefix>/<path>`, as ECR names it."""
+        return cache_repository(self.entry.ref, self.prefix, self.upstream_prefix)
+
+    @property
+    def path(self) -> str:
+        """The repository below `registry_url`."""
+        return path_below_prefix(self.entry.ref, self.upstream_prefix)
+
+    @property
+    def cache_reference(self) -> str:
+        """What is warmed: always the tag, since ECR cannot pull an uncached image by digest."""
+        ref = self.entry.ref
+        return cache_reference(
+            ref.with_tag(ref.tag or DEFAULT_TAG),
+            registry_host=self.registry,
+            prefix=self.prefix,
+            upstream_prefix=self.upstream_prefix,
+        )
+
+    def pinned_reference(self, served: str | None) -> str:
+        """The `images` output: the cache reference at the digest the cache served (else the catalogue's pin)."""
+        return cache_reference(
+            self.entry.ref,
+            registry_host=self.registry,
+            prefix=self.prefix,
+            upstream_prefix=self.upstream_prefix,
+            digest=served,
+        )
 
     @property
     def logical_name(self) -> str:
@@ -49,33 +87,46 @@ class WarmSpec:
         return "warm-" + re.sub(r"[^A-Za-z0-9._-]+", "-", f"{ref.registry}/{ref.repository}-{ref.tag}")
 
     def props(self, prune: bool) -> dict[str, Any]:
+        pin = {"pinned_digest": self.entry.ref.digest} if self.entry.ref.digest else {}
         return {
             "source": str(self.entry.ref),
             "cache_reference": self.cache_reference,
             "registry_url": self.registry_url,
-            "repository": self.entry.ref.repository,
+            "repository": self.path,
             "tag": self.entry.ref.tag,
             "platforms": list(self.entry.platforms) if self.entry.platforms else None,
             "prune": prune,
+            **pin,
         }
 
 
 def warm_specs(
-    entries: Sequence[CatalogueEntry], prefixes: Mapping[str, str], registry: str
+    entries: Sequence[CatalogueEntry],
+    prefixes: Mapping[str, str],
+    registry: str,
+    upstream_prefixes: Mapping[str, str | None] | None = None,
 ) -> list[WarmSpec]:
+    upstream_prefixes = upstream_prefixes or {}
     return [
-        WarmSpec(
-            entry,
-            f"https://{cache_prefix_url(registry, prefixes[entry.ref.registry])}",
-            cache_reference(entry.ref, registry_host=registry, prefix=prefixes[entry.ref.registry]),
-        )
+        WarmSpec(entry, registry, prefixes[entry.ref.registry], upstream_prefixes.get(entry.ref.registry))
         for entry in entries
     ]
 
 
 def existing_repositories(specs: Sequence[WarmSpec]) -> list[str]:
     """The cache repositories the catalogue implies, named as ECR names them (`<prefix>/<repository>`)."""
-    return sorted({spec.cache_reference.split("/", 1)[1].rsplit(":", 1)[0] for spec in specs})
+    return sorted({spec.repository for spec in specs})
+
+
+def check_pin(spec: WarmSpec, served: str | None) -> str | None:
+    """The served digest, after checking it against the catalogue's pin (backends other than the provider)."""
+    pin = spec.entry.ref.digest
+    if pin is not None and served is not None and served != pin:
+        raise DigestMismatchError(
+            f"{spec.entry.source}:{spec.entry.line}: {spec.entry.ref}: the cache served {served} for tag "
+            f"{spec.entry.ref.tag!r}, not the pinned digest; the upstream tag moved. Update the pin or the tag"
+        )
+    return served
 
 
 @functools.cache
@@ -109,10 +160,6 @@ class WarmedImage(pulumi.CustomResource):
 def _digest_of(text: str | None) -> str | None:
     found = _DIGEST.findall(text or "")
     return found[-1] if found else None
-
-
-def _pinned(reference: str, digest: str | None) -> str:
-    return f"{reference}@{digest}" if digest else reference
 
 
 class CacheWarming(pulumi.ComponentResource):
@@ -165,7 +212,10 @@ class CacheWarming(pulumi.ComponentResource):
             digests.append(digest)
         self.images = pulumi.Output.all(*digests).apply(
             lambda served: {
-                str(spec.entry.ref): _pinned(spec.cache_reference, digest)
+                # The provider backend checks the pin itself, failing only that image's create.
+                str(spec.entry.ref): spec.pinned_reference(
+                    digest if settings.backend == "provider" else check_pin(spec, digest)
+                )
                 for spec, digest in zip(specs, served, strict=True)
             }
         )
