@@ -21,7 +21,6 @@ PUSH_ACTIONS = frozenset(
 )
 FIRST_PULL_ACTIONS = ("ecr:BatchImportUpstreamImage", "ecr:CreateRepository")
 PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
-REPOSITORY_POLICY_MAX_CHARACTERS = 10_240
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
 ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
 
@@ -102,19 +101,12 @@ def repository_policy(*, partition: str, consumers: Consumers) -> dict[str, Any]
     if consumers.empty:
         return None
     actions = (*PULL_ACTIONS, "ecr:BatchImportUpstreamImage")
-    doc = pull_only(
+    return pull_only(
         {
             "Version": "2012-10-17",
             "Statement": _consumer_statements("PullThroughCache", actions, consumers, partition, None),
         }
     )
-    size = len(render_policy(doc))
-    if size > REPOSITORY_POLICY_MAX_CHARACTERS:
-        raise PolicyInputError(
-            f"the repository policy is {size} characters; ECR allows {REPOSITORY_POLICY_MAX_CHARACTERS}. "
-            "Use access.organizationId instead of listing many accounts"
-        )
-    return doc
 
 
 def node_pull_policy(
@@ -125,9 +117,11 @@ def node_pull_policy(
     prefixes: Sequence[str],
     tags_new_repositories: bool = False,
 ) -> dict[str, Any]:
-    """For EKS node roles: pull anything, and cause first-time caching only under the cache prefixes.
+    """For EKS node roles: pull, and cause first-time caching, only under the cache prefixes.
 
-    When the creation templates tag new repositories, the puller that causes the
+    One statement per action group, each prefix ARN once: an IAM managed policy holds 6,144
+    characters, and listing 50 prefixes twice would not fit. When the creation templates
+    tag new repositories, the puller that causes the
     creation also needs `ecr:TagResource` (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html).
     """
     resources = _prefix_arns(partition, region, account_id, prefixes)
@@ -142,11 +136,10 @@ def node_pull_policy(
                     "Action": ["ecr:GetAuthorizationToken"],
                     "Resource": "*",
                 },
-                {"Sid": "PullImages", "Effect": "Allow", "Action": list(PULL_ACTIONS), "Resource": resources},
                 {
-                    "Sid": "FirstPullThroughCache",
+                    "Sid": "PullThroughCache",
                     "Effect": "Allow",
-                    "Action": first_pull,
+                    "Action": sorted({*PULL_ACTIONS, *first_pull}),
                     "Resource": resources,
                 },
             ],

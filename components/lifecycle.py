@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.errors import LifecyclePolicyError
+from components.policy_limits import ECR_LIFECYCLE_POLICY
 
-MAX_POLICY_CHARACTERS = 30_720
 MAX_WILDCARDS = 4
 TAG_STATUSES = frozenset({"tagged", "untagged", "any"})
 COUNT_TYPES = frozenset(
@@ -286,11 +286,9 @@ def validate_lifecycle_policy(doc: Mapping[str, Any]) -> list[str]:
             any_rules[0],
             "a tagStatus 'any' rule must have the highest rulePriority, so there can be only one",
         )
-    size = len(_canonical_json(doc))
-    if size > MAX_POLICY_CHARACTERS:
-        raise LifecyclePolicyError(
-            f"the policy is {size} characters; ECR allows at most {MAX_POLICY_CHARACTERS}"
-        )
+    too_long = ECR_LIFECYCLE_POLICY.excess(_canonical_json(doc))
+    if too_long:
+        raise LifecyclePolicyError(too_long)
     return idle_rules(rules)
 
 

@@ -18,10 +18,24 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
 from components import network
-from components.access_policies import ACCOUNT_ID, ORGANIZATION_ID
+from components.access_policies import (
+    ACCOUNT_ID,
+    ORGANIZATION_ID,
+    Consumers,
+    node_pull_policy,
+    registry_policy,
+    render_policy,
+    repository_policy,
+)
 from components.catalogue import CatalogueEntry, load_catalogue
 from components.config_source import PROJECT, PROJECT_ROOT, SECRET_PLACEHOLDER, RawConfig, read_stack_file
-from components.errors import LifecyclePolicyError, Problem, UnsupportedUpstreamError, raise_if_any
+from components.errors import (
+    LifecyclePolicyError,
+    PolicyInputError,
+    Problem,
+    UnsupportedUpstreamError,
+    raise_if_any,
+)
 from components.lifecycle import (
     RetentionSettings,
     build_lifecycle_policy,
@@ -29,6 +43,14 @@ from components.lifecycle import (
     render_lifecycle_policy,
     validate_lifecycle_policy,
 )
+from components.policy_limits import (
+    ECR_REGISTRY_POLICY,
+    ECR_REPOSITORY_POLICY,
+    IAM_MANAGED_POLICY,
+    IAM_ROLE_INLINE_POLICIES,
+    DocumentLimit,
+)
+from components.template_policies import template_role_policy
 from components.upstreams import (
     ROOT_PREFIX,
     Credential,
@@ -471,6 +493,61 @@ def _lifecycle(config: ProjectConfig, check: _Checker) -> tuple[str, list[str]]:
         return "", []
 
 
+SIZE_CHECK_ACCOUNT_ID = "000000000000"  # every account ID has 12 digits: the size does not depend on which
+
+
+def _policy_sizes(
+    config: ProjectConfig, rules: list[CacheRuleSettings], region: str, check: _Checker
+) -> None:
+    """Every policy document the stack registers, built here once to check its size against its service's limit."""
+    prefixes = [rule.prefix for rule in rules]
+    if not prefixes or not region:
+        return
+    partition = network.partition_of_region(region)
+    account = SIZE_CHECK_ACCOUNT_ID
+    access = config.access
+    try:
+        consumers = Consumers(account_ids=access.account_ids, organization_id=access.organization_id)
+    except PolicyInputError:
+        return  # reported by _access
+    node = node_pull_policy(
+        partition=partition,
+        region=region,
+        account_id=account,
+        prefixes=prefixes,
+        tags_new_repositories=bool(config.templates.resource_tags),
+    )
+    documents: list[tuple[tuple[str, ...], DocumentLimit, dict[str, Any] | None, str]] = [
+        (("upstreams",), IAM_MANAGED_POLICY, node, "enable fewer upstreams, or give them shorter prefixes"),
+        (
+            ("access", "accountIds"),
+            ECR_REGISTRY_POLICY,
+            registry_policy(
+                partition=partition, region=region, account_id=account, prefixes=prefixes, consumers=consumers
+            ),
+            "grant an organization (access.organizationId) instead of listing many accounts, or enable fewer upstreams",
+        ),
+        (
+            ("access", "accountIds"),
+            ECR_REPOSITORY_POLICY,
+            repository_policy(partition=partition, consumers=consumers),
+            "grant an organization (access.organizationId) instead of listing many accounts",
+        ),
+    ]
+    if config.templates.resource_tags or config.templates.encryption == "KMS":
+        role_policy = template_role_policy(
+            partition=partition,
+            region=region,
+            account_id=account,
+            prefixes=prefixes,
+            kms_key_arn=config.templates.kms_key_arn,
+        )
+        documents.append((("upstreams",), IAM_ROLE_INLINE_POLICIES, role_policy, "enable fewer upstreams"))
+    for path, limit, document, hint in documents:
+        if document is not None and (too_long := limit.excess(render_policy(document))):
+            check.add(path, too_long, hint)
+
+
 def _warm(config: ProjectConfig, check: _Checker) -> None:
     warm = config.warm
     if warm.backend == "command" and not warm.pull_command:
@@ -632,6 +709,7 @@ def build_settings(
     lifecycle_json, lifecycle_warnings = _lifecycle(config, check)
     warnings += lifecycle_warnings
     warnings += _access(config, check)
+    _policy_sizes(config, rules, region, check)
     _endpoints(config, check)
     _warm(config, check)
     raise_if_any(check.problems)

@@ -227,7 +227,8 @@ def _policy_of_length(characters: int) -> Policy:
 def test_size_limit_is_30720_characters() -> None:
     validate_lifecycle_policy(_policy_of_length(30_720))
     with pytest.raises(
-        LifecyclePolicyError, match="the policy is 30721 characters; ECR allows at most 30720"
+        LifecyclePolicyError,
+        match="the ECR lifecycle policy would be 30721 characters; AWS allows at most 30720",
     ):
         validate_lifecycle_policy(_policy_of_length(30_721))
 

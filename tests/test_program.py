@@ -294,11 +294,7 @@ def test_no_consumers_no_registry_policy_but_a_node_policy(run_program: RunProgr
     assert run.of_type(REGISTRY_POLICY) == []
     assert "repositoryPolicy" not in run.inputs(TEMPLATE, "template-quay")
     node = json.loads(run.inputs(IAM_POLICY, "node-pull-policy")["policy"])
-    assert {s["Sid"] for s in node["Statement"]} == {
-        "AuthenticateToEcr",
-        "PullImages",
-        "FirstPullThroughCache",
-    }
+    assert {s["Sid"] for s in node["Statement"]} == {"AuthenticateToEcr", "PullThroughCache"}
     assert run.plan.outputs["node_pull_policy_arn"].startswith("arn:aws:iam")
 
 

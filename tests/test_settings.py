@@ -471,3 +471,32 @@ def test_archiving_turns_the_default_count_cap_off_but_not_an_explicit_one(tmp_p
         "ecr-pull-through-cache:retention: retention.maxImageCount and retention.archiveUnpulledAfterDays"
         in message
     )
+
+
+def _ecr_upstreams(count: int) -> dict[str, Any]:
+    return {
+        f"{n:012d}.dkr.ecr.eu-west-1.amazonaws.com": {
+            "prefix": f"shared-services-team-{n:04d}",
+            "roleArn": "arn:aws:iam::123456789012:role/upstream",
+        }
+        for n in range(count)
+    }
+
+
+def test_policy_sizes_are_checked_before_anything_is_registered(tmp_path: Path) -> None:
+    """50 upstreams, 100 accounts and an organization: the registry policy exceeds ECR's 10,240."""
+    access = {"accountIds": [f"{n:012d}" for n in range(100, 200)], "organizationId": "o-a1b2c3d4e5"}
+    message = error_for({"upstreams": _ecr_upstreams(50), "access": access}, tmp_path, images="")
+    assert "ecr-pull-through-cache:access.accountIds: the ECR registry policy would be" in message
+    assert "AWS allows at most 10240" in message
+    assert "access.organizationId" in message
+    assert "IAM managed policy" not in message, "the compact node policy fits with 50 upstreams"
+    settings_for(
+        {"upstreams": _ecr_upstreams(50), "access": {"organizationId": "o-a1b2c3d4e5"}}, tmp_path, images=""
+    )
+
+
+def test_repository_policy_size_names_the_accounts_key(tmp_path: Path) -> None:
+    access = {"accountIds": [f"{n:012d}" for n in range(100, 500)]}
+    message = error_for({"upstreams": PUBLIC, "access": access}, tmp_path)
+    assert "ecr-pull-through-cache:access.accountIds: the ECR repository policy would be" in message
