@@ -562,6 +562,17 @@ def _warm(config: ProjectConfig, check: _Checker) -> None:
 
 def _access(config: ProjectConfig, check: _Checker) -> list[str]:
     access = config.access
+    if access.apply_to_existing_repositories and not config.warm.enabled:
+        # Refused rather than creating the repositories here: a cache repository exists once a pull
+        # creates it, and a Pulumi-owned aws.ecr.Repository would skip the creation template and be
+        # deleted, images and all, with the stack.
+        check.add(
+            ("access", "applyToExistingRepositories"),
+            "needs warming: with warm.enabled false nothing in this stack creates the cache repositories, so "
+            "SetRepositoryPolicy would fail with RepositoryNotFoundException on a registry that has not pulled them",
+            "set warm.enabled: true, or set applyToExistingRepositories: false (the creation templates "
+            "already give new repositories the policy)",
+        )
     for index, account in enumerate(access.account_ids):
         if not ACCOUNT_ID.fullmatch(account):
             check.add(("access", "accountIds", str(index)), f"{account!r} is not a 12-digit AWS account ID")

@@ -500,3 +500,15 @@ def test_repository_policy_size_names_the_accounts_key(tmp_path: Path) -> None:
     access = {"accountIds": [f"{n:012d}" for n in range(100, 500)]}
     message = error_for({"upstreams": PUBLIC, "access": access}, tmp_path)
     assert "ecr-pull-through-cache:access.accountIds: the ECR repository policy would be" in message
+
+
+def test_policies_on_existing_repositories_need_warming(tmp_path: Path) -> None:
+    values = {
+        "upstreams": PUBLIC,
+        "access": {"accountIds": ["111111111111"], "applyToExistingRepositories": True},
+        "warm": {"enabled": False},
+    }
+    message = error_for(values, tmp_path)
+    assert "ecr-pull-through-cache:access.applyToExistingRepositories: needs warming" in message
+    assert "RepositoryNotFoundException" in message
+    settings_for({**values, "warm": {"enabled": True}}, tmp_path)
