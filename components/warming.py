@@ -28,6 +28,7 @@ from components.catalogue import CatalogueEntry
 from components.config_source import PROJECT_ROOT
 from components.errors import DigestMismatchError
 from components.images import DEFAULT_TAG
+from components.names import image_name, legacy_image_name, names_with_aliases
 from components.settings import WarmConfig
 from components.upstreams import cache_prefix_url, cache_reference, cache_repository, path_below_prefix
 from components.warm_provider import CacheWarmProvider
@@ -80,11 +81,6 @@ class WarmSpec:
             upstream_prefix=self.upstream_prefix,
             digest=served,
         )
-
-    @property
-    def logical_name(self) -> str:
-        ref = self.entry.ref
-        return "warm-" + re.sub(r"[^A-Za-z0-9._-]+", "-", f"{ref.registry}/{ref.repository}-{ref.tag}")
 
     def props(self, prune: bool) -> dict[str, Any]:
         pin = {"pinned_digest": self.entry.ref.digest} if self.entry.ref.digest else {}
@@ -198,15 +194,21 @@ class CacheWarming(pulumi.ComponentResource):
                 ],
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        names = names_with_aliases([spec.entry.ref for spec in specs], image_name, legacy_image_name)
         for spec in specs:
             resource: pulumi.Resource
             digest: pulumi.Output[str | None]
+            name, legacy = names[spec.entry.ref]
+            opts = pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"warm-{old}") for old in legacy])
+            )
+            logical_name = f"warm-{name}"
             if docker_provider is not None:
-                resource, digest = self._docker(spec, docker_provider, child)
+                resource, digest = self._docker(spec, logical_name, docker_provider, opts)
             elif login is not None:
-                resource, digest = self._command(spec, settings, registry, login, child)
+                resource, digest = self._command(spec, logical_name, settings, registry, login, opts)
             else:
-                image = WarmedImage(spec.logical_name, spec.props(settings.prune), child)
+                image = WarmedImage(logical_name, spec.props(settings.prune), opts)
                 resource, digest = image, image.digest
             self.warmed.append(resource)
             digests.append(digest)
@@ -222,11 +224,11 @@ class CacheWarming(pulumi.ComponentResource):
         self.register_outputs({"images": self.images})
 
     def _docker(
-        self, spec: WarmSpec, provider: docker.Provider, opts: pulumi.ResourceOptions
+        self, spec: WarmSpec, logical_name: str, provider: docker.Provider, opts: pulumi.ResourceOptions
     ) -> tuple[pulumi.Resource, pulumi.Output[str | None]]:
         platforms = spec.entry.platforms or ()
         image = docker.RemoteImage(
-            spec.logical_name,
+            logical_name,
             name=spec.cache_reference,
             platform=platforms[0] if len(platforms) == 1 else None,
             keep_locally=False,
@@ -237,13 +239,14 @@ class CacheWarming(pulumi.ComponentResource):
     def _command(
         self,
         spec: WarmSpec,
+        logical_name: str,
         settings: WarmConfig,
         registry: str,
         login: pulumi.Output[Any],
         opts: pulumi.ResourceOptions,
     ) -> tuple[pulumi.Resource, pulumi.Output[str | None]]:
         pull = command.local.Command(
-            spec.logical_name,
+            logical_name,
             create=settings.pull_command,
             environment={
                 "IMAGE": spec.cache_reference,
