@@ -69,6 +69,11 @@ MAX_RULES_PER_REGISTRY = (
 # `description`: validation.StringLenBetween(0, 255). The stricter one is what `pulumi up` enforces.
 TEMPLATE_DESCRIPTION_MAX = 255
 SECRET_NAME_PREFIX = "ecr-pullthroughcache/"
+# "Creating pull through cache rules isn't supported in" China (Beijing), China (Ningxia) and the two
+# GovCloud regions (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache.html,
+# considerations); AWS's launch note says the same (https://aws.amazon.com/about-aws/whats-new/2023/11/
+# amazon-ecr-pull-through-cache-additional-upstream-registries/). The China-region copy of the guide
+# (docs.amazonaws.cn) is the same text under a "might vary by Region" banner, not a statement of support.
 UNSUPPORTED_REGIONS = frozenset({"cn-north-1", "cn-northwest-1", "us-gov-east-1", "us-gov-west-1"})
 TOKEN_KEY_SUFFIX = "-token"
 
@@ -292,9 +297,19 @@ def _rules(
             continue
         prefix = options.prefix or upstream.default_prefix
         reason = check_prefix(prefix)
+        if prefix == ROOT_PREFIX and upstream.credential is not Credential.ROLE:
+            # AWS documents ROOT as a rule's prefix only for ECR-to-ECR caching
+            # (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private-wildcards.html);
+            # the API's pattern accepts it for any upstream, but nothing says the others honour it.
+            reason = (
+                f"prefix ROOT is documented only for an ECR private upstream, not {upstream.kind.title}; "
+                "it would also make every unprefixed repository in the registry a cache of this upstream"
+            )
         if reason:
             check.add(
-                (*path, "prefix"), reason, f"set {check.key(*path, 'prefix')} to a shorter valid prefix"
+                (*path, "prefix"),
+                reason,
+                f"set {check.key(*path, 'prefix')} to a valid prefix, for example {upstream.default_prefix}",
             )
             continue
         if prefix in prefixes:

@@ -115,8 +115,18 @@ def test_prefix_grammar_and_length(tmp_path: Path, prefix: str, message: str) ->
 
 
 def test_root_prefix_is_allowed(tmp_path: Path) -> None:
-    settings = settings_for({"upstreams": {"quay.io": {"prefix": "ROOT"}}}, tmp_path)
-    assert settings.cache_prefixes() == {"quay.io": "ROOT"}
+    ecr = "333333333333.dkr.ecr.eu-west-1.amazonaws.com"
+    role = "arn:aws:iam::123456789012:role/upstream"
+    settings = settings_for({"upstreams": {ecr: {"prefix": "ROOT", "roleArn": role}}}, tmp_path, images="")
+    assert settings.cache_prefixes() == {ecr: "ROOT"}
+
+
+def test_root_prefix_is_refused_for_upstreams_other_than_ecr(tmp_path: Path) -> None:
+    message = error_for({"upstreams": {"quay.io": {"prefix": "ROOT"}}}, tmp_path)
+    assert (
+        "ecr-pull-through-cache:upstreams.quay.io.prefix: prefix ROOT is documented only for an ECR"
+        in message
+    )
 
 
 def test_two_upstreams_on_one_prefix(tmp_path: Path) -> None:

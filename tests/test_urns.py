@@ -42,7 +42,16 @@ def test_prefixes_that_used_to_share_a_name_get_distinct_ones(run_program: RunPr
 
 def test_root_and_root_lowercase_are_distinct(run_program: RunProgram) -> None:
     run = run_program(
-        {"upstreams": {"quay.io": {"prefix": "ROOT"}, "registry.k8s.io": {"prefix": "root"}}, **NO_ENDPOINTS}
+        {
+            "upstreams": {
+                "333333333333.dkr.ecr.eu-west-1.amazonaws.com": {
+                    "prefix": "ROOT",
+                    "roleArn": "arn:aws:iam::123456789012:role/upstream",
+                },
+                "registry.k8s.io": {"prefix": "root"},
+            },
+            **NO_ENDPOINTS,
+        }
     )
     assert {name for name, _ in run.of_type(RULE)} == {"rule-ROOT", "rule-root"}
 
