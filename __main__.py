@@ -11,115 +11,125 @@ from components.cache import PullThroughCache
 from components.endpoints import PrivateEndpoints, placement_from_settings
 from components.node_config import containerd_hosts, kubelet_credential_provider_config
 from components.node_userdata import al2023_user_data, bottlerocket_settings
+from components.settings import check_role_for_account
 from components.templates import CreationTemplates
 from components.upstreams import cache_prefix_url, registry_host
 from components.warming import CacheWarming, existing_repositories, warm_specs
 
-settings = program.program_settings()
-for warning in settings.warnings:
-    pulumi.log.warn(warning)
-identity = aws.get_caller_identity()
-partition = aws.get_partition()
-program.check_account(settings, identity.account_id)
-registry = registry_host(identity.account_id, settings.region, partition.dns_suffix)
-prefixes = [rule.prefix for rule in settings.rules]
-config = settings.config
-tags = config.tags
-consumers = Consumers(account_ids=config.access.account_ids, organization_id=config.access.organization_id)
+with program.input_errors_reported():
+    settings = program.program_settings()
+    for warning in settings.warnings:
+        pulumi.log.warn(warning)
+    identity = aws.get_caller_identity()
+    partition = aws.get_partition()
+    check_role_for_account(settings, identity.account_id)
+    registry = registry_host(identity.account_id, settings.region, partition.dns_suffix)
+    prefixes = [rule.prefix for rule in settings.rules]
+    config = settings.config
+    tags = config.tags
+    consumers = Consumers(
+        account_ids=config.access.account_ids, organization_id=config.access.organization_id
+    )
 
-cache = PullThroughCache("cache", rules=settings.rules, tags=tags)
-templates = CreationTemplates(
-    "templates",
-    prefixes=prefixes,
-    settings=config.templates,
-    lifecycle_policy=settings.lifecycle_policy_json,
-    repository_policy=template_repository_policy(partition=partition.partition, consumers=consumers),
-    partition=partition.partition,
-    region=settings.region,
-    account_id=identity.account_id,
-    tags=tags,
-)
-specs = warm_specs(settings.images, settings.cache_prefixes(), registry)
-warming = (
-    CacheWarming("warm", specs=specs, settings=config.warm, registry=registry, depends_on=[cache, templates])
-    if config.warm.enabled
-    else None
-)
-images = warming.images if warming else {str(spec.entry.ref): spec.cache_reference for spec in specs}
-access = CacheAccess(
-    "access",
-    consumers=consumers,
-    prefixes=prefixes,
-    partition=partition.partition,
-    region=settings.region,
-    account_id=identity.account_id,
-    tags_new_repositories=bool(config.templates.resource_tags),
-    existing_repositories=existing_repositories(specs)
-    if config.access.apply_to_existing_repositories
-    else (),
-    depends_on=warming.warmed if warming else (),
-    tags=tags,
-)
-cache_prefixes = cache.rule_prefixes.apply(
-    lambda by_registry: {
-        upstream: cache_prefix_url(registry, prefix) for upstream, prefix in sorted(by_registry.items())
-    }
-)
-
-if config.endpoints.enabled:
-    endpoints = PrivateEndpoints(
-        "endpoints",
+    cache = PullThroughCache("cache", rules=settings.rules, tags=tags)
+    templates = CreationTemplates(
+        "templates",
+        prefixes=prefixes,
+        settings=config.templates,
+        lifecycle_policy=settings.lifecycle_policy_json,
+        repository_policy=template_repository_policy(partition=partition.partition, consumers=consumers),
+        partition=partition.partition,
         region=settings.region,
-        placement=placement_from_settings(config.endpoints),
-        services=config.endpoints.services,
-        extra_s3_bucket_arns=config.endpoints.extra_s3_bucket_arns,
+        account_id=identity.account_id,
         tags=tags,
     )
-    pulumi.export(program.VPC_ENDPOINT_IDS, endpoints.endpoint_ids)
-    pulumi.export(program.VPC_ENDPOINT_SECURITY_GROUP_ID, endpoints.security_group_id)
-else:
-    pulumi.export(program.VPC_ENDPOINT_IDS, {})
-    pulumi.export(program.VPC_ENDPOINT_SECURITY_GROUP_ID, None)
+    specs = warm_specs(settings.images, settings.cache_prefixes(), registry, settings.upstream_prefixes())
+    warming = (
+        CacheWarming(
+            "warm", specs=specs, settings=config.warm, registry=registry, depends_on=[cache, templates]
+        )
+        if config.warm.enabled
+        else None
+    )
+    images = (
+        warming.images if warming else {str(spec.entry.ref): spec.pinned_reference(None) for spec in specs}
+    )
+    access = CacheAccess(
+        "access",
+        consumers=consumers,
+        prefixes=prefixes,
+        partition=partition.partition,
+        region=settings.region,
+        account_id=identity.account_id,
+        tags_new_repositories=bool(config.templates.resource_tags),
+        existing_repositories=existing_repositories(specs)
+        if config.access.apply_to_existing_repositories
+        else (),
+        depends_on=warming.warmed if warming else (),
+        tags=tags,
+    )
+    cache_prefixes = cache.rule_prefixes.apply(
+        lambda by_registry: {
+            upstream: cache_prefix_url(registry, prefix) for upstream, prefix in sorted(by_registry.items())
+        }
+    )
 
-alerts = config.alerts
-if alerts is not None and alerts.enabled:
-    cache_alerts = CacheAlerts(
-        "alerts",
-        CacheAlertsArgs(
-            prefixes=prefixes,
-            partition=partition.partition,
-            account_id=identity.account_id,
-            emails=alerts.emails,
-            kms_key_arn=alerts.kms_key_arn,
+    if config.endpoints.enabled:
+        endpoints = PrivateEndpoints(
+            "endpoints",
+            region=settings.region,
+            placement=placement_from_settings(config.endpoints),
+            services=config.endpoints.services,
+            extra_s3_bucket_arns=config.endpoints.extra_s3_bucket_arns,
             tags=tags,
+        )
+        pulumi.export(program.VPC_ENDPOINT_IDS, endpoints.endpoint_ids)
+        pulumi.export(program.VPC_ENDPOINT_SECURITY_GROUP_ID, endpoints.security_group_id)
+    else:
+        pulumi.export(program.VPC_ENDPOINT_IDS, {})
+        pulumi.export(program.VPC_ENDPOINT_SECURITY_GROUP_ID, None)
+
+    alerts = config.alerts
+    if alerts is not None and alerts.enabled:
+        cache_alerts = CacheAlerts(
+            "alerts",
+            CacheAlertsArgs(
+                prefixes=prefixes,
+                partition=partition.partition,
+                account_id=identity.account_id,
+                emails=alerts.emails,
+                kms_key_arn=alerts.kms_key_arn,
+                tags=tags,
+            ),
+        )
+        pulumi.export(program.ALERTS_TOPIC_ARN, cache_alerts.topic_arn)
+    else:
+        pulumi.export(program.ALERTS_TOPIC_ARN, None)
+
+    pulumi.export(program.REGISTRY, registry)
+    pulumi.export(program.CACHE_PREFIXES, cache_prefixes)
+    pulumi.export(program.IMAGES, images)
+    pulumi.export(program.RULES, cache.rule_upstreams)
+    pulumi.export(program.CREDENTIAL_SECRET_ARNS, cache.credential_secret_arns)
+    pulumi.export(program.NODE_PULL_POLICY_ARN, access.node_pull_policy_arn)
+    pulumi.export(
+        program.KUBELET_CREDENTIAL_PROVIDER_CONFIG,
+        kubelet_credential_provider_config(
+            registry_host=registry, region=settings.region, upstreams=settings.cache_prefixes()
         ),
     )
-    pulumi.export(program.ALERTS_TOPIC_ARN, cache_alerts.topic_arn)
-else:
-    pulumi.export(program.ALERTS_TOPIC_ARN, None)
-
-pulumi.export(program.REGISTRY, registry)
-pulumi.export(program.CACHE_PREFIXES, cache_prefixes)
-pulumi.export(program.IMAGES, images)
-pulumi.export(program.RULES, cache.rule_upstreams)
-pulumi.export(program.CREDENTIAL_SECRET_ARNS, cache.credential_secret_arns)
-pulumi.export(program.NODE_PULL_POLICY_ARN, access.node_pull_policy_arn)
-pulumi.export(
-    program.KUBELET_CREDENTIAL_PROVIDER_CONFIG,
-    kubelet_credential_provider_config(
-        registry_host=registry, region=settings.region, upstreams=settings.cache_prefixes()
-    ),
-)
-pulumi.export(program.CONTAINERD_HOSTS, cache_prefixes.apply(lambda p: containerd_hosts(cache_prefixes=p)))
-pulumi.export(
-    program.AMAZON_LINUX_USER_DATA,
-    cache_prefixes.apply(
-        lambda p: al2023_user_data(cache_prefixes=p, registry_host=registry, region=settings.region)
-    ),
-)
-pulumi.export(
-    program.BOTTLEROCKET_SETTINGS,
-    cache_prefixes.apply(
-        lambda p: bottlerocket_settings(cache_prefixes=p, registry_host=registry, region=settings.region)
-    ),
-)
+    pulumi.export(
+        program.CONTAINERD_HOSTS, cache_prefixes.apply(lambda p: containerd_hosts(cache_prefixes=p))
+    )
+    pulumi.export(
+        program.AMAZON_LINUX_USER_DATA,
+        cache_prefixes.apply(
+            lambda p: al2023_user_data(cache_prefixes=p, registry_host=registry, region=settings.region)
+        ),
+    )
+    pulumi.export(
+        program.BOTTLEROCKET_SETTINGS,
+        cache_prefixes.apply(
+            lambda p: bottlerocket_settings(cache_prefixes=p, registry_host=registry, region=settings.region)
+        ),
+    )

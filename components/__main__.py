@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
-    from components.errors import InputError
+    from components.errors import BadInputError
     from components.redaction import redact_userinfo
 
     handlers = {"validate": _validate, "plan": _plan, "warm": _warm, "doctor": _doctor}
@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser(argv).parse_args(argv)
         debug = args.debug
         return handlers[args.command](args)
-    except InputError as error:
+    except BadInputError as error:
         print(f"error: the input needs fixing:\n{error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from components.access_policies import (
     render_policy,
     repository_policy,
 )
+from components.names import legacy_repository_name, names_with_aliases, repository_name
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheAccess"
 
@@ -56,12 +57,18 @@ class CacheAccess(pulumi.ComponentResource):
         )
         repository_document = repository_policy(partition=partition, consumers=consumers)
         if repository_document is not None:
+            names = names_with_aliases(existing_repositories, repository_name, legacy_repository_name)
             for repository in existing_repositories:
+                name, legacy = names[repository]
                 aws.ecr.RepositoryPolicy(
-                    f"repository-policy-{repository.replace('/', '-')}",
+                    f"repository-policy-{name}",
                     repository=repository,
                     policy=render_policy(repository_document),
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+                    opts=pulumi.ResourceOptions(
+                        parent=self,
+                        depends_on=list(depends_on),
+                        aliases=[pulumi.Alias(name=f"repository-policy-{old}") for old in legacy],
+                    ),
                 )
         node_policy = aws.iam.Policy(
             "node-pull-policy",

@@ -1,6 +1,6 @@
 """Pull-only policy documents for the cache's consumers: pure functions, tested as JSON.
 
-What each grant is for comes from ecr-facts.md ("Pulling, first-time caching and IAM"):
+What each grant is for comes from https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html:
 the registry policy lets other accounts cause first-time caching, repository policies
 let them pull, and nobody is ever granted a push action.
 """
@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.errors import PolicyInputError
 from components.template_policies import repository_arns
 
 PUSH_ACTIONS = frozenset(
@@ -20,13 +21,8 @@ PUSH_ACTIONS = frozenset(
 )
 FIRST_PULL_ACTIONS = ("ecr:BatchImportUpstreamImage", "ecr:CreateRepository")
 PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
-REPOSITORY_POLICY_MAX_CHARACTERS = 10_240
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
 ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
-
-
-class PolicyInputError(ValueError):
-    """An account, organization or prefix no policy can be built for."""
 
 
 @dataclass(frozen=True)
@@ -105,19 +101,12 @@ def repository_policy(*, partition: str, consumers: Consumers) -> dict[str, Any]
     if consumers.empty:
         return None
     actions = (*PULL_ACTIONS, "ecr:BatchImportUpstreamImage")
-    doc = pull_only(
+    return pull_only(
         {
             "Version": "2012-10-17",
             "Statement": _consumer_statements("PullThroughCache", actions, consumers, partition, None),
         }
     )
-    size = len(render_policy(doc))
-    if size > REPOSITORY_POLICY_MAX_CHARACTERS:
-        raise PolicyInputError(
-            f"the repository policy is {size} characters; ECR allows {REPOSITORY_POLICY_MAX_CHARACTERS}. "
-            "Use access.organizationId instead of listing many accounts"
-        )
-    return doc
 
 
 def node_pull_policy(
@@ -128,10 +117,12 @@ def node_pull_policy(
     prefixes: Sequence[str],
     tags_new_repositories: bool = False,
 ) -> dict[str, Any]:
-    """For EKS node roles: pull anything, and cause first-time caching only under the cache prefixes.
+    """For EKS node roles: pull, and cause first-time caching, only under the cache prefixes.
 
-    When the creation templates tag new repositories, the puller that causes the
-    creation also needs `ecr:TagResource` (ecr-facts.md, "Pulling, first-time caching and IAM").
+    One statement per action group, each prefix ARN once: an IAM managed policy holds 6,144
+    characters, and listing 50 prefixes twice would not fit. When the creation templates
+    tag new repositories, the puller that causes the
+    creation also needs `ecr:TagResource` (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html).
     """
     resources = _prefix_arns(partition, region, account_id, prefixes)
     first_pull = sorted({*FIRST_PULL_ACTIONS, *(["ecr:TagResource"] if tags_new_repositories else [])})
@@ -145,11 +136,10 @@ def node_pull_policy(
                     "Action": ["ecr:GetAuthorizationToken"],
                     "Resource": "*",
                 },
-                {"Sid": "PullImages", "Effect": "Allow", "Action": list(PULL_ACTIONS), "Resource": resources},
                 {
-                    "Sid": "FirstPullThroughCache",
+                    "Sid": "PullThroughCache",
                     "Effect": "Allow",
-                    "Action": first_pull,
+                    "Action": sorted({*PULL_ACTIONS, *first_pull}),
                     "Resource": resources,
                 },
             ],

@@ -8,23 +8,23 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.errors import CredentialSecretError
+from components.names import legacy_prefix_name, names_with_aliases, prefix_name
 from components.settings import CacheRuleSettings, UpstreamCredential
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:PullThroughCache"
-
-
-def resource_suffix(prefix: str) -> str:
-    """A logical-name part for a prefix: ECR prefixes may contain '/', Pulumi names should not."""
-    return prefix.replace("/", "-").lower()
 
 
 AWS_MANAGED_KEY = "AWS"
 
 
 def _check_default_key(arn: str, key_manager: str, name: str) -> str:
-    """ECR cannot read a secret encrypted with a customer-managed key (ecr-facts.md, "Credentials")."""
+    """ECR cannot read a secret encrypted with a customer-managed key.
+
+    https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-creating-secret.html
+    """
     if key_manager != AWS_MANAGED_KEY:
-        raise ValueError(
+        raise CredentialSecretError(
             f"secret {name!r} is encrypted with a customer-managed KMS key; ECR pull-through cache can only "
             "read secrets encrypted with the default aws/secretsmanager key. Re-create it without a KMS key."
         )
@@ -37,6 +37,10 @@ def _key_manager(key_id: str) -> pulumi.Output[str]:
         return pulumi.Output.from_input(AWS_MANAGED_KEY)
     manager: pulumi.Output[str] = aws.kms.get_key_output(key_id=key_id).key_manager
     return manager
+
+
+def _aliases(kind: str, legacy: list[str]) -> list[pulumi.Input[str | pulumi.Alias]]:
+    return [pulumi.Alias(name=f"{kind}-{name}") for name in legacy]
 
 
 class PullThroughCache(pulumi.ComponentResource):
@@ -60,15 +64,15 @@ class PullThroughCache(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.rules = {}
         secret_arns: dict[str, pulumi.Output[str]] = {}
+        names = names_with_aliases([rule.prefix for rule in rules], prefix_name, legacy_prefix_name)
         for rule in rules:
-            suffix = resource_suffix(rule.prefix)
+            suffix, legacy = names[rule.prefix]
             credential_arn: pulumi.Output[str] | None = None
             depends_on: list[pulumi.Resource] = []
             if rule.credential is not None:
-                credential_arn, version = self._credential(suffix, rule, rule.credential, tags, child)
+                credential_arn, version = self._credential(suffix, legacy, rule, rule.credential, tags)
                 secret_arns[rule.prefix] = credential_arn
                 depends_on = [version] if version is not None else []
             self.rules[rule.registry] = aws.ecr.PullThroughCacheRule(
@@ -78,7 +82,14 @@ class PullThroughCache(pulumi.ComponentResource):
                 credential_arn=credential_arn,
                 custom_role_arn=rule.role_arn,
                 upstream_repository_prefix=rule.upstream_repository_prefix,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+                # The prefix is the rule's name in ECR: a replacement (new upstream URL or upstream
+                # prefix) created first would meet PullThroughCacheRuleAlreadyExistsException.
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=depends_on,
+                    delete_before_replace=True,
+                    aliases=_aliases("rule", legacy),
+                ),
             )
         self.rule_prefixes = pulumi.Output.all(
             **{registry: resource.ecr_repository_prefix for registry, resource in self.rules.items()}
@@ -98,11 +109,18 @@ class PullThroughCache(pulumi.ComponentResource):
     def _credential(
         self,
         suffix: str,
+        legacy: list[str],
         rule: CacheRuleSettings,
         credential: UpstreamCredential,
         tags: Mapping[str, str],
-        child: pulumi.ResourceOptions,
     ) -> tuple[pulumi.Output[str], pulumi.Resource | None]:
+        """A created secret keeps Pulumi's default create-before-delete, unlike the rule.
+
+        Its only replacing input, `name`, comes from the same prefix as its logical name, so it is
+        never replaced in place; and if it were, neither order would work: a deleted secret waits
+        30 days in Secrets Manager's recovery window, and its name cannot be reused meanwhile.
+        """
+        child = pulumi.ResourceOptions(parent=self, aliases=_aliases("credential", legacy))
         if credential.existing is not None:
             existing = credential.existing
             lookup = {"arn": existing} if existing.startswith("arn:") else {"name": existing}

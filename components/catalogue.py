@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from components.errors import InputError, Problem, raise_if_any
-from components.images import ImageRef, ImageRefError, parse_image
+from components.errors import ImageRefError, InputError, Problem, raise_if_any
+from components.images import ImageRef, parse_image
 from components.tag_selectors import SelectorError, TagSelector, compile_expression, parse_range
 from components.yaml_files import MAX_CATALOGUE_BYTES, compose_yaml, describe_kind, node_line, read_yaml
 

@@ -25,7 +25,8 @@ import yaml
 
 from components.catalogue import CatalogueEntry, load_catalogue, parse_catalogue
 from components.errors import InputError, Problem
-from components.images import ImageRef, ImageRefError, parse_image
+from components.errors import ImageRefError
+from components.images import ImageRef, parse_image
 from components.yaml_compose import compose_documents, mapping_fields, scalar_text
 
 EXIT_OK = 0

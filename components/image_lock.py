@@ -22,7 +22,8 @@ import yaml
 
 from components.catalogue import CatalogueEntry
 from components.errors import InputError, Problem
-from components.images import ImageRef, ImageRefError, parse_image
+from components.errors import ImageRefError
+from components.images import ImageRef, parse_image
 from components.yaml_compose import compose_documents, mapping_fields, scalar_text
 
 LOCK_VERSION = 1

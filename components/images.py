@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from components.errors import ImageRefError
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 DOCKER_HUB_OFFICIAL_NAMESPACE = "library"
@@ -33,10 +35,6 @@ _DOMAIN = re.compile(rf"(?:{_DOMAIN_NAME}|{_IPV6})(?::{_PORT})?")
 
 _TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)  # Go's \w is ASCII; Python's is Unicode
 _DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
-
-
-class ImageRefError(ValueError):
-    """An image reference that no registry would accept."""
 
 
 @dataclass(frozen=True, order=True)

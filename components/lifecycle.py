@@ -1,7 +1,7 @@
 """Lifecycle policies as code: build the cache's retention policy and check any policy as AWS would.
 
 Rules follow https://docs.aws.amazon.com/AmazonECR/latest/userguide/lifecycle_policy_parameters.html
-and the traps recorded in ecr-facts.md ("Lifecycle policy rules"): AWS rejects
+and its evaluation rules (https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html); AWS rejects
 `sinceImagePulled` with `expire` (aws/containers-roadmap#921, #2728) and a
 `tagged` rule without exactly one of its tag lists, both at `pulumi up`, not at
 preview. Checking here turns that late failure into an early, explained one.
@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-MAX_POLICY_CHARACTERS = 30_720
+from components.errors import LifecyclePolicyError
+from components.policy_limits import ECR_LIFECYCLE_POLICY
+
 MAX_WILDCARDS = 4
 TAG_STATUSES = frozenset({"tagged", "untagged", "any"})
 COUNT_TYPES = frozenset(
@@ -34,10 +36,6 @@ _SELECTION_KEYS = frozenset(
 _ACTION_KEYS = frozenset({"type", "targetStorageClass"})
 
 
-class LifecyclePolicyError(ValueError):
-    """A lifecycle policy AWS would reject, or a retention setting that cannot become one."""
-
-
 @dataclass(frozen=True)
 class RetentionSettings:
     """What a stack asks to keep; see `build_lifecycle_policy` for how it becomes rules."""
@@ -55,13 +53,19 @@ def _positive(value: int | None, key: str) -> None:
 
 
 def build_lifecycle_policy(retention: RetentionSettings) -> dict[str, Any]:
-    """Rules that fit a cache: drop superseded digests, archive what nobody pulls, cap the count.
+    """Rules that fit a cache, each able to act under ECR's evaluation rules.
 
-    Untagged images are digests an upstream tag has moved away from: safe to expire.
-    Tagged images are what clusters run, so they are never expired by age; only the
-    count cap (the `any` rule, which AWS requires to come last) removes them. The cap
-    counts the standard storage class only, so archived images stay until the
-    optional archive expiry removes them.
+    ECR: "an image that matches the tagging requirements of a rule cannot be expired or
+    archived by a rule with a lower priority" (evaluation rules in
+    https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html). So the
+    untagged rule claims every untagged image, and the first rule on every tag (`*`) claims
+    every tagged one: a later rule on the same images never acts. Hence:
+
+    1. untagged images (digests an upstream tag moved away from) expire after N days;
+    2. tagged images are either capped in number (`maxImageCount`) or archived when nobody
+       pulled them for N days (`archiveUnpulledAfterDays`), never both, since only one of the
+       two could ever act;
+    3. archived images, which only rule 2 puts in the archive, expire after N days there.
     """
     if retention.expire_tagged_unpulled_after_days is not None:
         raise LifecyclePolicyError(
@@ -76,6 +80,12 @@ def build_lifecycle_policy(retention: RetentionSettings) -> dict[str, Any]:
     _positive(retention.archive_unpulled_after_days, "archiveUnpulledAfterDays")
     expire_archived = retention.expire_archived_after_days
     _positive(expire_archived, "expireArchivedAfterDays")
+    if retention.max_image_count is not None and retention.archive_unpulled_after_days is not None:
+        raise LifecyclePolicyError(
+            "retention.maxImageCount and retention.archiveUnpulledAfterDays both select every tagged image, and "
+            "ECR lets only the first rule that matches an image's tags act on it: the second could never act. "
+            "Choose one (set maxImageCount: null to archive instead of capping)"
+        )
     if expire_archived is not None and retention.archive_unpulled_after_days is None:
         raise LifecyclePolicyError(
             "retention.expireArchivedAfterDays needs retention.archiveUnpulledAfterDays: nothing is archived without it"
@@ -98,6 +108,20 @@ def build_lifecycle_policy(retention: RetentionSettings) -> dict[str, Any]:
             "action": {"type": "expire"},
         }
     ]
+    if retention.max_image_count is not None:
+        rules.append(
+            {
+                "rulePriority": 2,
+                "description": "Keep at most this many tagged images per repository",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": retention.max_image_count,
+                },
+                "action": {"type": "expire"},
+            }
+        )
     if retention.archive_unpulled_after_days is not None:
         rules.append(
             {
@@ -129,21 +153,12 @@ def build_lifecycle_policy(retention: RetentionSettings) -> dict[str, Any]:
                 "action": {"type": "expire"},
             }
         )
-    if retention.max_image_count is not None:
-        rules.append(
-            {
-                "rulePriority": 10,
-                "description": "Keep at most this many images per repository",
-                "selection": {
-                    "tagStatus": "any",
-                    "countType": "imageCountMoreThan",
-                    "countNumber": retention.max_image_count,
-                },
-                "action": {"type": "expire"},
-            }
-        )
     policy = {"rules": rules}
-    validate_lifecycle_policy(policy)
+    idle = validate_lifecycle_policy(policy)
+    if idle:
+        raise LifecyclePolicyError(
+            "the built lifecycle policy has a rule that can never act: " + "; ".join(idle)
+        )
     return policy
 
 
@@ -249,8 +264,13 @@ def _check_rule(rule: Any) -> int:
     return priority
 
 
-def validate_lifecycle_policy(doc: Mapping[str, Any]) -> None:
-    """Raise LifecyclePolicyError, naming the rule and the fix, for anything AWS would reject."""
+def validate_lifecycle_policy(doc: Mapping[str, Any]) -> list[str]:
+    """Raise LifecyclePolicyError, naming the rule and the fix, for anything AWS would reject.
+
+    Returns a sentence per rule that AWS accepts but that can never act (see `idle_rules`):
+    the caller decides whether that is an error (a policy this project builds) or a warning
+    (a hand-written one).
+    """
     if not isinstance(doc, Mapping) or set(doc) != {"rules"}:
         raise LifecyclePolicyError("a lifecycle policy is an object with exactly one key, 'rules'")
     rules = doc["rules"]
@@ -266,11 +286,67 @@ def validate_lifecycle_policy(doc: Mapping[str, Any]) -> None:
             any_rules[0],
             "a tagStatus 'any' rule must have the highest rulePriority, so there can be only one",
         )
-    size = len(_canonical_json(doc))
-    if size > MAX_POLICY_CHARACTERS:
-        raise LifecyclePolicyError(
-            f"the policy is {size} characters; ECR allows at most {MAX_POLICY_CHARACTERS}"
-        )
+    too_long = ECR_LIFECYCLE_POLICY.excess(_canonical_json(doc))
+    if too_long:
+        raise LifecyclePolicyError(too_long)
+    return idle_rules(rules)
+
+
+def _storage_class(selection: Mapping[str, Any]) -> str:
+    return str(selection.get("storageClass", STANDARD))
+
+
+def _claims(earlier: Mapping[str, Any], later: Mapping[str, Any]) -> bool:
+    """Whether every image `later` selects matches `earlier`'s tagging requirements first.
+
+    A rule with several prefixes or patterns needs an image to match all of them, so a rule
+    whose list includes every entry of an earlier rule's list selects only images the earlier
+    one claims; the pattern `*` matches every tag. Storage classes are separate populations:
+    a rule selects standard images unless it names `storageClass: archive`.
+    """
+    if _storage_class(earlier) != _storage_class(later):
+        return False
+    status, later_status = earlier["tagStatus"], later["tagStatus"]
+    if status == "any":
+        return True
+    if status != later_status:
+        return False
+    if status == "untagged":
+        return True
+    if earlier.get("tagPatternList") == ["*"]:
+        return True
+    for key in ("tagPrefixList", "tagPatternList"):
+        if key in earlier:
+            return key in later and set(earlier[key]) <= set(later[key])
+    return False
+
+
+def idle_rules(rules: list[Any]) -> list[str]:
+    """Rules that can never act: every image they select is claimed by a rule with a lower rulePriority.
+
+    ECR: "an image that matches the tagging requirements of a rule cannot be expired or archived
+    by a rule with a lower priority" (https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html).
+    A `tagStatus: any` rule is idle when earlier rules claim both the untagged and every tagged image.
+    """
+    ordered = sorted(rules, key=lambda rule: rule["rulePriority"])
+    idle: list[str] = []
+    for index, rule in enumerate(ordered):
+        selection = rule["selection"]
+        earlier = [r["selection"] for r in ordered[:index]]
+        if selection["tagStatus"] == "any":
+            parts = [
+                {**selection, "tagStatus": "untagged"},
+                {**selection, "tagStatus": "tagged", "tagPatternList": ["*"]},
+            ]
+            claimed = all(any(_claims(e, part) for e in earlier) for part in parts)
+        else:
+            claimed = any(_claims(e, selection) for e in earlier)
+        if claimed:
+            idle.append(
+                f"lifecycle rule {rule['rulePriority']} ({rule.get('description') or selection['tagStatus']}) can never "
+                "act: every image it selects matches the tagging requirements of a rule with a lower rulePriority"
+            )
+    return idle
 
 
 def _canonical_json(doc: Mapping[str, Any]) -> str:
@@ -285,7 +361,7 @@ def render_lifecycle_policy(doc: Mapping[str, Any]) -> str:
 
 
 def lifecycle_policy_from_json(text: str, *, source: str) -> dict[str, Any]:
-    """A hand-written policy from stack config, parsed and validated."""
+    """A hand-written policy from stack config, parsed and validated (call `validate_lifecycle_policy` for idle rules)."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as error:

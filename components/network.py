@@ -1,7 +1,6 @@
 """VPC endpoint names, the S3 gateway policy and checks on network IDs: pure, no Pulumi.
 
-Sources: ecr-facts.md ("VPC endpoints for pulling privately");
-https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html and
+Sources: https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html and
 https://docs.aws.amazon.com/eks/latest/userguide/private-clusters.html.
 """
 
@@ -11,6 +10,8 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from typing import Any
+
+from components.errors import NetworkValueError
 
 INTERFACE_SERVICES_REQUIRED = ("ecr.api", "ecr.dkr")
 INTERFACE_SERVICES_OPTIONAL = (
@@ -25,24 +26,12 @@ INTERFACE_SERVICES_OPTIONAL = (
     "autoscaling",
 )
 
-# In the China partition some services' endpoint names start `cn.com.amazonaws.` and the rest,
-# the S3 gateway among them, keep `com.amazonaws.`. These are this project's services from the
-# exceptions table of aws-cdk (packages/aws-cdk-lib/aws-ec2/lib/vpc-endpoint.ts,
-# getDefaultEndpointPrefix), which AWS keeps from `aws ec2 describe-vpc-endpoint-services`.
-_CN_PREFIXED_SERVICES = frozenset({"ecr.api", "ecr.dkr", "eks", "ec2", "autoscaling", "sts", "xray"})
 _BUCKET_ARN = re.compile(r"arn:aws(?:-[a-z-]+)?:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _WHOLE_INTERNET = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
 
 
-class NetworkValueError(ValueError):
-    """A VPC, subnet, route table or CIDR value AWS would not accept here."""
-
-
 def partition_of_region(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
+    """The partition of a region settings accept: China and GovCloud regions are refused there."""
     if region.startswith("us-isob-"):
         return "aws-iso-b"
     if region.startswith("us-iso-"):
@@ -51,11 +40,12 @@ def partition_of_region(region: str) -> str:
 
 
 def endpoint_service_name(region: str, service: str) -> str:
-    """`com.amazonaws.<region>.<service>`, with the China form where that partition uses it."""
-    prefix = "com.amazonaws"
-    if partition_of_region(region) == "aws-cn" and service in _CN_PREFIXED_SERVICES:
-        prefix = "cn.com.amazonaws"
-    return f"{prefix}.{region}.{service}"
+    """`com.amazonaws.<region>.<service>`.
+
+    China's `cn.com.amazonaws.` form is not needed: settings refuse the China regions, which
+    have no pull-through cache (see `settings.UNSUPPORTED_REGIONS`).
+    """
+    return f"com.amazonaws.{region}.{service}"
 
 
 def layer_bucket_arn(region: str, partition: str = "aws") -> str:

@@ -27,9 +27,9 @@ import yaml
 
 MIN_CREDENTIAL_PROVIDER_VERSION = "1.29"
 CREDENTIAL_CACHE_DURATION = "12h"  # ECR authorization tokens last 12 hours
-_ECR_IMAGE_PATTERNS = ("*.dkr.ecr.*.amazonaws.com", "*.dkr.ecr.*.amazonaws.com.cn")
+_ECR_IMAGE_PATTERNS = ("*.dkr.ecr.*.amazonaws.com",)  # no China regions: settings refuse them
 _ECR_PUBLIC = "public.ecr.aws"
-_ECR_PRIVATE_HOST = re.compile(r"[0-9]{12}\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?")
+_ECR_PRIVATE_HOST = re.compile(r"[0-9]{12}\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com")
 
 
 def mirrorable(upstream: str) -> bool:

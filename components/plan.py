@@ -26,6 +26,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components import program
 from components.config_source import PROJECT, PROJECT_ROOT, SECRET_PLACEHOLDER
+from components.errors import InputError, Problem
 from components.settings import StackSettings, load_stack_settings
 
 PLAN_ACCOUNT_ID = "123456789012"
@@ -46,6 +47,9 @@ class PlannedResource:
     parent: str | None
     inputs: dict[str, Any]
     depends_on: list[str] = field(default_factory=list)
+    urn: str = ""
+    alias_urns: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
@@ -56,6 +60,7 @@ class Plan:
     resources: list[PlannedResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    duplicate_urns: list[str] = field(default_factory=list)
 
     def sorted_resources(self) -> list[PlannedResource]:
         """Registration order depends on async scheduling; components first, then by parent and name."""
@@ -131,6 +136,10 @@ class _RecordingMonitor(MockMonitor):
         self.plan = plan
 
     def RegisterResource(self, request: Any) -> Any:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if urn in self.resources:
+            # The engine refuses a second registration of one URN at preview; the mocks would overwrite it.
+            self.plan.duplicate_urns.append(urn)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             parent = request.parent.split("::")[-1] if request.parent else None
@@ -138,8 +147,25 @@ class _RecordingMonitor(MockMonitor):
                 parent = None
             inputs = rpc.deserialize_properties(request.object)
             depends_on = sorted(urn.split("::")[-1] for urn in request.dependencies)
+            aliases = [
+                self.make_urn(
+                    alias.spec.parentUrn or request.parent, alias.spec.type or request.type, alias.spec.name
+                )
+                for alias in request.aliases
+                if alias.HasField("spec") and alias.spec.name
+            ]
+            aliases += [alias.urn for alias in request.aliases if alias.HasField("urn")]
             self.plan.resources.append(
-                PlannedResource(request.type, request.name, parent, _masked(inputs), depends_on)
+                PlannedResource(
+                    request.type,
+                    request.name,
+                    parent,
+                    _masked(inputs),
+                    depends_on,
+                    urn=response.urn,
+                    alias_urns=aliases,
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                )
             )
         return response
 
@@ -205,6 +231,15 @@ def run_plan(
         plan.outputs = _resolved_outputs()
     finally:
         program.use_offline_settings(None)
+    if plan.duplicate_urns:
+        raise InputError(
+            Problem(
+                "plan",
+                f"two resources would have the URN {urn}; the Pulumi engine refuses this at preview",
+                "give the upstreams or images that share a name distinct prefixes or references",
+            )
+            for urn in sorted(set(plan.duplicate_urns))
+        )
     return plan
 
 

@@ -7,15 +7,15 @@ real deployment never runs on placeholder secrets.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
 from components.config_source import read_engine_config
-from components.errors import InputError
-from components.settings import StackSettings, build_settings, check_role_for_account
+from components.errors import BadInputError
+from components.settings import StackSettings, build_settings
 
 _offline_settings: StackSettings | None = None
 
@@ -40,22 +40,6 @@ def use_offline_settings(settings: StackSettings | None) -> None:
     _offline_settings = settings
 
 
-@contextmanager
-def _input_errors_end_the_program() -> Iterator[None]:
-    """Under `pulumi up`, bad input stops the program with its problems listed and no traceback.
-
-    `pulumi.RunError` is the SDK's public way to end a program with a message instead of the
-    engine's unhandled-exception report (its docstring says so). Offline, the InputError itself
-    goes on to `python -m components`, which exits 2 with the same problems.
-    """
-    try:
-        yield
-    except InputError as error:
-        if _offline_settings is not None:
-            raise
-        raise pulumi.RunError(f"the input needs fixing:\n{error}") from None
-
-
 def program_settings() -> StackSettings:
     if _offline_settings is not None:
         return _offline_settings
@@ -63,11 +47,20 @@ def program_settings() -> StackSettings:
     secret_keys = frozenset(runtime_config.get_config_secret_keys_env()) | {
         key for key in all_config if runtime_config.is_config_secret(key)
     }
-    with _input_errors_end_the_program():
-        return build_settings(read_engine_config(all_config, secret_keys))
+    return build_settings(read_engine_config(all_config, secret_keys))
 
 
-def check_account(settings: StackSettings, account_id: str) -> None:
-    """The settings checks that need the deploying account (see `check_role_for_account`)."""
-    with _input_errors_end_the_program():
-        check_role_for_account(settings, account_id)
+@contextlib.contextmanager
+def input_errors_reported() -> Iterator[None]:
+    """Under `pulumi up`, bad input ends the run with its message and no traceback.
+
+    `pulumi.RunError` is Pulumi's documented way to stop a program cleanly
+    (pulumi/errors.py). The offline plan lets the original error through, so the CLI
+    reports it and exits 2.
+    """
+    try:
+        yield
+    except BadInputError as error:
+        if _offline_settings is not None:
+            raise
+        raise pulumi.RunError(f"the input needs fixing:\n{error}") from None

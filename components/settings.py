@@ -18,30 +18,62 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
 from components import network
-from components.access_policies import ACCOUNT_ID, ORGANIZATION_ID
+from components.access_policies import (
+    ACCOUNT_ID,
+    ORGANIZATION_ID,
+    Consumers,
+    node_pull_policy,
+    registry_policy,
+    render_policy,
+    repository_policy,
+)
 from components.catalogue import CatalogueEntry, load_catalogue
 from components.config_source import PROJECT, PROJECT_ROOT, SECRET_PLACEHOLDER, RawConfig, read_stack_file
-from components.errors import Problem, raise_if_any
-from components.lifecycle import (
+from components.errors import (
     LifecyclePolicyError,
+    PolicyInputError,
+    Problem,
+    UnsupportedUpstreamError,
+    raise_if_any,
+)
+from components.lifecycle import (
     RetentionSettings,
     build_lifecycle_policy,
     lifecycle_policy_from_json,
     render_lifecycle_policy,
+    validate_lifecycle_policy,
 )
+from components.policy_limits import (
+    ECR_REGISTRY_POLICY,
+    ECR_REPOSITORY_POLICY,
+    IAM_MANAGED_POLICY,
+    IAM_ROLE_INLINE_POLICIES,
+    DocumentLimit,
+)
+from components.template_policies import template_role_policy
 from components.upstreams import (
     ROOT_PREFIX,
     Credential,
-    UnsupportedUpstreamError,
     Upstream,
     check_prefix,
+    path_below_prefix,
     resolve_upstream,
     supported_upstreams_text,
 )
 
-MAX_RULES_PER_REGISTRY = 50  # not adjustable (ecr-facts.md, "Limits")
-TEMPLATE_DESCRIPTION_MAX = 256
+MAX_RULES_PER_REGISTRY = (
+    50  # not adjustable: https://docs.aws.amazon.com/AmazonECR/latest/userguide/service-quotas.html
+)
+# AWS's API allows 256 characters (botocore `RepositoryTemplateDescription`), but the provider
+# validates 0 to 255: terraform-provider-aws, internal/service/ecr/repository_creation_template.go,
+# `description`: validation.StringLenBetween(0, 255). The stricter one is what `pulumi up` enforces.
+TEMPLATE_DESCRIPTION_MAX = 255
 SECRET_NAME_PREFIX = "ecr-pullthroughcache/"
+# "Creating pull through cache rules isn't supported in" China (Beijing), China (Ningxia) and the two
+# GovCloud regions (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache.html,
+# considerations); AWS's launch note says the same (https://aws.amazon.com/about-aws/whats-new/2023/11/
+# amazon-ecr-pull-through-cache-additional-upstream-registries/). The China-region copy of the guide
+# (docs.amazonaws.cn) is the same text under a "might vary by Region" banner, not a statement of support.
 UNSUPPORTED_REGIONS = frozenset({"cn-north-1", "cn-northwest-1", "us-gov-east-1", "us-gov-west-1"})
 TOKEN_KEY_SUFFIX = "-token"
 
@@ -186,6 +218,10 @@ class StackSettings:
         """Upstream registry (as image references name it) -> ECR repository prefix."""
         return {rule.registry: rule.prefix for rule in self.rules}
 
+    def upstream_prefixes(self) -> dict[str, str | None]:
+        """Upstream registry -> the rule's upstream repository prefix (ECR upstreams only)."""
+        return {rule.registry: rule.upstream_repository_prefix for rule in self.rules}
+
     def rule_for(self, registry: str) -> CacheRuleSettings:
         return next(rule for rule in self.rules if rule.registry == registry)
 
@@ -271,9 +307,19 @@ def _rules(
             continue
         prefix = options.prefix or upstream.default_prefix
         reason = check_prefix(prefix)
+        if prefix == ROOT_PREFIX and upstream.credential is not Credential.ROLE:
+            # AWS documents ROOT as a rule's prefix only for ECR-to-ECR caching
+            # (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private-wildcards.html);
+            # the API's pattern accepts it for any upstream, but nothing says the others honour it.
+            reason = (
+                f"prefix ROOT is documented only for an ECR private upstream, not {upstream.kind.title}; "
+                "it would also make every unprefixed repository in the registry a cache of this upstream"
+            )
         if reason:
             check.add(
-                (*path, "prefix"), reason, f"set {check.key(*path, 'prefix')} to a shorter valid prefix"
+                (*path, "prefix"),
+                reason,
+                f"set {check.key(*path, 'prefix')} to a valid prefix, for example {upstream.default_prefix}",
             )
             continue
         if prefix in prefixes:
@@ -311,9 +357,14 @@ def _rule(
             )
         if options.username or options.credential_secret:
             check.add(path, "an ECR private upstream authenticates with roleArn, not a secret")
-        return CacheRuleSettings(
-            upstream, prefix, options.upstream_repository_prefix, role_arn=options.role_arn
-        )
+        # ECR reports ROOT for a rule created without an upstream prefix, and the provider's field is
+        # Optional + ForceNew without Computed (terraform-provider-aws, pull_through_cache_rule.go):
+        # left unset, every refresh would read ROOT back and plan a replacement. Under an ECR prefix
+        # of ROOT it cannot be set at all (pull-through-cache-private-wildcards in the ECR user guide).
+        upstream_prefix = options.upstream_repository_prefix
+        if upstream_prefix is None and prefix != ROOT_PREFIX:
+            upstream_prefix = ROOT_PREFIX
+        return CacheRuleSettings(upstream, prefix, upstream_prefix, role_arn=options.role_arn)
     if options.role_arn is not None:
         check.add((*path, "roleArn"), "only an ECR private upstream takes a role")
     token = _token(prefix, raw, check)
@@ -433,31 +484,93 @@ def _templates(config: ProjectConfig, region: str, check: _Checker) -> list[str]
     return warnings
 
 
-def _lifecycle(config: ProjectConfig, check: _Checker) -> str:
+def _lifecycle(config: ProjectConfig, check: _Checker) -> tuple[str, list[str]]:
+    """The policy's JSON, and a warning per hand-written rule that can never act."""
     try:
         if config.lifecycle_policy is not None:
             text = config.lifecycle_policy
             if isinstance(text, dict):
                 text = json.dumps(text)
-            return render_lifecycle_policy(
-                lifecycle_policy_from_json(text, source=check.key("lifecyclePolicy"))
-            )
+            key = check.key("lifecyclePolicy")
+            doc = lifecycle_policy_from_json(text, source=key)
+            warnings = [f"{key}: {idle}" for idle in validate_lifecycle_policy(doc)]
+            return render_lifecycle_policy(doc), warnings
         retention = config.retention
+        # Archiving and the count cap both select every tagged image, so only one can act:
+        # archiving turns the default cap off, unless the stack sets maxImageCount itself.
+        archives = retention.archive_unpulled_after_days is not None
+        cap_given = "max_image_count" in retention.model_fields_set
+        max_image_count = retention.max_image_count if cap_given or not archives else None
         return render_lifecycle_policy(
             build_lifecycle_policy(
                 RetentionSettings(
                     untagged_expire_days=retention.untagged_expire_days,
-                    max_image_count=retention.max_image_count,
+                    max_image_count=max_image_count,
                     archive_unpulled_after_days=retention.archive_unpulled_after_days,
                     expire_archived_after_days=retention.expire_archived_after_days,
                     expire_tagged_unpulled_after_days=retention.expire_tagged_unpulled_after_days,
                 )
             )
-        )
+        ), []
     except LifecyclePolicyError as error:
         key = "lifecyclePolicy" if config.lifecycle_policy is not None else "retention"
         check.add((key,), str(error))
-        return ""
+        return "", []
+
+
+SIZE_CHECK_ACCOUNT_ID = "000000000000"  # every account ID has 12 digits: the size does not depend on which
+
+
+def _policy_sizes(
+    config: ProjectConfig, rules: list[CacheRuleSettings], region: str, check: _Checker
+) -> None:
+    """Every policy document the stack registers, built here once to check its size against its service's limit."""
+    prefixes = [rule.prefix for rule in rules]
+    if not prefixes or not region:
+        return
+    partition = network.partition_of_region(region)
+    account = SIZE_CHECK_ACCOUNT_ID
+    access = config.access
+    try:
+        consumers = Consumers(account_ids=access.account_ids, organization_id=access.organization_id)
+    except PolicyInputError:
+        return  # reported by _access
+    node = node_pull_policy(
+        partition=partition,
+        region=region,
+        account_id=account,
+        prefixes=prefixes,
+        tags_new_repositories=bool(config.templates.resource_tags),
+    )
+    documents: list[tuple[tuple[str, ...], DocumentLimit, dict[str, Any] | None, str]] = [
+        (("upstreams",), IAM_MANAGED_POLICY, node, "enable fewer upstreams, or give them shorter prefixes"),
+        (
+            ("access", "accountIds"),
+            ECR_REGISTRY_POLICY,
+            registry_policy(
+                partition=partition, region=region, account_id=account, prefixes=prefixes, consumers=consumers
+            ),
+            "grant an organization (access.organizationId) instead of listing many accounts, or enable fewer upstreams",
+        ),
+        (
+            ("access", "accountIds"),
+            ECR_REPOSITORY_POLICY,
+            repository_policy(partition=partition, consumers=consumers),
+            "grant an organization (access.organizationId) instead of listing many accounts",
+        ),
+    ]
+    if config.templates.resource_tags or config.templates.encryption == "KMS":
+        role_policy = template_role_policy(
+            partition=partition,
+            region=region,
+            account_id=account,
+            prefixes=prefixes,
+            kms_key_arn=config.templates.kms_key_arn,
+        )
+        documents.append((("upstreams",), IAM_ROLE_INLINE_POLICIES, role_policy, "enable fewer upstreams"))
+    for path, limit, document, hint in documents:
+        if document is not None and (too_long := limit.excess(render_policy(document))):
+            check.add(path, too_long, hint)
 
 
 def _warm(config: ProjectConfig, check: _Checker) -> None:
@@ -474,6 +587,17 @@ def _warm(config: ProjectConfig, check: _Checker) -> None:
 
 def _access(config: ProjectConfig, check: _Checker) -> list[str]:
     access = config.access
+    if access.apply_to_existing_repositories and not config.warm.enabled:
+        # Refused rather than creating the repositories here: a cache repository exists once a pull
+        # creates it, and a Pulumi-owned aws.ecr.Repository would skip the creation template and be
+        # deleted, images and all, with the stack.
+        check.add(
+            ("access", "applyToExistingRepositories"),
+            "needs warming: with warm.enabled false nothing in this stack creates the cache repositories, so "
+            "SetRepositoryPolicy would fail with RepositoryNotFoundException on a registry that has not pulled them",
+            "set warm.enabled: true, or set applyToExistingRepositories: false (the creation templates "
+            "already give new repositories the policy)",
+        )
     for index, account in enumerate(access.account_ids):
         if not ACCOUNT_ID.fullmatch(account):
             check.add(("access", "accountIds", str(index)), f"{account!r} is not a 12-digit AWS account ID")
@@ -588,10 +712,22 @@ def _catalogue(
     if not images_path.is_absolute():
         images_path = root / images_path
     entries = load_catalogue(images_path)
-    enabled = {rule.registry for rule in rules}
+    enabled = {rule.registry: rule for rule in rules}
     for entry in entries:
         registry = entry.ref.registry
         if registry in enabled:
+            try:
+                path_below_prefix(entry.ref, enabled[registry].upstream_repository_prefix)
+            except UnsupportedUpstreamError as error:
+                check.problems.append(
+                    Problem(
+                        entry.source,
+                        str(error),
+                        f"list only images under that prefix, or change {check.key('upstreams', registry)}"
+                        ".upstreamRepositoryPrefix",
+                        entry.line,
+                    )
+                )
             continue
         try:
             resolve_upstream(registry)
@@ -644,8 +780,10 @@ def build_settings(
                 (key,), "no enabled upstream uses this token key", "remove it, or check the upstream's prefix"
             )
     warnings = _templates(config, region, check)
-    lifecycle_json = _lifecycle(config, check)
+    lifecycle_json, lifecycle_warnings = _lifecycle(config, check)
+    warnings += lifecycle_warnings
     warnings += _access(config, check)
+    _policy_sizes(config, rules, region, check)
     _endpoints(config, check)
     _warm(config, check)
     _alerts_and_rotation(config, region, check)
@@ -674,7 +812,8 @@ def build_settings(
 def check_role_for_account(settings: StackSettings, account_id: str) -> None:
     """Checks on an ECR upstream's role that need the caller's account, known only at deploy time.
 
-    A cross-account ECR upstream needs a role (ecr-facts.md), and ECR only assumes a
+    A cross-account ECR upstream needs a role
+    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private.html), and ECR only assumes a
     role in the registry's own account (botocore's ECR model, `customRoleArn`).
     """
     problems: list[Problem] = []

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.cache import resource_suffix
+from components.names import legacy_prefix_name, names_with_aliases, prefix_name
 from components.settings import TemplatesConfig
 from components.template_policies import template_role_policy, template_role_trust_policy
 
@@ -81,9 +81,11 @@ class CreationTemplates(pulumi.ComponentResource):
             for pattern in settings.mutability_exclusions
         ]
         self.templates = {}
+        names = names_with_aliases(prefixes, prefix_name, legacy_prefix_name)
         for prefix in prefixes:
+            suffix, legacy = names[prefix]
             self.templates[prefix] = aws.ecr.RepositoryCreationTemplate(
-                f"template-{resource_suffix(prefix)}",
+                f"template-{suffix}",
                 prefix=prefix,
                 applied_fors=[APPLIED_FOR_PULL_THROUGH_CACHE],
                 description=settings.description,
@@ -94,6 +96,12 @@ class CreationTemplates(pulumi.ComponentResource):
                 lifecycle_policy=lifecycle_policy,
                 repository_policy=repository_policy,
                 custom_role_arn=role_arn,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy] if role_policy else []),
+                # The prefix names the template in ECR, so a replacement must delete the old one first.
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[role_policy] if role_policy else [],
+                    delete_before_replace=True,
+                    aliases=[pulumi.Alias(name=f"template-{name}") for name in legacy],
+                ),
             )
         self.register_outputs({"template_prefixes": sorted(self.templates)})

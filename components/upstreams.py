@@ -1,6 +1,7 @@
 """The upstream registries ECR can cache, and where their images land in the cache.
 
-One table, from `ecr-facts.md` ("Upstream registries"): the registry an image
+One table, from the ECR user guide
+(https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-creating-rule.html): the registry an image
 reference names, the `upstream_registry_url` ECR wants, a default repository
 prefix, and how ECR authenticates to the upstream.
 """
@@ -11,6 +12,7 @@ import enum
 import re
 from dataclasses import dataclass
 
+from components.errors import UnsupportedUpstreamError
 from components.images import ImageRef
 
 
@@ -107,10 +109,6 @@ ROOT_PREFIX = "ROOT"
 _PREFIX_GRAMMAR = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 
 
-class UnsupportedUpstreamError(ValueError):
-    """A registry that ECR pull-through cache cannot use as an upstream."""
-
-
 def supported_upstreams_text() -> str:
     return ", ".join(kind.example for kind in UPSTREAM_KINDS)
 
@@ -142,12 +140,32 @@ def resolve_upstream(registry: str) -> Upstream:
     )
 
 
-def cache_repository(ref: ImageRef, prefix: str) -> str:
+def path_below_prefix(ref: ImageRef, upstream_prefix: str | None = None) -> str:
+    """The cache repository's path below its ECR prefix.
+
+    ECR maps cache `<ecrRepositoryPrefix>/<rest>` to upstream `<upstreamRepositoryPrefix>/<rest>`
+    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private-wildcards.html),
+    so the upstream prefix is not part of the cached name. `ROOT` (the default) matches every
+    upstream repository. Raises UnsupportedUpstreamError for a repository outside the upstream prefix.
+    """
+    if upstream_prefix is None or upstream_prefix == ROOT_PREFIX:
+        return ref.repository
+    head = f"{upstream_prefix}/"
+    if not ref.repository.startswith(head) or ref.repository == head:
+        raise UnsupportedUpstreamError(
+            f"{ref}: repository {ref.repository!r} is outside the rule's upstreamRepositoryPrefix "
+            f"{upstream_prefix!r}; ECR only caches {ref.registry}/{head}..."
+        )
+    return ref.repository[len(head) :]
+
+
+def cache_repository(ref: ImageRef, prefix: str, upstream_prefix: str | None = None) -> str:
     """The ECR repository that caches `ref`: Docker Hub's `library/` is part of it, as ECR requires.
 
     Under the `ROOT` prefix, cached repositories carry the upstream's names unprefixed.
     """
-    return ref.repository if prefix == ROOT_PREFIX else f"{prefix}/{ref.repository}"
+    path = path_below_prefix(ref, upstream_prefix)
+    return path if prefix == ROOT_PREFIX else f"{prefix}/{path}"
 
 
 def cache_prefix_url(registry_host: str, prefix: str) -> str:
@@ -155,13 +173,24 @@ def cache_prefix_url(registry_host: str, prefix: str) -> str:
     return registry_host if prefix == ROOT_PREFIX else f"{registry_host}/{prefix}"
 
 
-def cache_reference(ref: ImageRef, *, registry_host: str, prefix: str) -> str:
-    """`<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<repository>:<tag>`."""
-    text = f"{registry_host}/{cache_repository(ref, prefix)}"
+def cache_reference(
+    ref: ImageRef,
+    *,
+    registry_host: str,
+    prefix: str,
+    upstream_prefix: str | None = None,
+    digest: str | None = None,
+) -> str:
+    """`<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<repository>:<tag>[@<digest>]`.
+
+    `digest` is the digest the cache served, when known; otherwise the catalogue's pin, if any.
+    """
+    text = f"{registry_host}/{cache_repository(ref, prefix, upstream_prefix)}"
     if ref.tag is not None:
         text += f":{ref.tag}"
-    if ref.digest is not None:
-        text += f"@{ref.digest}"
+    pinned = digest or ref.digest
+    if pinned is not None:
+        text += f"@{pinned}"
     return text
 
 
@@ -170,7 +199,11 @@ def registry_host(account_id: str, region: str, dns_suffix: str = "amazonaws.com
 
 
 def check_prefix(prefix: str) -> str | None:
-    """Why `prefix` is not a valid ECR repository prefix, or None (ecr-facts.md, "Limits")."""
+    """Why `prefix` is not a valid ECR repository prefix, or None.
+
+    Grammar and length from botocore's ECR model (`PullThroughCacheRuleRepositoryPrefix`) and
+    https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreatePullThroughCacheRule.html.
+    """
     if prefix == ROOT_PREFIX:
         return None
     if not 2 <= len(prefix) <= 30:

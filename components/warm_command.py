@@ -23,6 +23,7 @@ from components.catalogue import CatalogueEntry, load_catalogue
 from components.errors import InputError, Problem
 from components.oci_client import RegistryClient, RetryPolicy, is_loopback
 from components.redaction import redact_userinfo
+from components.upstreams import path_below_prefix
 from components.warmer import BlobNotKept, Warmer, WarmResult, WarmTarget, warm_all
 from components.yaml_files import MAX_LOCK_BYTES, describe_kind, node_line, read_yaml, to_python
 
@@ -35,6 +36,7 @@ class Mirror:
 
     upstream: str
     url: str
+    upstream_prefix: str | None = None  # an ECR upstream's upstreamRepositoryPrefix (--stack only)
 
 
 def _shown(text: str) -> str:
@@ -42,7 +44,7 @@ def _shown(text: str) -> str:
     return "(not shown: it contains '@')" if "@" in text else repr(text)
 
 
-def _mirror(upstream: str, url: str, source: str) -> Mirror:
+def _mirror(upstream: str, url: str, source: str, *, upstream_prefix: str | None = None) -> Mirror:
     """A mirror whose URL is http(s), names a host, and carries no credentials.
 
     A user name or password in the URL would be sent to whoever answers and quoted in every retry
@@ -71,7 +73,7 @@ def _mirror(upstream: str, url: str, source: str) -> Mirror:
             ]
         )
     registry = "docker.io" if upstream in ("index.docker.io", "registry-1.docker.io") else upstream
-    return Mirror(registry, url.rstrip("/"))
+    return Mirror(registry, url.rstrip("/"), upstream_prefix)
 
 
 def parse_mirror(text: str) -> Mirror:
@@ -97,16 +99,18 @@ def mirrors_from_stack(stack: str, images_file: str | Path | None = None) -> lis
     import boto3
 
     from components.settings import load_stack_settings
-    from components.upstreams import ROOT_PREFIX, registry_host
+    from components.upstreams import cache_prefix_url, registry_host
 
     settings = load_stack_settings(stack, images_file=images_file)
     account = boto3.client("sts", region_name=settings.region).get_caller_identity()["Account"]
     host = registry_host(account, settings.region)
+    upstream_prefixes = settings.upstream_prefixes()
     return [
         _mirror(
             upstream,
-            f"https://{host}" if prefix == ROOT_PREFIX else f"https://{host}/{prefix}",
+            f"https://{cache_prefix_url(host, prefix)}",
             f"--stack {stack}",
+            upstream_prefix=upstream_prefixes[upstream],
         )
         for upstream, prefix in settings.cache_prefixes().items()
     ]
@@ -201,7 +205,7 @@ def _targets(
         locked = (lock.get(str(entry.ref)) or {}).get("digest")
         target = WarmTarget(
             source=entry.ref,
-            repository=entry.ref.repository,
+            repository=path_below_prefix(entry.ref, mirror.upstream_prefix),
             tag=entry.ref.tag or "latest",
             platforms=platforms or entry.platforms,
             locked_digest=locked,

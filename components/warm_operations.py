@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult
 
+from components.errors import DigestMismatchError
 from components.images import parse_image
 from components.oci_client import ECR_HOST, RegistryClient, is_loopback
 from components.warmer import Warmer, WarmResult, WarmTarget
@@ -43,6 +44,13 @@ def warm_image(props: dict[str, Any]) -> WarmResult:
     if not result.ok:
         raise RuntimeError(
             f"warming {props['source']} through {props['cache_reference']} failed: {result.error}"
+        )
+    pin = props.get("pinned_digest")
+    if pin and result.digest != pin:
+        # Warmed by tag (ECR cannot pull an uncached digest); the pin is checked afterwards.
+        raise DigestMismatchError(
+            f"{props['source']}: the cache served {result.digest} for tag {props['tag']!r}, not the pinned "
+            "digest; the upstream tag moved. Update the pin in images.yaml, or the tag"
         )
     return result
 

@@ -26,8 +26,11 @@ from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
 from components.catalogue import CatalogueEntry
 from components.config_source import PROJECT_ROOT
+from components.errors import DigestMismatchError
+from components.images import DEFAULT_TAG
+from components.names import image_name, legacy_image_name, names_with_aliases
 from components.settings import WarmConfig
-from components.upstreams import cache_prefix_url, cache_reference
+from components.upstreams import cache_prefix_url, cache_reference, cache_repository, path_below_prefix
 from components.warm_provider import CacheWarmProvider
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheWarming"
@@ -37,45 +40,89 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 @dataclass(frozen=True)
 class WarmSpec:
-    """One tag to warm, resolved against the cache."""
+    """One tag to warm, resolved against the cache: every name comes from the parsed reference."""
 
     entry: CatalogueEntry
-    registry_url: str
-    cache_reference: str
+    registry: str
+    prefix: str
+    upstream_prefix: str | None = None
 
     @property
-    def logical_name(self) -> str:
+    def registry_url(self) -> str:
+        return f"https://{cache_prefix_url(self.registry, self.prefix)}"
+
+    @property
+    def repository(self) -> str:
+        """The ECR repository, `<prefix>/<path>`, as ECR names it."""
+        return cache_repository(self.entry.ref, self.prefix, self.upstream_prefix)
+
+    @property
+    def path(self) -> str:
+        """The repository below `registry_url`."""
+        return path_below_prefix(self.entry.ref, self.upstream_prefix)
+
+    @property
+    def cache_reference(self) -> str:
+        """What is warmed: always the tag, since ECR cannot pull an uncached image by digest."""
         ref = self.entry.ref
-        return "warm-" + re.sub(r"[^A-Za-z0-9._-]+", "-", f"{ref.registry}/{ref.repository}-{ref.tag}")
+        return cache_reference(
+            ref.with_tag(ref.tag or DEFAULT_TAG),
+            registry_host=self.registry,
+            prefix=self.prefix,
+            upstream_prefix=self.upstream_prefix,
+        )
+
+    def pinned_reference(self, served: str | None) -> str:
+        """The `images` output: the cache reference at the digest the cache served (else the catalogue's pin)."""
+        return cache_reference(
+            self.entry.ref,
+            registry_host=self.registry,
+            prefix=self.prefix,
+            upstream_prefix=self.upstream_prefix,
+            digest=served,
+        )
 
     def props(self, prune: bool) -> dict[str, Any]:
+        pin = {"pinned_digest": self.entry.ref.digest} if self.entry.ref.digest else {}
         return {
             "source": str(self.entry.ref),
             "cache_reference": self.cache_reference,
             "registry_url": self.registry_url,
-            "repository": self.entry.ref.repository,
+            "repository": self.path,
             "tag": self.entry.ref.tag,
             "platforms": list(self.entry.platforms) if self.entry.platforms else None,
             "prune": prune,
+            **pin,
         }
 
 
 def warm_specs(
-    entries: Sequence[CatalogueEntry], prefixes: Mapping[str, str], registry: str
+    entries: Sequence[CatalogueEntry],
+    prefixes: Mapping[str, str],
+    registry: str,
+    upstream_prefixes: Mapping[str, str | None] | None = None,
 ) -> list[WarmSpec]:
+    upstream_prefixes = upstream_prefixes or {}
     return [
-        WarmSpec(
-            entry,
-            f"https://{cache_prefix_url(registry, prefixes[entry.ref.registry])}",
-            cache_reference(entry.ref, registry_host=registry, prefix=prefixes[entry.ref.registry]),
-        )
+        WarmSpec(entry, registry, prefixes[entry.ref.registry], upstream_prefixes.get(entry.ref.registry))
         for entry in entries
     ]
 
 
 def existing_repositories(specs: Sequence[WarmSpec]) -> list[str]:
     """The cache repositories the catalogue implies, named as ECR names them (`<prefix>/<repository>`)."""
-    return sorted({spec.cache_reference.split("/", 1)[1].rsplit(":", 1)[0] for spec in specs})
+    return sorted({spec.repository for spec in specs})
+
+
+def check_pin(spec: WarmSpec, served: str | None) -> str | None:
+    """The served digest, after checking it against the catalogue's pin (backends other than the provider)."""
+    pin = spec.entry.ref.digest
+    if pin is not None and served is not None and served != pin:
+        raise DigestMismatchError(
+            f"{spec.entry.source}:{spec.entry.line}: {spec.entry.ref}: the cache served {served} for tag "
+            f"{spec.entry.ref.tag!r}, not the pinned digest; the upstream tag moved. Update the pin or the tag"
+        )
+    return served
 
 
 @functools.cache
@@ -109,10 +156,6 @@ class WarmedImage(pulumi.CustomResource):
 def _digest_of(text: str | None) -> str | None:
     found = _DIGEST.findall(text or "")
     return found[-1] if found else None
-
-
-def _pinned(reference: str, digest: str | None) -> str:
-    return f"{reference}@{digest}" if digest else reference
 
 
 class CacheWarming(pulumi.ComponentResource):
@@ -151,32 +194,41 @@ class CacheWarming(pulumi.ComponentResource):
                 ],
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        names = names_with_aliases([spec.entry.ref for spec in specs], image_name, legacy_image_name)
         for spec in specs:
             resource: pulumi.Resource
             digest: pulumi.Output[str | None]
+            name, legacy = names[spec.entry.ref]
+            opts = pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"warm-{old}") for old in legacy])
+            )
+            logical_name = f"warm-{name}"
             if docker_provider is not None:
-                resource, digest = self._docker(spec, docker_provider, child)
+                resource, digest = self._docker(spec, logical_name, docker_provider, opts)
             elif login is not None:
-                resource, digest = self._command(spec, settings, registry, login, child)
+                resource, digest = self._command(spec, logical_name, settings, registry, login, opts)
             else:
-                image = WarmedImage(spec.logical_name, spec.props(settings.prune), child)
+                image = WarmedImage(logical_name, spec.props(settings.prune), opts)
                 resource, digest = image, image.digest
             self.warmed.append(resource)
             digests.append(digest)
         self.images = pulumi.Output.all(*digests).apply(
             lambda served: {
-                str(spec.entry.ref): _pinned(spec.cache_reference, digest)
+                # The provider backend checks the pin itself, failing only that image's create.
+                str(spec.entry.ref): spec.pinned_reference(
+                    digest if settings.backend == "provider" else check_pin(spec, digest)
+                )
                 for spec, digest in zip(specs, served, strict=True)
             }
         )
         self.register_outputs({"images": self.images})
 
     def _docker(
-        self, spec: WarmSpec, provider: docker.Provider, opts: pulumi.ResourceOptions
+        self, spec: WarmSpec, logical_name: str, provider: docker.Provider, opts: pulumi.ResourceOptions
     ) -> tuple[pulumi.Resource, pulumi.Output[str | None]]:
         platforms = spec.entry.platforms or ()
         image = docker.RemoteImage(
-            spec.logical_name,
+            logical_name,
             name=spec.cache_reference,
             platform=platforms[0] if len(platforms) == 1 else None,
             keep_locally=False,
@@ -187,13 +239,14 @@ class CacheWarming(pulumi.ComponentResource):
     def _command(
         self,
         spec: WarmSpec,
+        logical_name: str,
         settings: WarmConfig,
         registry: str,
         login: pulumi.Output[Any],
         opts: pulumi.ResourceOptions,
     ) -> tuple[pulumi.Resource, pulumi.Output[str | None]]:
         pull = command.local.Command(
-            spec.logical_name,
+            logical_name,
             create=settings.pull_command,
             environment={
                 "IMAGE": spec.cache_reference,

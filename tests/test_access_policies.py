@@ -10,7 +10,6 @@ import pytest
 from components.access_policies import (
     PUSH_ACTIONS,
     Consumers,
-    PolicyInputError,
     iter_actions,
     node_pull_policy,
     pull_only,
@@ -18,6 +17,7 @@ from components.access_policies import (
     render_policy,
     repository_policy,
 )
+from components.errors import PolicyInputError
 from components.template_policies import template_role_policy
 
 ACCOUNT = "123456789012"
@@ -161,9 +161,12 @@ def test_node_policy_scopes_everything_but_the_token_to_the_prefixes() -> None:
         "Action": ["ecr:GetAuthorizationToken"],
         "Resource": "*",
     }
-    assert statements["PullImages"]["Resource"] == PREFIX_ARNS
-    assert statements["FirstPullThroughCache"]["Resource"] == PREFIX_ARNS
-    assert set(statements["FirstPullThroughCache"]["Action"]) == {
+    assert set(statements) == {"AuthenticateToEcr", "PullThroughCache"}, "one statement per action group"
+    assert statements["PullThroughCache"]["Resource"] == PREFIX_ARNS
+    assert set(statements["PullThroughCache"]["Action"]) == {
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
         "ecr:BatchImportUpstreamImage",
         "ecr:CreateRepository",
     }
@@ -178,11 +181,11 @@ def test_node_policy_may_tag_new_repositories_only_when_templates_add_tags() -> 
             prefixes=PREFIXES,
             tags_new_repositories=tags,
         )
-        return next(s for s in doc["Statement"] if s["Sid"] == "FirstPullThroughCache")
+        return next(s for s in doc["Statement"] if s["Sid"] == "PullThroughCache")
 
     assert "ecr:TagResource" not in first_pull(False)["Action"]
     tagging = first_pull(True)
-    assert tagging["Action"] == ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository", "ecr:TagResource"]
+    assert "ecr:TagResource" in tagging["Action"]
     assert tagging["Resource"] == PREFIX_ARNS
 
 
@@ -208,10 +211,20 @@ def test_inputs_are_checked(make: Any, message: str) -> None:
         make()
 
 
-def test_repository_policy_size_limit() -> None:
-    many = Consumers(account_ids=tuple(f"{n:012d}" for n in range(400)))
-    with pytest.raises(PolicyInputError, match="organizationId"):
-        repository_policy(partition="aws", consumers=many)
+def test_node_policy_lists_each_prefix_once_and_fits_iam_with_50_long_prefixes() -> None:
+    from components.policy_limits import IAM_MANAGED_POLICY
+
+    prefixes = [f"ecr-{n:012d}-apse2-team{n:02d}"[:30] for n in range(50)]
+    doc = node_pull_policy(
+        partition="aws",
+        region="ap-southeast-2",
+        account_id=ACCOUNT,
+        prefixes=prefixes,
+        tags_new_repositories=True,
+    )
+    text = render_policy(doc)
+    assert all(text.count(f"repository/{prefix}/*") == 1 for prefix in prefixes)
+    assert IAM_MANAGED_POLICY.excess(text) is None
 
 
 def test_render_is_deterministic_json() -> None:

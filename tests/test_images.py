@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.images import ImageRef, ImageRefError, parse_image
+from components.errors import ImageRefError
+from components.images import ImageRef, parse_image
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 

@@ -14,7 +14,7 @@ from components import __main__ as cli
 from components import program
 from components.config_source import RawConfig
 from components.errors import InputError, Problem
-from components.settings import StackSettings, build_settings
+from components.settings import StackSettings, build_settings, check_role_for_account
 
 SECRET = "hunter2-not-for-logs"
 
@@ -94,7 +94,10 @@ def engine_config() -> Iterator[None]:
 
 def test_under_pulumi_up_bad_input_ends_the_program_with_a_run_error(engine_config: None) -> None:
     """pulumi.RunError is what the engine reports as a message, without the program's traceback."""
-    with pytest.raises(pulumi.RunError, match="the input needs fixing:\nPulumi config") as caught:
+    with (
+        pytest.raises(pulumi.RunError, match="the input needs fixing:\nPulumi config") as caught,
+        program.input_errors_reported(),
+    ):
         program.program_settings()
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__
@@ -114,15 +117,15 @@ def _cross_account_settings(tmp_path: Path) -> StackSettings:
 
 
 def test_under_pulumi_up_an_account_check_ends_the_program_with_a_run_error(tmp_path: Path) -> None:
-    with pytest.raises(pulumi.RunError, match="roleArn is required"):
-        program.check_account(_cross_account_settings(tmp_path), "123456789012")
+    with pytest.raises(pulumi.RunError, match="roleArn is required"), program.input_errors_reported():
+        check_role_for_account(_cross_account_settings(tmp_path), "123456789012")
 
 
 def test_offline_the_input_error_goes_on_to_the_cli_which_exits_2(tmp_path: Path) -> None:
     settings = _cross_account_settings(tmp_path)
     program.use_offline_settings(settings)
     try:
-        with pytest.raises(InputError, match="roleArn is required"):
-            program.check_account(settings, "123456789012")
+        with pytest.raises(InputError, match="roleArn is required"), program.input_errors_reported():
+            check_role_for_account(settings, "123456789012")
     finally:
         program.use_offline_settings(None)

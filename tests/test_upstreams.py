@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from components.errors import UnsupportedUpstreamError
 from components.images import parse_image
 from components.upstreams import (
     Credential,
-    UnsupportedUpstreamError,
     cache_reference,
     check_prefix,
     registry_host,
