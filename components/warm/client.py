@@ -293,6 +293,8 @@ class RegistryClient:
                         raise DeadlineExceeded(
                             f"{method} {redact(url)}: no complete answer within {deadline:g} s"
                         ) from None
+                    except aiohttp.ClientConnectorCertificateError as error:  # another try fails alike
+                        raise RegistryError(f"{method} {redact(url)}: {_describe_transport(error)}") from None
                     except aiohttp.ClientError as error:
                         raise TransportError(
                             f"{method} {redact(url)}: {_describe_transport(error)}"
@@ -361,7 +363,8 @@ class RegistryClient:
                 return _Answer(response, redirected)
             await _drain(response)
             response.release()
-            target = current.join(URL(location, encoded=True))
+            # A login in the Location is dropped: aiohttp would send it, to an origin of the redirect's choosing.
+            target = current.join(URL(location, encoded=True)).with_user(None)
             if target.scheme != "https" and not (target.scheme == "http" and is_loopback(target.host or "")):
                 raise UnsafeRedirect(f"{method} {redact(url)}: refused a redirect to {redact(str(target))}")
             current, redirected = target, True
@@ -536,6 +539,8 @@ def _describe_transport(error: aiohttp.ClientError) -> str:
     """aiohttp's error as one line without URLs (which could carry a signature or a login)."""
     if isinstance(error, aiohttp.ClientResponseError):
         return f"unreadable answer ({error.message[:120]})"
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        return "cannot connect: its TLS certificate is not trusted (see SSL_CERT_FILE)"
     if isinstance(error, aiohttp.ClientConnectorError):
         return f"cannot connect ({error.os_error.strerror or type(error.os_error).__name__})"
     return type(error).__name__

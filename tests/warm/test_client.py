@@ -567,3 +567,34 @@ def test_urgent_requests_do_not_queue_behind_the_others() -> None:
 
     call(handler, go, concurrency=1)
     assert finished == ["urgent"]
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "shown"),
+    [("999999", "999999 s"), ("inf", "forever"), ("nan", "forever"), ("61", "61 s"), ("11", "11 s")],
+)
+def test_a_retry_after_beyond_the_cap_or_the_budget_fails_at_once(retry_after: str, shown: str) -> None:
+    """stamina sleeps whatever its hook returns, past its own budget (checked with stamina 26.1.0), so
+    the client never hands it more than min(60 s, the retry budget): FAST's budget is 10 s."""
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(429, headers={"Retry-After": retry_after})
+
+    started = time.monotonic()
+    with pytest.raises(
+        RegistryError, match=f"the upstream asked to wait {shown}; the warm waits at most 10 s"
+    ):
+        call(handler, lambda c: c.get_manifest("a", "1"))
+    assert calls == 1 and time.monotonic() - started < 5
+    assert parse_retry_after("nan") == parse_retry_after("inf") == float("inf")
+
+
+def test_a_body_past_its_cap_is_refused_before_it_is_all_read() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b" " * 5000, headers={"Content-Type": DOCKER_MANIFEST})
+
+    with pytest.raises(RegistryError, match="is 5000 bytes, more than the 4096 bytes allowed"):
+        call(handler, lambda c: c.get_manifest("a", "1"), limits=Limits(max_manifest_bytes=4096))
