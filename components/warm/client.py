@@ -320,7 +320,11 @@ class RegistryClient:
                         "refused the request (401); the registry's login is not sent there",
                         401,
                     )
-                if response.status == 401 and not authorized:
+                if response.status == 401 and authorized:
+                    raise CredentialRefused(
+                        f"{method} {redact(url)}: still unauthorized after logging in", 401
+                    )
+                if response.status == 401:
                     challenge = response.headers.get("www-authenticate", "")
                     await _drain(response)
                     await self.auth.on_challenge(challenge, scope, self._fetch_token)
@@ -332,7 +336,7 @@ class RegistryClient:
                 return result
             finally:
                 response.release()
-        raise CredentialRefused(f"{method} {redact(url)}: still unauthorized after logging in", 401)
+        raise AssertionError("the second answer returns or raises")  # pragma: no cover
 
     def _retryable(self, method: str, url: str, response: aiohttp.ClientResponse) -> RegistryError:
         """429/5xx as a retry, unless the registry asks to wait longer than the cap or the budget."""

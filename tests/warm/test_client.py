@@ -598,3 +598,16 @@ def test_a_body_past_its_cap_is_refused_before_it_is_all_read() -> None:
 
     with pytest.raises(RegistryError, match="is 5000 bytes, more than the 4096 bytes allowed"):
         call(handler, lambda c: c.get_manifest("a", "1"), limits=Limits(max_manifest_bytes=4096))
+
+
+def test_a_login_the_registry_still_refuses_is_named_so() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="x"'})
+
+    with pytest.raises(RegistryError, match="still unauthorized after logging in"):
+        call(handler, lambda c: c.head_manifest("a", "1"), credentials=lambda: ("AWS", "wrong"))
+    assert calls == 2
