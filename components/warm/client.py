@@ -436,6 +436,11 @@ class RegistryClient:
         Reading stops one byte past the declared size: a longer answer fails at once."""
         check_digest(digest, f"blob of {repository}")
         what = f"blob {digest} of {repository}"
+        if keep and size > self.limits.max_manifest_bytes:  # kept in memory: an image config, as small
+            raise BodyTooLarge(
+                f"{what} declares {size} bytes, more than the {self.limits.max_manifest_bytes} bytes "
+                "kept in memory"
+            )
 
         async def consume(answer: _Answer) -> Blob:
             response = answer.response

@@ -8,7 +8,8 @@ however slowly they arrive), and every body read has a cap:
   (https://github.com/distribution/distribution/blob/main/registry/handlers/manifests.go,
   `maxManifestBodySize`), so no real image needs more;
 - a token answer: 1 MiB (a token is a few KiB);
-- a blob: the size its manifest declares; reading stops one byte past it.
+- a blob: the size its manifest declares; reading stops one byte past it. A blob kept in memory
+  (an image config, read for its platform) may declare no more than a manifest's cap.
 An index may list at most `max_index_manifests` manifests. A `Retry-After` is honoured up to
 `max_retry_after` seconds; a registry asking for longer fails the request with how long it asked.
 `warm --timeout SECONDS` sets the blob deadline, and caps the others.

@@ -611,3 +611,25 @@ def test_a_login_the_registry_still_refuses_is_named_so() -> None:
     with pytest.raises(RegistryError, match="still unauthorized after logging in"):
         call(handler, lambda c: c.head_manifest("a", "1"), credentials=lambda: ("AWS", "wrong"))
     assert calls == 2
+
+
+def test_a_blob_kept_in_memory_may_not_declare_more_than_a_manifests_cap() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("refused before asking")
+
+    with pytest.raises(RegistryError, match="declares 4097 bytes, more than the 4096 bytes kept in memory"):
+        call(
+            handler,
+            lambda c: c.get_blob("a", BLOB_DIGEST, 4097, keep=True),
+            limits=Limits(max_manifest_bytes=4096),
+        )
+
+
+def test_a_blob_longer_than_declared_stops_one_byte_past_it() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=BLOB)
+
+    with pytest.raises(
+        RegistryError, match=f"is longer than the {len(BLOB) - 1} bytes its manifest declares"
+    ):
+        call(handler, lambda c: c.get_blob("a", BLOB_DIGEST, len(BLOB) - 1))
