@@ -12,6 +12,7 @@ each answer.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import threading
@@ -24,6 +25,8 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 CONFIG = b'{"os": "linux", "architecture": "amd64"}'
 LAYER = b"a layer of the good image" * 40
 TOKEN = "elsewhere-token"
+CACHE_PASSWORD = "hunter2-cache-password"
+BASIC_LOGIN = "Basic " + base64.b64encode(f"AWS:{CACHE_PASSWORD}".encode()).decode()
 
 CASES = {
     "good": "a well-formed image",
@@ -36,6 +39,7 @@ CASES = {
     "huge-manifest": "a 76 MB manifest",
     "endless-token": "a token answer (same origin) that never ends",
     "cross-realm": "a Bearer realm on another origin",
+    "basic-login": "demands `Basic base64(AWS:<password>)`, as ECR does",
     "redirect-401": "the layer redirects to another origin, which answers 401",
     "traversal": "a layer digest of sha256:../../../../x",
     "layers-string": "`layers` given as a string",
@@ -167,6 +171,9 @@ class HostileRegistry:
                 f'Bearer realm="{self.elsewhere}/token",service="registry",scope="repository:{case}/app:pull"'
             )
             await self._answer(writer, 401, head=head, WWW_Authenticate=challenge)
+            return
+        if case == "basic-login" and headers.get("authorization") != BASIC_LOGIN:
+            await self._answer(writer, 401, head=head, WWW_Authenticate=f'Basic realm="{self.url}/"')
             return
         if case == "endless-token" and not headers.get("authorization"):
             challenge = f'Bearer realm="{self.url}/endless-token",service="registry"'

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from standins.hostile_registry import HostileRegistry, hostile_registry
+from standins.hostile_registry import BASIC_LOGIN, CACHE_PASSWORD, HostileRegistry, hostile_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUND_SECONDS = 60
 MAX_RSS_KIB = 300 * 1024
-PASSWORD = "hunter2-cache-password"
+PASSWORD = CACHE_PASSWORD
 # Runs the CLI and reports its own peak memory, since it exits before anyone could read /proc.
 WITH_MAX_RSS = (
     "import atexit, resource, runpy, sys\n"
@@ -121,6 +121,16 @@ def test_a_realm_on_another_origin_gets_no_login(registry: HostileRegistry, tmp_
     assert {s.authorization for s in seen if s.origin == "registry" and s.authorization} == {
         "Bearer elsewhere-token"
     }
+
+
+def test_the_cache_login_from_the_environment_goes_to_the_cache_only(
+    registry: HostileRegistry, tmp_path: Path
+) -> None:
+    before = len(registry.seen)
+    code, output, _ = warm(registry, tmp_path, "basic-login")
+    assert code == 0, output
+    seen = registry.seen[before:]
+    assert {(s.origin, s.authorization) for s in seen if s.authorization} == {("registry", BASIC_LOGIN)}
 
 
 def test_a_login_in_the_mirror_url_is_refused_and_not_echoed(
