@@ -12,6 +12,7 @@ message, and URLs appear only redacted.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import contextvars
 import enum
@@ -135,8 +136,6 @@ def _retry_hook(error: Exception) -> bool | float:
 
 def ecr_credentials(region: str) -> CredentialSource:
     """`AWS:<password>` from ECR's GetAuthorizationToken, renewed an hour before its 12 hours end."""
-    import base64
-
     cached: dict[str, Any] = {}
 
     def fetch() -> tuple[str, str]:
