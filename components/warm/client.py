@@ -292,7 +292,9 @@ class RegistryClient:
                         raise DeadlineExceeded(
                             f"{method} {redact(url)}: no complete answer within {deadline:g} s"
                         ) from None
-                    except aiohttp.ClientConnectorCertificateError as error:  # another try fails alike
+                    except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientResponseError) as error:
+                        # An untrusted certificate, or an answer aiohttp cannot parse (headers past
+                        # the cap): another try fails alike.
                         raise RegistryError(f"{method} {redact(url)}: {_describe_transport(error)}") from None
                     except aiohttp.ClientError as error:
                         raise TransportError(

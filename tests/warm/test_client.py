@@ -633,3 +633,19 @@ def test_a_blob_longer_than_declared_stops_one_byte_past_it() -> None:
         RegistryError, match=f"is longer than the {len(BLOB) - 1} bytes its manifest declares"
     ):
         call(handler, lambda c: c.get_blob("a", BLOB_DIGEST, len(BLOB) - 1))
+
+
+def test_headers_past_the_cap_fail_without_retrying() -> None:
+    async def respond(method: str, target: str, connection: int) -> bytes:
+        return answer(200, Docker_Content_Digest=MANIFEST_DIGEST, X_Padding="x" * 10_000)
+
+    server = ScriptedServer(respond)
+
+    async def go() -> None:
+        async with server.running() as url, RegistryClient(url, plain_http=True, retry=FAST) as c:
+            with pytest.raises(RegistryError, match="unreadable answer") as caught:
+                await c.head_manifest("a", "1")
+            assert not isinstance(caught.value, TransportError)
+
+    run(go())
+    assert len(server.requests) == 1
