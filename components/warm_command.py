@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -21,10 +22,13 @@ import yaml
 
 from components.catalogue import CatalogueEntry, load_catalogue
 from components.errors import InputError, Problem
-from components.oci_client import RegistryClient, RetryPolicy, is_loopback
 from components.redaction import redact_userinfo
 from components.upstreams import path_below_prefix
-from components.warmer import BlobNotKept, Warmer, WarmResult, WarmTarget, warm_all
+from components.warm.auth import Credentials, CredentialSource, is_loopback
+from components.warm.client import ECR_HOST, RegistryClient, RetryPolicy
+from components.warm.errors import BlobNotKept
+from components.warm.limits import Limits
+from components.warm.warmer import Warmer, WarmResult, WarmTarget, warm_all
 from components.yaml_files import MAX_LOCK_BYTES, describe_kind, node_line, read_yaml, to_python
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -58,7 +62,7 @@ def _mirror(upstream: str, url: str, source: str, *, upstream_prefix: str | None
                     source,
                     f"the URL for {upstream!r} carries a user name or password ({redact_userinfo(url)})",
                     "remove 'user:password@' from the URL: the cache's login comes from your AWS "
-                    "credentials or the registry's token service",
+                    "credentials, or from REGISTRY_USERNAME and REGISTRY_PASSWORD for a cache that is not ECR",
                 )
             ]
         )
@@ -232,7 +236,14 @@ async def _warm_group(
     url: str, targets: list[WarmTarget], args: argparse.Namespace, report: Any
 ) -> list[WarmResult]:
     retry = RetryPolicy(attempts=args.attempts, wait_initial=args.retry_wait, timeout=args.retry_timeout)
-    client = RegistryClient(url, concurrency=args.concurrency, plain_http=args.plain_http, retry=retry)
+    client = RegistryClient(
+        url,
+        credentials=_cache_login(url),
+        concurrency=args.concurrency,
+        plain_http=args.plain_http,
+        retry=retry,
+        limits=Limits().with_timeout(args.timeout),
+    )
     async with client:
         return await warm_all(Warmer(client, attestations=args.attestations), targets, report)
 
@@ -244,6 +255,19 @@ async def warm_catalogue(
         *(_warm_group(url, targets, args, report) for url, targets in grouped.items())
     )
     return [result for group in results for result in group]
+
+
+def _cache_login(url: str) -> CredentialSource | None:
+    """The login for a cache that is not ECR, from `REGISTRY_USERNAME` and `REGISTRY_PASSWORD`.
+
+    It goes to the cache's own origin only (see `warm.auth`); ECR hosts log in with
+    GetAuthorizationToken instead, so the variables are ignored for them.
+    """
+    user, password = os.environ.get("REGISTRY_USERNAME"), os.environ.get("REGISTRY_PASSWORD")
+    if not user or not password or ECR_HOST.fullmatch(urlsplit(url).hostname or ""):
+        return None
+    login: Credentials = (user, password)
+    return lambda: login
 
 
 def _check_plain_http(mirrors: Sequence[Mirror], plain_http: bool) -> None:
@@ -287,6 +311,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retry-timeout", type=float, default=120.0, help="retry budget per request, seconds"
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=Limits().blob_deadline,
+        metavar="SECONDS",
+        help="total deadline of one request, body included; manifests and tokens get at most this "
+        f"(default: {Limits().blob_deadline:g})",
+    )
 
 
 def _report_retry(details: stamina.instrumentation.RetryDetails) -> None:
@@ -305,6 +337,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
         if args.concurrency < 1:
             raise InputError([Problem("--concurrency", "must be at least 1")])
+        if not args.timeout > 0:
+            raise InputError([Problem("--timeout", "must be more than 0 seconds")])
         mirrors = [parse_mirror(text) for text in args.mirror]
         if args.stack:
             mirrors += mirrors_from_stack(args.stack, args.images)

@@ -3,7 +3,7 @@
 The provider class is pickled by value into Pulumi's state; this module is imported
 when an operation runs, so its code is the checkout's, not a frozen copy. Nothing
 here holds a secret: ECR tokens are fetched with the caller's AWS credentials when
-needed (`oci_client.ecr_credentials`) and never written to state.
+needed (`warm.client.ecr_credentials`) and never written to state.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult
 
 from components.errors import DigestMismatchError
 from components.images import parse_image
-from components.oci_client import ECR_HOST, RegistryClient, is_loopback
-from components.warmer import Warmer, WarmResult, WarmTarget
+from components.warm.auth import is_loopback
+from components.warm.client import ECR_HOST, RegistryClient
+from components.warm.warmer import Warmer, WarmResult, WarmTarget
 
 REPLACE_ON = ("source", "cache_reference", "registry_url", "platforms")
 OUTPUTS = ("digest", "platforms_warmed", "media_type")

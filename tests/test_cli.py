@@ -17,7 +17,7 @@ import pytest
 from components import warm_command
 from components.catalogue import load_catalogue
 from components.images import parse_image
-from components.warmer import WarmResult, WarmTarget
+from components.warm.warmer import WarmResult, WarmTarget
 
 ROOT = Path(__file__).resolve().parent.parent
 

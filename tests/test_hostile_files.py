@@ -7,14 +7,8 @@ runs under an address-space limit, so a regression fails the test instead of the
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,11 +16,11 @@ import pytest
 from components.errors import InputError
 from components.warm_command import mirrors_from_stack, parse_mirror
 from components.yaml_files import MAX_CATALOGUE_BYTES, MAX_LOCK_BYTES, MAX_STACK_FILE_BYTES
+from tests.bounded import Outcome, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_S = 60
 MAX_RSS_MB = 300
-ADDRESS_SPACE_LIMIT = 2 * 1024**3
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\xff\xfe\xfd" * 40
 DEEP = "[" * 50_000 + "]" * 50_000
@@ -49,68 +43,9 @@ def catalogue_laughs(levels: int = 9) -> str:
     return "\n".join(entries) + "\n"
 
 
-@dataclass(frozen=True)
-class Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-    max_rss_mb: float
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-# A small launcher runs the CLI and reports the CLI's own peak RSS. Measured from this test
-# process, the peak would include this (large) process's pages: Linux counts the pages a child
-# had before exec, and a forked or vforked child has this process's. The launcher's own are few.
-_LAUNCHER = """
-import os, resource, subprocess, sys
-limit = int(os.environ["BOUNDED_AS"])
-cli = subprocess.Popen(
-    [sys.executable, "-m", "components", *sys.argv[2:]],
-    preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
-)
-_, status, usage = os.wait4(cli.pid, 0)
-with open(sys.argv[1], "w") as report:
-    report.write(str(usage.ru_maxrss))
-sys.exit(os.waitstatus_to_exitcode(status) % 256)
-"""
-
-
 def run_bounded(*args: str, cwd: Path = ROOT) -> Outcome:
     """`python -m components ARGS`, killed after DEADLINE_S; the CLI's own peak RSS."""
-    with (
-        tempfile.TemporaryFile() as out,
-        tempfile.TemporaryFile() as err,
-        tempfile.NamedTemporaryFile() as rss,
-    ):
-        child = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, rss.name, *args],
-            cwd=cwd,
-            stdout=out,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "BOUNDED_AS": str(ADDRESS_SPACE_LIMIT)},
-            start_new_session=True,
-        )
-        timer = threading.Timer(DEADLINE_S, os.killpg, (child.pid, signal.SIGKILL))
-        timer.start()
-        try:
-            child.wait()
-        finally:
-            timer.cancel()
-        out.seek(0)
-        err.seek(0)
-        peak_kib = Path(rss.name).read_text() or "0"
-        outcome = Outcome(
-            child.returncode,
-            out.read().decode(errors="replace"),
-            err.read().decode(errors="replace"),
-            int(peak_kib) / 1024,  # KiB on Linux
-        )
-    assert outcome.returncode != -9, f"still running after {DEADLINE_S} s: {outcome.output[-2000:]}"
-    return outcome
+    return run_cli(*args, deadline_s=DEADLINE_S, cwd=cwd)
 
 
 def assert_refused(outcome: Outcome, where: str) -> None:

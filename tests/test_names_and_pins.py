@@ -94,7 +94,7 @@ def test_the_provider_fails_an_image_whose_served_digest_differs_from_its_pin(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from components import warm_operations
-    from components.warmer import WarmResult, WarmTarget
+    from components.warm.warmer import WarmResult, WarmTarget
 
     class FakeWarmer:
         def __init__(self, client: object) -> None:

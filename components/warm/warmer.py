@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import pydantic
 import stamina
 
 from components.images import ImageRef
-from components.oci_client import Blob, BlobStatus, Manifest, RegistryClient, RegistryError
+from components.warm.client import Blob, BlobStatus, RegistryClient
+from components.warm.errors import BlobNotKept, MalformedManifest, RegistryError, TooManyManifests
+from components.warm.manifests import Descriptor, Manifest, Platform
 
 ATTESTATION_PLATFORM = "unknown/unknown"
 
@@ -52,13 +54,19 @@ class WarmResult:
         return self.error is None
 
 
-def platform_of(descriptor: dict[str, object]) -> str:
-    platform = descriptor.get("platform")
-    if not isinstance(platform, dict):
+def platform_of(platform: Platform | None) -> str:
+    if platform is None:
         return ATTESTATION_PLATFORM
-    text = f"{platform.get('os', 'unknown')}/{platform.get('architecture', 'unknown')}"
-    variant = platform.get("variant")
-    return f"{text}/{variant}" if variant else text
+    text = f"{platform.os}/{platform.architecture}"
+    return f"{text}/{platform.variant}" if platform.variant else text
+
+
+def config_platform(body: bytes, where: str) -> str:
+    """The platform an image config names (its `os`, `architecture` and `variant`)."""
+    try:
+        return platform_of(Platform.model_validate_json(body, strict=True))
+    except pydantic.ValidationError:
+        raise MalformedManifest(f"the image config of {where} names no valid os and architecture") from None
 
 
 def _selected(platform: str, wanted: tuple[str, ...] | None, attestations: bool) -> bool:
@@ -69,20 +77,10 @@ def _selected(platform: str, wanted: tuple[str, ...] | None, attestations: bool)
     return any(platform == w or platform.startswith(f"{w}/") for w in wanted)
 
 
-def blobs_of(manifest: Manifest) -> list[str]:
-    document = manifest.document
-    config = document.get("config")
-    layers = document.get("layers") or []
-    digests = [config["digest"]] if isinstance(config, dict) else []
-    return digests + [layer["digest"] for layer in layers if "digest" in layer]
-
-
-def blobs_of_all(manifests: Iterable[Manifest]) -> list[str]:
-    return sorted({digest for manifest in manifests for digest in blobs_of(manifest)})
-
-
-class BlobNotKept(Exception):
-    """The cache relayed a blob but has not stored it (yet)."""
+def blobs_of_all(manifests: Iterable[Manifest]) -> list[Descriptor]:
+    """Every blob the manifests name, once per digest, in digest order, with its declared size."""
+    unique = {blob.digest: blob for manifest in manifests for blob in manifest.blobs}
+    return [unique[digest] for digest in sorted(unique)]
 
 
 class Warmer:
@@ -118,40 +116,40 @@ class Warmer:
     def _digest_lock(self, digest: str) -> asyncio.Lock:
         return self._digest_locks.setdefault(digest, asyncio.Lock())
 
-    async def _blob_once(self, repository: str, digest: str, *, keep: bool) -> Blob:
+    async def _blob_once(self, repository: str, blob: Descriptor, *, keep: bool) -> Blob:
         """Fetch a blob once per repository per run: images of one repository often share layers.
         Later askers move no bytes of their own (their `size` is 0)."""
-        key = (repository, digest)
+        key = (repository, blob.digest)
         task = self._blobs.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._fetch_blob(repository, digest, keep=keep))
+            task = asyncio.ensure_future(self._fetch_blob(repository, blob, keep=keep))
             self._blobs[key] = task
             return await asyncio.shield(task)
         fetched = await asyncio.shield(task)
         body = fetched.body
         if keep and body is None:  # first asked for as a layer, so its bytes were not kept
-            body = await self.client.read_blob(repository, digest)
+            body = (await self.client.get_blob(repository, blob.digest, blob.size, keep=True)).body
         return Blob(0, body, fetched.stored)
 
-    async def _fetch_blob(self, repository: str, digest: str, *, keep: bool) -> Blob:
-        async with self._digest_lock(digest):
-            shared = digest in self._fetched_digests
-            self._fetched_digests.add(digest)
+    async def _fetch_blob(self, repository: str, blob: Descriptor, *, keep: bool) -> Blob:
+        async with self._digest_lock(blob.digest):
+            shared = blob.digest in self._fetched_digests
+            self._fetched_digests.add(blob.digest)
             with self.client.urgent() if shared else contextlib.nullcontext():
-                blob = await self.client.get_blob(repository, digest, keep=keep)
+                fetched = await self.client.get_blob(repository, blob.digest, blob.size, keep=keep)
         # An answer from the cache's own storage proves it holds the blob (always so for ECR, which
         # redirects to S3); distribution's proxy relays a cold blob while it stores it.
-        if blob.stored:
-            self._stored.add((repository, digest))
-        return blob
+        if fetched.stored:
+            self._stored.add((repository, blob.digest))
+        return fetched
 
-    async def _confirm(self, repository: str, digest: str) -> None:
+    async def _confirm(self, repository: str, blob: Descriptor) -> None:
         """Make sure the cache holds `repository`'s copy, once; called with the digest's lock held."""
-        if (repository, digest) in self._stored:
+        if (repository, blob.digest) in self._stored:
             return
-        if await self._confirm_stored(repository, digest):
-            self._lost.add((repository, digest))
-        self._stored.add((repository, digest))
+        if await self._confirm_stored(repository, blob):
+            self._lost.add((repository, blob.digest))
+        self._stored.add((repository, blob.digest))
 
     async def warm(self, target: WarmTarget) -> WarmResult:
         """Fetch one tag through the cache and confirm the cache kept it."""
@@ -172,17 +170,17 @@ class Warmer:
             return result
         repository = result.target.repository
 
-        async def confirm_blob(digest: str) -> None:
-            async with self._digest_lock(digest):
-                await self._confirm(repository, digest)
+        async def confirm_blob(blob: Descriptor) -> None:
+            async with self._digest_lock(blob.digest):
+                await self._confirm(repository, blob)
 
         try:
-            digests = blobs_of_all(result.manifests)
+            blobs = blobs_of_all(result.manifests)
             await asyncio.gather(
                 *(self._confirm_manifest(repository, m) for m in result.manifests),
-                *(confirm_blob(digest) for digest in digests),
+                *(confirm_blob(blob) for blob in blobs),
             )
-            result.refetched = sum((repository, digest) in self._lost for digest in digests)
+            result.refetched = sum((repository, blob.digest) in self._lost for blob in blobs)
         except Exception as error:  # one image's failure must not stop the others
             result.error = _describe_error(error)
         return result
@@ -199,39 +197,48 @@ class Warmer:
         result.digest, result.media_type = top.digest, top.media_type
         manifests: list[Manifest] = []
         if top.is_index:
+            cap = self.client.limits.max_index_manifests
+            if len(top.manifests) > cap:
+                raise TooManyManifests(
+                    f"the index of {target.source} lists {len(top.manifests)} manifests; "
+                    f"the warm follows at most {cap}"
+                )
             chosen = [
                 d
-                for d in top.document.get("manifests", [])
-                if _selected(platform_of(d), target.platforms, self.attestations)
+                for d in top.manifests
+                if _selected(platform_of(d.platform), target.platforms, self.attestations)
             ]
             if not chosen:
                 raise RegistryError(
                     f"{target.source} has none of the platforms {list(target.platforms or [])}"
                 )
-            result.platforms = sorted({platform_of(d) for d in chosen} - {ATTESTATION_PLATFORM})
+            result.platforms = sorted({platform_of(d.platform) for d in chosen} - {ATTESTATION_PLATFORM})
             manifests = list(
-                await asyncio.gather(*(self.client.get_manifest(repository, d["digest"]) for d in chosen))
+                await asyncio.gather(*(self.client.get_manifest(repository, d.digest) for d in chosen))
             )
+            if nested := [m for m in manifests if m.is_index]:
+                raise MalformedManifest(
+                    f"the index of {target.source} lists another index, {nested[0].digest}"
+                )
         else:
             manifests = [top]
-        digests = blobs_of_all(manifests)
+        blobs = blobs_of_all(manifests)
         # A single manifest's platform is in its config, fetched with the layers rather than before
         # them, which would cost every image a round trip.
-        config_digest = None if top.is_index else top.document["config"]["digest"]
+        config_digest = top.config.digest if top.config is not None else None
         fetched = dict(
             zip(
-                digests,
+                (blob.digest for blob in blobs),
                 await asyncio.gather(
-                    *(self._blob_once(repository, digest, keep=digest == config_digest) for digest in digests)
+                    *(self._blob_once(repository, blob, keep=blob.digest == config_digest) for blob in blobs)
                 ),
                 strict=True,
             )
         )
         if config_digest is not None:
-            config = fetched[config_digest].body or b"{}"
-            result.platforms = [platform_of({"platform": json.loads(config)})]
+            result.platforms = [config_platform(fetched[config_digest].body or b"", str(target.source))]
         result.manifests = [top, *manifests] if top.is_index else [top]
-        result.blobs = len(digests)
+        result.blobs = len(blobs)
         result.bytes_moved = sum(len(m.body) for m in result.manifests) + sum(
             f.size for f in fetched.values()
         )
@@ -241,7 +248,7 @@ class Warmer:
         if await self.client.head_manifest(repository, manifest.digest) != manifest.digest:
             await self.client.get_manifest(repository, manifest.digest)
 
-    async def _confirm_stored(self, repository: str, digest: str) -> bool:
+    async def _confirm_stored(self, repository: str, blob: Descriptor) -> bool:
         """Wait for the cache to keep a blob, fetching it again when it has none; True if it had to.
 
         A proxy stores a blob after answering, and skips storing while another repository's copy of
@@ -259,13 +266,13 @@ class Warmer:
                 timeout=60,
             ):
                 with attempt:
-                    status = await self.client.blob_status(repository, digest)
+                    status = await self.client.blob_status(repository, blob.digest)
                     if status is BlobStatus.ABSENT:
                         fetched_again = True
-                        await self.client.fetch_blob(repository, digest)
-                        status = await self.client.blob_status(repository, digest)
+                        await self.client.fetch_blob(repository, blob.digest, blob.size)
+                        status = await self.client.blob_status(repository, blob.digest)
                     if status is not BlobStatus.STORED:
-                        raise BlobNotKept(f"the cache does not keep blob {digest} of {repository}")
+                        raise BlobNotKept(f"the cache does not keep blob {blob.digest} of {repository}")
         except BlobNotKept as error:
             raise RegistryError(str(error)) from None
         return fetched_again
@@ -278,10 +285,20 @@ def _describe_error(error: Exception) -> str:
 async def warm_all(
     warmer: Warmer, targets: Sequence[WarmTarget], report: Callable[[WarmResult], None] = lambda _: None
 ) -> list[WarmResult]:
-    """Fetch everything, then verify (see `Warmer`), reporting each image as it is verified."""
-    fetched = await asyncio.gather(*(warmer.fetch(target) for target in targets))
+    """Fetch everything, then verify (see `Warmer`), reporting each image as it is verified, and an
+    image whose fetch failed as soon as it failed."""
+
+    async def fetch(target: WarmTarget) -> WarmResult:
+        result = await warmer.fetch(target)
+        if not result.ok:
+            report(result)
+        return result
+
+    fetched = await asyncio.gather(*(fetch(target) for target in targets))
 
     async def verify(result: WarmResult) -> WarmResult:
+        if not result.ok:
+            return result
         verified = await warmer.verify(result)
         report(verified)
         return verified

@@ -1,4 +1,4 @@
-"""The warm algorithm against an in-memory registry: platforms, attestations, verification."""
+"""The warm algorithm against in-memory registries served on loopback: platforms, attestations, verification."""
 
 from __future__ import annotations
 
@@ -9,12 +9,26 @@ import json
 import httpx
 
 from components.images import parse_image
-from components.oci_client import OCI_INDEX, OCI_MANIFEST, Manifest, RegistryClient, RetryPolicy
-from components.warmer import Warmer, WarmResult, WarmTarget, blobs_of_all, platform_of, warm_all
+from components.warm.client import RegistryClient, RetryPolicy
+from components.warm.manifests import Manifest, Platform, parse_manifest
+from components.warm.media_types import OCI_INDEX, OCI_MANIFEST
+from components.warm.warmer import Warmer, WarmResult, WarmTarget, blobs_of_all, platform_of, warm_all
+from tests.warm.loopback import Handler, serving
+
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def descriptor(media_type: str, data: bytes) -> dict[str, object]:
+    return {"mediaType": media_type, "digest": digest(data), "size": len(data)}
+
+
+def parsed(body: bytes) -> Manifest:
+    return parse_manifest(body, OCI_MANIFEST, digest(body), "test")
 
 
 class MemoryRegistry:
@@ -42,11 +56,17 @@ class MemoryRegistry:
 
     def image(self, platform: str) -> str:
         os_name, arch = platform.split("/")
-        config = self.add_blob(json.dumps({"os": os_name, "architecture": arch}).encode())
-        layer = self.add_blob(f"layer {platform}".encode())
+        config = json.dumps({"os": os_name, "architecture": arch}).encode()
+        layer = f"layer {platform}".encode()
+        self.add_blob(config)
+        self.add_blob(layer)
         return self.add_manifest(
             OCI_MANIFEST,
-            {"mediaType": OCI_MANIFEST, "config": {"digest": config}, "layers": [{"digest": layer}]},
+            {
+                "mediaType": OCI_MANIFEST,
+                "config": descriptor(OCI_CONFIG, config),
+                "layers": [descriptor(OCI_LAYER, layer)],
+            },
         )
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -76,13 +96,12 @@ class MemoryRegistry:
 
 def warm(registry: MemoryRegistry, target: WarmTarget, attestations: bool = False) -> WarmResult:
     async def go() -> WarmResult:
-        client = RegistryClient(
-            "https://cache.example",
-            transport=httpx.MockTransport(registry.handle),
-            retry=RetryPolicy(attempts=2),
-        )
-        async with client:
-            return await Warmer(client, attestations=attestations).warm(target)
+        async with serving(registry.handle, ("cache.example",)) as loopback:
+            client = RegistryClient(
+                loopback.url("cache.example"), plain_http=True, retry=RetryPolicy(attempts=2)
+            )
+            async with client:
+                return await Warmer(client, attestations=attestations).warm(target)
 
     return asyncio.run(go())
 
@@ -95,6 +114,7 @@ def index_registry() -> tuple[MemoryRegistry, dict[str, str]]:
         {
             "mediaType": OCI_MANIFEST,
             "digest": d,
+            "size": len(registry.manifests[d][1]),
             "platform": dict(zip(("os", "architecture"), p.split("/"), strict=True)),
         }
         for p, d in children.items()
@@ -103,6 +123,7 @@ def index_registry() -> tuple[MemoryRegistry, dict[str, str]]:
         {
             "mediaType": OCI_MANIFEST,
             "digest": attestation,
+            "size": len(registry.manifests[attestation][1]),
             "platform": {"os": "unknown", "architecture": "unknown"},
         }
     )
@@ -122,7 +143,7 @@ def test_every_platform_but_attestations_by_default() -> None:
     assert f"GET /v2/a/b/manifests/{digests['linux/arm64']}" in registry.requests
     index_body = registry.manifests["v1"][1]
     children = [registry.manifests[digests[p]][1] for p in ("linux/amd64", "linux/arm64")]
-    blobs = [registry.blobs[d] for d in blobs_of_all(Manifest("", OCI_MANIFEST, c) for c in children)]
+    blobs = [registry.blobs[d.digest] for d in blobs_of_all(parsed(c) for c in children)]
     assert result.blobs == 4
     assert result.bytes_moved == len(index_body) + sum(map(len, children)) + sum(map(len, blobs))
 
@@ -176,10 +197,8 @@ def test_single_manifest_reports_its_platform_from_the_config() -> None:
 
 
 def test_platform_of_descriptors() -> None:
-    assert (
-        platform_of({"platform": {"os": "linux", "architecture": "arm", "variant": "v7"}}) == "linux/arm/v7"
-    )
-    assert platform_of({}) == "unknown/unknown"
+    assert platform_of(Platform(os="linux", architecture="arm", variant="v7")) == "linux/arm/v7"
+    assert platform_of(None) == "unknown/unknown"
 
 
 def config_and_layer(repository_blobs: dict[str, bytes], label: str, *layers: bytes) -> dict[str, object]:
@@ -189,8 +208,8 @@ def config_and_layer(repository_blobs: dict[str, bytes], label: str, *layers: by
         repository_blobs[digest(blob)] = blob
     return {
         "mediaType": OCI_MANIFEST,
-        "config": {"digest": digest(config)},
-        "layers": [{"digest": digest(layer)} for layer in layers],
+        "config": descriptor(OCI_CONFIG, config),
+        "layers": [descriptor(OCI_LAYER, layer) for layer in layers],
     }
 
 
@@ -248,19 +267,20 @@ class ProxyModel:
         return httpx.Response(200, content=content, headers={"ETag": reference})
 
 
-def warm_through(handler: object, targets: list[WarmTarget], concurrency: int = 8) -> list[WarmResult]:
-    """`warm_all` through a mock registry; every result is reported once."""
+def warm_through(handler: Handler, targets: list[WarmTarget], concurrency: int = 8) -> list[WarmResult]:
+    """`warm_all` through a registry on loopback; every result is reported once."""
     reported: list[WarmResult] = []
 
     async def go() -> list[WarmResult]:
-        client = RegistryClient(
-            "https://cache.example",
-            transport=httpx.MockTransport(handler),  # type: ignore[arg-type]
-            retry=RetryPolicy(attempts=2),
-            concurrency=concurrency,
-        )
-        async with client:
-            return await warm_all(Warmer(client), targets, reported.append)
+        async with serving(handler, ("cache.example", "s3.example")) as loopback:
+            client = RegistryClient(
+                loopback.url("cache.example"),
+                plain_http=True,
+                retry=RetryPolicy(attempts=2),
+                concurrency=concurrency,
+            )
+            async with client:
+                return await warm_all(Warmer(client), targets, reported.append)
 
     results = asyncio.run(go())
     assert sorted(map(id, reported)) == sorted(map(id, results))
@@ -281,11 +301,7 @@ def test_a_layer_many_repositories_share_ends_up_stored_in_each() -> None:
         proxy.image(repository, base, f"layer {n}".encode())
     results = warm_through(proxy.handle, [target(r) for r in repositories])
     assert all(result.ok for result in results), [result.error for result in results]
-    wanted = {
-        (r, d)
-        for r in repositories
-        for d in blobs_of_all([Manifest("", OCI_MANIFEST, proxy.manifests[(r, "v1")])])
-    }
+    wanted = {(r, d.digest) for r in repositories for d in blobs_of_all([parsed(proxy.manifests[(r, "v1")])])}
     assert wanted <= proxy.stored
     shared_gets = [r for r in proxy.requests if r.startswith("GET") and r.endswith(digest(base))]
     assert proxy.lost, "the model does lose copies, or this test proves nothing"

@@ -1,0 +1,1 @@
+"""Warming a pull-through cache: the registry client, its limits and errors, and the engine."""

@@ -1,0 +1,119 @@
+"""Logging in to a registry: challenge parsing, the bearer token dance, basic, and where logins go.
+
+Shaped like httpx.Auth's flow (https://www.python-httpx.org/advanced/authentication/): a request
+first goes out with what the auth already holds (`headers`); a 401's `WWW-Authenticate`
+challenge goes to `on_challenge`, which turns it into a credential, asking a token service
+through the caller's `TokenFetch` when needed; the request is then sent once more. The client
+runs on aiohttp (chosen by measurement, bench/README.md), which has no such flow of its own.
+
+Where the registry login goes follows the rules docker and containerd use: to the registry's
+own origin, and to a token realm only when the realm is on that origin or on one the caller
+allowed (Docker Hub's registry-1.docker.io hands its tokens out from auth.docker.io), and only
+over HTTPS unless the realm is on loopback. Any other realm is asked anonymously. Only
+challenges from the registry's own origin are answered (see `client.RegistryClient`), so a
+redirect target's 401 never reaches here and its tokens never replace the registry's.
+Token flow: https://distribution.github.io/distribution/spec/auth/token/.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from urllib.parse import urlsplit
+
+from components.warm.errors import CredentialRefused, RegistryError
+
+Credentials = tuple[str, str]
+CredentialSource = Callable[[], Credentials]
+# (realm URL, query, Authorization header or None) -> the token service's answer body.
+TokenFetch = Callable[[str, dict[str, str], str | None], Awaitable[bytes]]
+
+# Token realms on another origin that a registry's login may go to, keyed by registry host.
+TOKEN_REALMS: Mapping[str, frozenset[str]] = {
+    "registry-1.docker.io": frozenset({"https://auth.docker.io"}),
+}
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def is_loopback(host: str) -> bool:
+    name = host.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port], lower case, without userinfo: what "the same origin" compares."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    port = f":{parts.port}" if parts.port is not None and parts.port != default else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, params = header.partition(" ")
+    return scheme.lower(), dict(_CHALLENGE_PARAM.findall(params))
+
+
+def basic(credentials: Credentials) -> str:
+    user, password = credentials
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class RegistryAuth:
+    """The login state for one registry origin: a bearer token per scope, or a basic login."""
+
+    def __init__(
+        self,
+        registry_url: str,
+        credentials: CredentialSource | None,
+        trusted_realms: frozenset[str] = frozenset(),
+    ) -> None:
+        self.origin = origin_of(registry_url)
+        self.credentials = credentials
+        host = (urlsplit(registry_url).hostname or "").lower()
+        self.trusted_realms = TOKEN_REALMS.get(host, frozenset()) | {origin_of(r) for r in trusted_realms}
+        self._tokens: dict[str, str] = {}
+        self._basic: str | None = None
+
+    def headers(self, scope: str) -> dict[str, str]:
+        value = self._tokens.get(scope) or self._basic
+        return {"Authorization": value} if value else {}
+
+    def login_goes_to(self, realm: str) -> bool:
+        """Whether the registry login may be sent to a token realm (see the module docstring)."""
+        parts = urlsplit(realm)
+        secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or ""))
+        return secure and (origin_of(realm) == self.origin or origin_of(realm) in self.trusted_realms)
+
+    async def on_challenge(self, challenge: str, scope: str, fetch: TokenFetch) -> None:
+        """Turn the registry's own 401 challenge into a credential for `scope`."""
+        scheme, params = parse_challenge(challenge)
+        if scheme == "basic":
+            if self.credentials is None:
+                raise CredentialRefused("the registry asks for a login, and none is configured", 401)
+            self._basic = basic(self.credentials())
+            return
+        realm = params.get("realm", "")
+        if scheme != "bearer" or urlsplit(realm).scheme not in ("http", "https"):
+            raise CredentialRefused(f"unsupported authentication challenge {scheme[:20]!r}", 401)
+        query = {"service": params.get("service", ""), "scope": params.get("scope", scope)}
+        login = basic(self.credentials()) if self.credentials and self.login_goes_to(realm) else None
+        body = await fetch(realm, query, login)
+        try:
+            answer = json.loads(body)
+            token = answer.get("token") or answer.get("access_token")
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise RegistryError("the token service's answer holds no token")
+        self._tokens[scope] = f"Bearer {token}"

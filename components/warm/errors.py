@@ -1,0 +1,86 @@
+"""Every way a registry exchange fails, as one tree (drawn as httpx's `_exceptions.py` draws its own).
+
+* RegistryError - a registry did not give what was asked for; the image fails, named, alone.
+  + ResponseError - it answered with an error status (`status`).
+    - RetryableResponse - 429 or 5xx: worth another try, after `retry_after` seconds.
+    - CredentialRefused - 401/403 after logging in, or a login it asks for and nobody gave.
+  + TransportError - the connection failed, was reset or broke off mid-answer (retried).
+  + DeadlineExceeded - no complete answer (headers and body) within the request's deadline.
+  + BodyTooLarge - an answer longer than its cap, or a blob longer than its manifest declares.
+  + DigestMismatch - content that does not hash to its digest: truncated or corrupted.
+  + MalformedManifest - a manifest, index or digest that does not follow the OCI shapes.
+  + TooManyManifests - an index that lists more manifests than the cap.
+  + UnsafeRedirect - a redirect to plain HTTP off loopback, or one redirect too many.
+* BlobNotKept - the cache relayed a blob but has not stored it yet (the warm looks again).
+
+Messages never hold a credential, and name URLs only as `redact` prints them.
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """A registry did not give what was asked for."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ResponseError(RegistryError):
+    """The registry answered with an error status."""
+
+
+class RetryableResponse(ResponseError):
+    """429 or 5xx: worth another try, after `retry_after` seconds when the registry says so."""
+
+    def __init__(self, message: str, status: int, retry_after: float | None) -> None:
+        super().__init__(message, status)
+        self.retry_after = retry_after
+
+
+class CredentialRefused(ResponseError):
+    """The registry or its token service refused the login, or asked for one nobody configured."""
+
+
+class TransportError(RegistryError):
+    """The connection failed, was reset, or broke off mid-answer: worth another try."""
+
+
+class DeadlineExceeded(RegistryError):
+    """No complete answer within the request's deadline: a stalled, trickling or endless answer."""
+
+
+class BodyTooLarge(RegistryError):
+    """An answer longer than its cap allows, or a blob longer than its manifest declares."""
+
+
+class DigestMismatch(RegistryError):
+    """Content that does not hash to its digest: a truncated or corrupted transfer."""
+
+
+class MalformedManifest(RegistryError):
+    """A manifest, index or digest that does not follow the OCI image spec's shapes."""
+
+
+class TooManyManifests(RegistryError):
+    """An index listing more manifests than the warm follows."""
+
+
+class UnsafeRedirect(RegistryError):
+    """A redirect the client will not follow: to plain HTTP off loopback, or too many of them."""
+
+
+class BlobNotKept(Exception):
+    """The cache relayed a blob but has not stored it (yet)."""
+
+
+def redact(url: str) -> str:
+    """A URL fit for a message: no userinfo, and no query or fragment (presigned URLs sign there)."""
+    scheme, _, rest = url.partition("://")
+    if not rest:
+        return url.split("?")[0].split("#")[0]
+    authority, slash, path = rest.partition("/")
+    host = authority.rpartition("@")[2]
+    path = path.split("?")[0].split("#")[0]
+    return f"{scheme}://{host}{slash}{path}"
