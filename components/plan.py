@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import runpy
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,12 +135,17 @@ class _RecordingMonitor(MockMonitor):
     def __init__(self, mocks: Mocks, plan: Plan) -> None:
         super().__init__(mocks)
         self.plan = plan
+        self._registered: set[str] = set()
+        # The SDK registers resources from several threads at once: check and record under one lock.
+        self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
-        if urn in self.resources:
-            # The engine refuses a second registration of one URN at preview; the mocks would overwrite it.
-            self.plan.duplicate_urns.append(urn)
+        with self._lock:
+            if urn in self._registered:
+                # The engine refuses a second registration of one URN at preview; the mocks would overwrite it.
+                self.plan.duplicate_urns.append(urn)
+            self._registered.add(urn)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             parent = request.parent.split("::")[-1] if request.parent else None
