@@ -14,7 +14,8 @@ What is asked, and what is trusted:
   be a digest (Docker Hub does not count a HEAD as a pull);
 - after every answer, Docker Hub's `ratelimit-remaining` (`image_lock.rate_budget`): once it
   says stop, the next request to that registry raises `BudgetSpent`, saying how long to wait.
-  A 429 stops alike.
+  A 429 stops alike, the wait being its `Retry-After` when the client retried it, else the
+  window last reported (or Docker Hub's 6 hours).
 
 Logins are read-only tokens from the environment, per registry (`login_variables`), and go only
 to that registry's origin and its own token service (`warm.auth`). Anonymous otherwise; ECR
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 from collections.abc import Coroutine, Mapping
@@ -158,8 +160,9 @@ class UpstreamTags:
     def _failed(self, registry: str, what: str, error: RegistryError) -> Exception:
         """A 429 stops everything (BudgetSpent, with how long to wait); anything else fails one image."""
         if isinstance(error, ResponseError) and error.status == 429:
+            # A Retry-After past the client's cap arrives as a plain ResponseError: wait the window.
             asked = error.retry_after if isinstance(error, RetryableResponse) else None
-            wait = int(asked) if asked is not None else self._windows.get(registry, _DEFAULT_WINDOW)
+            wait = math.ceil(asked) if asked is not None else self._windows.get(registry, _DEFAULT_WINDOW)
             self._spent[registry] = RateBudget(False, 0, wait)
             return BudgetSpent(registry, self._spent[registry])
         return ResolveError(f"{what}: {error}")
