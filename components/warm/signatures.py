@@ -1,0 +1,84 @@
+"""Signatures and attestations of an image, as more targets to warm (`signatures: true`).
+
+A policy engine that verifies signatures (Kyverno, sigstore's policy-controller, Ratify) asks the
+registry the node pulls from, so the cache must hold them too, or verification fails as soon as
+the upstream is gone. Two conventions carry them:
+- cosign's tags: `sha256-<hex>.sig`, `.att` and `.sbom` beside the image, `<hex>` the signed
+  digest (https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md);
+- OCI referrers: `GET /v2/<name>/referrers/<digest>` lists the manifests whose `subject` is the
+  image; a registry without the API answers 404, and then the referrers live in an index under
+  the tag `sha256-<hex>` (the referrers tag schema,
+  https://github.com/opencontainers/distribution-spec/blob/main/spec.md#referrers-tag-schema).
+
+Everything is asked of the client given: through the cache, that fills the cache by tag, as a
+pull-through cache must be filled (it cannot fill from an uncached digest). A referrer named only
+by digest is warmed by digest: distribution's proxy fetches it from its upstream, and ECR syncs
+referrers when its referrers API is asked. One page of referrers is read (capped like a manifest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from components.images import ImageRef
+from components.warm.client import RegistryClient
+from components.warm.digests import check_digest
+from components.warm.warmer import WarmTarget
+
+COSIGN_SUFFIXES = {".sig": "cosign signature", ".att": "cosign attestation", ".sbom": "cosign SBOM"}
+REFERRERS_TAG = "referrers tag"
+REFERRER = "referrer"
+
+
+def digest_tag(digest: str) -> str:
+    """`sha256:<hex>` → `sha256-<hex>`: the referrers tag schema's tag, and cosign's tag stem."""
+    algorithm, _, encoded = check_digest(digest, "the image digest").partition(":")
+    return f"{algorithm}-{encoded}"
+
+
+def cosign_tags(digest: str) -> dict[str, str]:
+    """cosign's tag for each of its artifacts of `digest`, with what it holds."""
+    stem = digest_tag(digest)
+    return {f"{stem}{suffix}": kind for suffix, kind in COSIGN_SUFFIXES.items()}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A signature or attestation of `subject`: `reference` is a tag, or a digest for a referrer."""
+
+    kind: str
+    reference: str
+    subject: str
+
+
+async def find_artifacts(client: RegistryClient, repository: str, subject: str) -> list[Artifact]:
+    """The cosign tags that exist, and the referrers (the API, or the tag schema when it answers 404).
+
+    Raises RegistryError when the registry fails otherwise: the image's signatures then fail, named.
+    """
+    found: list[Artifact] = []
+    for tag, kind in cosign_tags(subject).items():
+        digest, _ = await client.manifest_digest(repository, tag)
+        if digest is not None:
+            found.append(Artifact(kind, tag, subject))
+    index = await client.list_referrers(repository, subject)
+    if index is None:
+        tag = digest_tag(subject)
+        digest, _ = await client.manifest_digest(repository, tag)
+        if digest is not None:
+            # The index under the tag lists the referrers; warming the tag warms them with it.
+            found.append(Artifact(REFERRERS_TAG, tag, subject))
+        return found
+    referrers = dict.fromkeys(descriptor.digest for descriptor in index.manifests)
+    return found + [Artifact(REFERRER, digest, subject) for digest in referrers]
+
+
+def artifact_targets(image: WarmTarget, artifacts: Sequence[Artifact]) -> list[WarmTarget]:
+    """The warm targets for `image`'s artifacts: in the same repository, every platform (they have none)."""
+    targets = []
+    for artifact in artifacts:
+        tag, digest = (None, artifact.reference) if artifact.kind == REFERRER else (artifact.reference, None)
+        source = ImageRef(image.source.registry, image.source.repository, tag, digest)
+        targets.append(WarmTarget(source=source, repository=image.repository, tag=artifact.reference))
+    return targets

@@ -1,0 +1,122 @@
+"""Signature and attestation discovery against loopback registries: cosign tags, referrers, the tag schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from components.images import ImageRef
+from components.warm.client import RegistryClient, RetryPolicy
+from components.warm.errors import MalformedManifest, RegistryError
+from components.warm.media_types import OCI_INDEX, OCI_MANIFEST
+from components.warm.signatures import (
+    REFERRER,
+    REFERRERS_TAG,
+    Artifact,
+    artifact_targets,
+    cosign_tags,
+    digest_tag,
+    find_artifacts,
+)
+from components.warm.warmer import WarmTarget
+from tests.warm.loopback import Handler, serving
+
+FAST = RetryPolicy(attempts=2, wait_initial=0.01, wait_max=0.02, timeout=5)
+SUBJECT = "sha256:" + "5" * 64
+STEM = "sha256-" + "5" * 64
+REFERRER_A, REFERRER_B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+
+
+def find(handler: Handler) -> tuple[list[Artifact], list[str]]:
+    requests: list[str] = []
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        requests.append(f"{request.method} {request.url.path}")
+        answer = handler(request)
+        assert isinstance(answer, httpx.Response)
+        return answer
+
+    async def go() -> list[Artifact]:
+        async with (
+            serving(recording) as loopback,
+            RegistryClient(loopback.url("registry.example"), plain_http=True, retry=FAST) as client,
+        ):
+            return await find_artifacts(client, "team/app", SUBJECT)
+
+    return asyncio.run(go()), requests
+
+
+def registry(tags: set[str], referrers: list[str] | None) -> Handler:
+    """Tags that exist (HEAD 200 with a digest); the referrers API, or a 404 when `referrers` is None."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.startswith("/v2/team/app/referrers/"):
+            if referrers is None:
+                return httpx.Response(404)
+            index = {
+                "schemaVersion": 2,
+                "mediaType": OCI_INDEX,
+                "manifests": [{"mediaType": OCI_MANIFEST, "digest": d, "size": 10} for d in referrers],
+            }
+            return httpx.Response(
+                200, content=json.dumps(index).encode(), headers={"Content-Type": OCI_INDEX}
+            )
+        if path.rpartition("/")[2] in tags:
+            return httpx.Response(200, headers={"Docker-Content-Digest": "sha256:" + "e" * 64})
+        return httpx.Response(404)
+
+    return handler
+
+
+def test_cosign_tag_names() -> None:
+    assert digest_tag(SUBJECT) == STEM
+    assert cosign_tags(SUBJECT) == {
+        f"{STEM}.sig": "cosign signature",
+        f"{STEM}.att": "cosign attestation",
+        f"{STEM}.sbom": "cosign SBOM",
+    }
+    with pytest.raises(MalformedManifest):
+        digest_tag("sha256:../../x")
+
+
+def test_existing_cosign_tags_and_the_referrers_api() -> None:
+    artifacts, requests = find(
+        registry({f"{STEM}.sig", f"{STEM}.sbom"}, [REFERRER_A, REFERRER_B, REFERRER_A])
+    )
+    assert artifacts == [
+        Artifact("cosign signature", f"{STEM}.sig", SUBJECT),
+        Artifact("cosign SBOM", f"{STEM}.sbom", SUBJECT),
+        Artifact(REFERRER, REFERRER_A, SUBJECT),
+        Artifact(REFERRER, REFERRER_B, SUBJECT),
+    ]
+    assert f"GET /v2/team/app/referrers/{SUBJECT}" in requests
+    assert f"HEAD /v2/team/app/manifests/{STEM}" not in requests  # the API answered: no fallback
+
+
+def test_without_the_referrers_api_the_tag_schema_is_used() -> None:
+    artifacts, requests = find(registry({STEM}, None))
+    assert artifacts == [Artifact(REFERRERS_TAG, STEM, SUBJECT)]
+    assert requests[-1] == f"HEAD /v2/team/app/manifests/{STEM}"
+    assert find(registry(set(), None))[0] == []
+
+
+def test_a_registry_error_fails_the_signatures_named() -> None:
+    with pytest.raises(RegistryError, match="answered 403"):
+        find(lambda request: httpx.Response(403))
+
+
+def test_artifact_targets_stay_in_the_image_repository() -> None:
+    image = WarmTarget(
+        ImageRef("docker.io", "team/app", "1.0"), "docker-hub/team/app", "1.0", ("linux/amd64",)
+    )
+    targets = artifact_targets(
+        image, [Artifact("cosign signature", f"{STEM}.sig", SUBJECT), Artifact(REFERRER, REFERRER_A, SUBJECT)]
+    )
+    assert targets == [
+        WarmTarget(ImageRef("docker.io", "team/app", f"{STEM}.sig"), "docker-hub/team/app", f"{STEM}.sig"),
+        WarmTarget(ImageRef("docker.io", "team/app", None, REFERRER_A), "docker-hub/team/app", REFERRER_A),
+    ]
