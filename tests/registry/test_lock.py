@@ -10,6 +10,7 @@ through unchanged: the tags, manifests and digests are the real registry's.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import http.server
 import io
@@ -23,9 +24,19 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from components.image_lock import load_lock
+from components.catalogue import load_catalogue
+from components.discovery import FoundImage
+from components.image_lock import load_lock, tags_to_warm
 from components.lock_command import run
+from components.warm.client import RegistryClient
+from components.warm.pin_checks import (
+    held_digests,
+    locked_digest_findings,
+    served_digests,
+    uncached_pin_findings,
+)
 from components.warm.tags import TagListLimits, UpstreamTags, UpstreamTagSource
+from components.warm.warmer import Warmer, WarmResult, WarmTarget, warm_all
 from standins.registries import RunningRegistry, start_registry
 from standins.seed import OCI_CONFIG, OCI_MANIFEST, Pusher, layer
 
@@ -247,3 +258,48 @@ def test_an_image_the_upstream_lacks_fails_named_and_the_others_are_locked(setup
     assert code == 1
     assert f"failed  {setup.front.address}/team/gone: tags of team/gone: the registry answered 404" in out
     assert list(load_lock(setup.lock)) == [f"{setup.front.address}/team/app"]
+
+
+def test_warm_through_a_cache_checks_locked_digests_and_workload_pins(
+    setup: LockSetup, tmp_path: Path
+) -> None:
+    """What `warm` does with the lock: warm each locked tag through the cache, then compare digests."""
+    assert setup.run_lock()[0] == 0
+    cache = start_registry("cache", tmp_path / "registries", remote_url=setup.upstream.registry.url)
+    try:
+        lock = load_lock(setup.lock)
+        old = setup.upstream.digests[("team/app", "1.2.8")]
+        moved = setup.upstream.push("team/app", "1.2.8", revision=2)  # after the lock, before the warm
+        locked = tags_to_warm(load_catalogue(setup.catalogue), lock, lock_source=str(setup.lock))
+        targets = [
+            WarmTarget(t.entry.ref, t.entry.ref.repository, t.entry.ref.tag or "latest") for t in locked
+        ]
+
+        async def warm() -> list[WarmResult]:
+            async with RegistryClient(cache.url, plain_http=True) as client:
+                return await warm_all(Warmer(client), targets)
+
+        results = asyncio.run(warm())
+        assert [r.error for r in results] == [None] * 4
+        findings = locked_digest_findings(
+            locked, served_digests(results), lock_command="python -m components lock"
+        )
+        assert [(f.image, old in f.message, moved in f.message) for f in findings] == [
+            (f"{setup.front.address}/team/app:1.2.8", True, True)
+        ]
+        pinned = [
+            FoundImage(
+                f"{setup.front.address}/team/app:1.2.8@{old}", "rendered/app.yaml", 7, "Deployment/app"
+            ),
+            FoundImage(
+                f"{setup.front.address}/team/app@{setup.upstream.digests[('team/app', '1.2.9')]}",
+                "rendered/app.yaml",
+                9,
+                "Deployment/app",
+            ),
+        ]
+        assert [f.image for f in uncached_pin_findings(pinned, held_digests(results))] == [
+            f"{setup.front.address}/team/app:1.2.8@{old}"
+        ]
+    finally:
+        cache.stop()
