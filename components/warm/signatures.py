@@ -18,13 +18,14 @@ referrers when its referrers API is asked. One page of referrers is read (capped
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from components.images import ImageRef
 from components.warm.client import RegistryClient
 from components.warm.digests import check_digest
-from components.warm.warmer import WarmTarget
+from components.warm.errors import RegistryError
+from components.warm.warmer import Warmer, WarmResult, WarmTarget, warm_all
 
 COSIGN_SUFFIXES = {".sig": "cosign signature", ".att": "cosign attestation", ".sbom": "cosign SBOM"}
 REFERRERS_TAG = "referrers tag"
@@ -82,3 +83,30 @@ def artifact_targets(image: WarmTarget, artifacts: Sequence[Artifact]) -> list[W
         source = ImageRef(image.source.registry, image.source.repository, tag, digest)
         targets.append(WarmTarget(source=source, repository=image.repository, tag=artifact.reference))
     return targets
+
+
+async def warm_signatures(
+    client: RegistryClient,
+    images: Sequence[WarmResult],
+    report: Callable[[WarmResult], None] = lambda _: None,
+) -> list[WarmResult]:
+    """Find and warm the artifacts of each image warmed (`images`: those with `signatures: true`).
+
+    An image whose artifacts cannot be listed gets one failed result, named `<image> signatures`;
+    the others go on. Artifacts are warmed with attestations followed, since a referrers index
+    lists manifests without a platform.
+    """
+    targets: list[WarmTarget] = []
+    failed: list[WarmResult] = []
+    for image in images:
+        if not image.ok or image.digest is None:
+            continue
+        try:
+            artifacts = await find_artifacts(client, image.target.repository, image.digest)
+        except RegistryError as error:
+            failure = WarmResult(image.target, error=f"its signatures and attestations: {error}")
+            report(failure)
+            failed.append(failure)
+            continue
+        targets += artifact_targets(image.target, artifacts)
+    return failed + await warm_all(Warmer(client, attestations=True), targets, report)

@@ -16,7 +16,7 @@ import httpx
 
 from components.images import ImageRef
 from components.warm.client import RegistryClient
-from components.warm.signatures import REFERRERS_TAG, Artifact, artifact_targets, digest_tag, find_artifacts
+from components.warm.signatures import REFERRERS_TAG, Artifact, digest_tag, find_artifacts, warm_signatures
 from components.warm.warmer import Warmer, WarmTarget, warm_all
 from standins.registries import upstream_and_cache
 from standins.seed import OCI_INDEX, OCI_MANIFEST, Pusher, digest_of
@@ -118,8 +118,8 @@ def test_signatures_and_referrers_are_warmed_and_served_once_the_upstream_is_gon
         async def warm() -> tuple[list[Artifact], list[str | None]]:
             async with RegistryClient(pair.cache.url, plain_http=True) as cache:
                 artifacts = await find_artifacts(cache, "team/signed", subject)
-                targets = artifact_targets(image, artifacts)
-                results = await warm_all(Warmer(cache, attestations=True), [image, *targets])
+                warmed = await warm_all(Warmer(cache), [image])
+                results = warmed + await warm_signatures(cache, warmed)
                 return artifacts, [result.error for result in results]
 
         artifacts, errors = asyncio.run(warm())

@@ -20,8 +20,9 @@ from components.warm.signatures import (
     cosign_tags,
     digest_tag,
     find_artifacts,
+    warm_signatures,
 )
-from components.warm.warmer import WarmTarget
+from components.warm.warmer import WarmResult, WarmTarget
 from tests.warm.loopback import Handler, serving
 
 FAST = RetryPolicy(attempts=2, wait_initial=0.01, wait_max=0.02, timeout=5)
@@ -120,3 +121,25 @@ def test_artifact_targets_stay_in_the_image_repository() -> None:
         WarmTarget(ImageRef("docker.io", "team/app", f"{STEM}.sig"), "docker-hub/team/app", f"{STEM}.sig"),
         WarmTarget(ImageRef("docker.io", "team/app", None, REFERRER_A), "docker-hub/team/app", REFERRER_A),
     ]
+
+
+def test_an_image_whose_artifacts_cannot_be_listed_fails_alone_and_named() -> None:
+    image = WarmTarget(ImageRef("registry.example", "team/app", "1.0"), "team/app", "1.0")
+    reported: list[WarmResult] = []
+
+    async def go() -> list[WarmResult]:
+        async with (
+            serving(lambda request: httpx.Response(403)) as loopback,
+            RegistryClient(loopback.url("registry.example"), plain_http=True, retry=FAST) as client,
+        ):
+            images = [WarmResult(image, digest=SUBJECT), WarmResult(image, error="not warmed")]
+            return await warm_signatures(client, images, reported.append)
+
+    results = asyncio.run(go())
+    assert [(r.target, r.error) for r in results] == [
+        (
+            image,
+            "its signatures and attestations: manifest team/app:" + f"{STEM}.sig: the registry answered 403",
+        )
+    ]
+    assert reported == results
