@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Cache prefix -> the upstream registry it mirrors, as a stack's pull-through cache rules name them.
 PREFIXES: Mapping[str, str] = {"docker-hub": "docker.io", "quay": "quay.io"}
 LOGIN_VARIABLES = ("REGISTRY_USERNAME", "REGISTRY_PASSWORD")
-SKOPEO_TIMEOUT = 120
+SKOPEO_TIMEOUT = WARM_TIMEOUT = 120  # seconds; the demo itself takes about 5
 
 
 class DemoFailed(Exception):
@@ -152,9 +152,18 @@ def _warm(ecr: EcrLike, catalogue: Path) -> None:
         *(f"  --mirror {mirror}" for mirror in mirrors(ecr)),
     ]
     print("   $ " + " \\\n       ".join(shown))
-    warm = subprocess.run(
-        command, cwd=ROOT, env=warm_environment(ecr), capture_output=True, text=True, check=False
-    )
+    try:
+        warm = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=warm_environment(ecr),
+            capture_output=True,
+            text=True,
+            timeout=WARM_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise DemoFailed(f"the warm did not finish within {WARM_TIMEOUT}s") from None
     for line in (warm.stdout + warm.stderr).splitlines():
         print(f"   {line}")
     if warm.returncode != 0:

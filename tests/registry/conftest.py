@@ -10,7 +10,6 @@ the provider tests, which talk to a registry directly.
 from __future__ import annotations
 
 import shutil
-import ssl
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -25,6 +24,7 @@ from standins.demo import (
     DemoImage,
     mirror_arguments,
     seed_upstreams,
+    trusting,
     warm_environment,
     write_catalogue,
 )
@@ -98,7 +98,7 @@ class EcrSeeded:
         """A client of the cache as a node sees it: its CA trusted, the ECR login sent."""
         return httpx.Client(
             base_url=self.ecr.url,
-            verify=ssl.create_default_context(cafile=str(self.ecr.ca_file)),
+            verify=trusting(self.ecr),
             headers={"Authorization": basic_credential(self.ecr.token)},
             timeout=30,
         )
