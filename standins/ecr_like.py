@@ -52,6 +52,9 @@ def basic_credential(token: str) -> str:
 
 class _Front(ThreadingHTTPServer):
     daemon_threads = True
+    # The standard library's default backlog of 5 makes a client with 8 requests in flight wait
+    # about a second for each connection past the fifth; ECR itself takes far more.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], routes: Mapping[str, str], token: str) -> None:
         super().__init__(address, _Handler)
