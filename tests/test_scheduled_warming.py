@@ -36,6 +36,8 @@ from components.scheduled_warming_policies import (
     function_policy,
     function_trust_policy,
     policy_excess,
+    schedule_expression_problem,
+    schedule_expression_warning,
     scheduler_policy,
     scheduler_trust_policy,
     shard_catalogue,
@@ -517,3 +519,47 @@ def test_a_catalogue_written_by_the_package_loads_in_the_handler(tmp_path: Path)
 def test_a_stack_without_a_schedule_registers_none_of_it(run_program: RunProgram) -> None:
     run = run_program({"upstreams": {"quay.io": {}}, "endpoints": {"enabled": False}})
     assert not {type_ for type_, _ in run.raw_inputs} & NEW_TYPES
+
+
+# --- the `warm.schedule` expression -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "rate(1 day)",
+        "rate(12 hours)",
+        "rate(30 minutes)",
+        "cron(0 3 * * ? *)",
+        "cron(15 2 ? * MON-FRI *)",
+        "cron(0/30 * * * ? *)",
+        "at(2027-01-31T03:00:00)",
+    ],
+)
+def test_documented_schedule_expressions_are_accepted(expression: str) -> None:
+    assert schedule_expression_problem(expression) is None
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("rate(0 days)", "is not a schedule expression; for example rate(1 day)"),
+        ("rate(1 week)", "is not a schedule expression"),
+        ("daily", "is not a schedule expression"),
+        ("cron(0 3 * * *)", "has six fields"),
+        ("cron(0 3 1 * MON *)", "needs '?' in day-of-month or day-of-week"),
+        ("at(2027-02-30T03:00:00)", "is not a date and time"),
+        ("", "1 to 256 characters"),
+        ("cron(" + "1," * 200 + "1 * * * ? *)", "1 to 256 characters"),
+    ],
+)
+def test_schedule_expressions_scheduler_would_refuse_are_named(expression: str, message: str) -> None:
+    problem = schedule_expression_problem(expression)
+    assert problem is not None and message in problem
+
+
+def test_a_schedule_more_often_than_daily_is_warned_about() -> None:
+    assert schedule_expression_warning("rate(1 day)") is None
+    assert schedule_expression_warning("cron(0 3 * * ? *)") is None
+    warning = schedule_expression_warning("rate(6 hours)")
+    assert warning is not None and "at most once per 24 hours" in warning
