@@ -563,3 +563,23 @@ def test_a_schedule_more_often_than_daily_is_warned_about() -> None:
     assert schedule_expression_warning("cron(0 3 * * ? *)") is None
     warning = schedule_expression_warning("rate(6 hours)")
     assert warning is not None and "at most once per 24 hours" in warning
+
+
+def test_retries_are_logged_as_json_lines_and_waiting_for_a_store_is_quiet() -> None:
+    import io
+
+    import stamina
+
+    from components.warm.errors import BlobNotKept, TransportError
+    from components.warm.lambda_handler import retry_logger
+
+    out = io.StringIO()
+    log = retry_logger(out)
+    for error in (TransportError("GET https://registry/v2/: connection reset"), BlobNotKept("not yet")):
+        log(stamina.instrumentation.RetryDetails("get", (), {}, 2, 0.44, 1.0, error))
+    (line,) = out.getvalue().splitlines()
+    assert json.loads(line) == {
+        "retry": 2,
+        "wait": 0.4,
+        "reason": "GET https://registry/v2/: connection reset",
+    }

@@ -24,10 +24,12 @@ from typing import Any, Protocol, TextIO
 from urllib.parse import urlsplit
 
 import pydantic
+import stamina
 
 from components.images import parse_image
 from components.warm.auth import CredentialSource
 from components.warm.client import ECR_HOST, RegistryClient, ecr_credentials
+from components.warm.errors import BlobNotKept
 from components.warm.limits import Limits
 from components.warm.warmer import Warmer, WarmResult, WarmTarget, warm_all
 
@@ -192,6 +194,22 @@ async def warm_shard(
     }
 
 
+def retry_logger(out: TextIO) -> stamina.instrumentation.RetryHook:
+    """One JSON line per retried request, instead of stamina's bare `stamina.retry_scheduled`.
+
+    Waiting for the cache to finish storing a blob is not a failure, so it stays quiet.
+    """
+
+    def log_retry(details: stamina.instrumentation.RetryDetails) -> None:
+        if isinstance(details.caused_by, BlobNotKept):
+            return
+        reason = str(details.caused_by) or type(details.caused_by).__name__
+        line = {"retry": details.retry_num, "wait": round(details.wait_for, 1), "reason": reason}
+        print(json.dumps(line, sort_keys=True), file=out, flush=True)
+
+    return log_retry
+
+
 def run(
     event: Mapping[str, Any],
     catalogue: PackagedCatalogue,
@@ -202,7 +220,12 @@ def run(
 ) -> dict[str, Any]:
     """Warm the event's shard; raise `ShardFailed` naming the failed images, after warming the rest."""
     images = shard_of(catalogue, event)
-    summary = asyncio.run(warm_shard(images, credentials_for, deadline, out))
+    hooks = stamina.instrumentation.get_on_retry_hooks()
+    stamina.instrumentation.set_on_retry_hooks([retry_logger(out)])
+    try:
+        summary = asyncio.run(warm_shard(images, credentials_for, deadline, out))
+    finally:
+        stamina.instrumentation.set_on_retry_hooks(hooks)
     request = ShardEvent.model_validate(event)
     summary = {"shard": request.shard, "of": request.of, **summary}
     print(json.dumps({"summary": summary}, sort_keys=True), file=out, flush=True)
