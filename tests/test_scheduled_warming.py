@@ -583,3 +583,12 @@ def test_retries_are_logged_as_json_lines_and_waiting_for_a_store_is_quiet() -> 
         "wait": 0.4,
         "reason": "GET https://registry/v2/: connection reset",
     }
+
+
+def test_ecr_login_is_one_credential_source_per_region_and_none_off_ecr() -> None:
+    from components.warm.lambda_handler import ecr_login
+
+    docker_hub, quay = ecr_login(REGISTRY_URL), ecr_login(REGISTRY_URL.replace("docker-hub", "quay"))
+    assert docker_hub is not None and docker_hub is quay
+    assert ecr_login(REGISTRY_URL.replace("eu-west-1", "us-east-1")) is not docker_hub
+    assert ecr_login("https://127.0.0.1:5000/docker-hub") is None

@@ -16,6 +16,7 @@ and `components.errors` are packaged.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -102,10 +103,17 @@ def shard_of(catalogue: PackagedCatalogue, event: Mapping[str, Any]) -> tuple[Pa
     return catalogue.shards[request.shard]
 
 
+@functools.cache
+def _region_login(region: str) -> CredentialSource:
+    """One login per region for the life of the execution environment: every prefix shares it, and
+    a warm environment reuses the 12-hour token instead of asking ECR again."""
+    return ecr_credentials(region)
+
+
 def ecr_login(registry_url: str) -> CredentialSource | None:
     """GetAuthorizationToken for an ECR registry's region, with the function's role; None elsewhere."""
     match = ECR_HOST.fullmatch(urlsplit(registry_url).hostname or "")
-    return ecr_credentials(match["region"]) if match else None
+    return _region_login(match["region"]) if match else None
 
 
 def target_of(image: PackagedImage) -> WarmTarget:
