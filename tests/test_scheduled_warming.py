@@ -592,3 +592,37 @@ def test_ecr_login_is_one_credential_source_per_region_and_none_off_ecr() -> Non
     assert docker_hub is not None and docker_hub is quay
     assert ecr_login(REGISTRY_URL.replace("eu-west-1", "us-east-1")) is not docker_hub
     assert ecr_login("https://127.0.0.1:5000/docker-hub") is None
+
+
+def test_the_catalogue_becomes_what_the_function_warms(tmp_path: Path) -> None:
+    from components.scheduled_warming import scheduled_images
+    from components.upstreams import registry_host
+    from components.warming import warm_specs
+    from tests.test_settings import settings_for
+
+    settings = settings_for(
+        {
+            "upstreams": {
+                "docker.io": {"prefix": "docker-hub", "credentialSecret": "ecr-pullthroughcache/hub"},
+                "quay.io": {},
+            }
+        },
+        tmp_path,
+        images="- nginx:1.27\n- quay.io/argoproj/argocd\n",
+    )
+    host = registry_host(ACCOUNT, settings.region)
+    specs = warm_specs(settings.images, settings.cache_prefixes(), host, settings.upstream_prefixes())
+    nginx, argocd = scheduled_images(specs, sizes={"docker.io/library/nginx:1.27": 70 * MiB})
+    assert (nginx.source, nginx.registry_url, nginx.repository, nginx.tag, nginx.size_bytes) == (
+        "docker.io/library/nginx:1.27",
+        f"https://{host}/docker-hub",
+        "library/nginx",
+        "1.27",
+        70 * MiB,
+    )
+    assert (argocd.registry_url, argocd.repository, argocd.tag, argocd.size_bytes) == (
+        f"https://{host}/quay",
+        "argoproj/argocd",
+        "latest",
+        None,
+    )
