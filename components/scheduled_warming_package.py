@@ -149,12 +149,21 @@ def handler_sources(project_root: Path, module: str = HANDLER_MODULE) -> list[st
     return sorted(path.relative_to(project_root).as_posix() for path in files if path is not None)
 
 
+def _packaged(relative: Path) -> bool:
+    """Leaves out what differs from one deploying machine to the next, so every deployer builds the
+    same archive (no spurious code diffs): console scripts, whose shebang names the local Python,
+    the RECORD files that hash them, and compiled files."""
+    if relative.parts[0] == "bin" or "__pycache__" in relative.parts or relative.name == _DONE_MARKER:
+        return False
+    return not (relative.name == "RECORD" and relative.parent.name.endswith(".dist-info"))
+
+
 def dependency_files(dependencies: Path) -> dict[str, Path]:
-    """What pip installed, by archive path; pip's own caches and compiled files stay out."""
+    """What pip installed that the function imports, by archive path."""
     return {
         path.relative_to(dependencies).as_posix(): path
         for path in sorted(dependencies.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts and path.name != _DONE_MARKER
+        if path.is_file() and _packaged(path.relative_to(dependencies))
     }
 
 

@@ -322,7 +322,16 @@ def test_the_archive_holds_the_wheels_and_the_project_modules(tmp_path: Path) ->
     (dependencies / "aiohttp" / "__init__.py").write_text("")
     (dependencies / "aiohttp" / "__pycache__" / "x.pyc").write_bytes(b"")
     (dependencies / ".complete").write_text("")
+    (dependencies / "bin").mkdir()
+    (dependencies / "bin" / "idna").write_text("#!/home/someone/.venv/bin/python\n")
+    (dependencies / "idna-3.20.dist-info").mkdir()
+    (dependencies / "idna-3.20.dist-info" / "RECORD").write_text("../../bin/idna,sha256=...,223\n")
+    (dependencies / "idna-3.20.dist-info" / "METADATA").write_text("Name: idna\nVersion: 3.20\n")
     files = package.archive_files(PROJECT_ROOT, dependencies)
+    assert "idna-3.20.dist-info/METADATA" in files, "importlib.metadata still finds the versions"
+    assert not [path for path in files if path.startswith("bin/") or path.endswith("/RECORD")], (
+        "nothing that names the deploying machine"
+    )
     assert files["aiohttp/__init__.py"] == dependencies / "aiohttp" / "__init__.py"
     assert files["components/warm/lambda_handler.py"] == PROJECT_ROOT / "components/warm/lambda_handler.py"
     assert not [path for path in files if "__pycache__" in path or path.endswith(".complete")]
