@@ -36,12 +36,11 @@ from components.scheduled_warming_policies import (
     function_policy,
     function_trust_policy,
     policy_excess,
-    schedule_expression_problem,
-    schedule_expression_warning,
     scheduler_policy,
     scheduler_trust_policy,
     shard_catalogue,
 )
+from components.scheduled_warming_schedule import schedule_expression_problem, schedule_expression_warning
 from components.warm.lambda_handler import (
     CATALOGUE_FILE,
     PackagedCatalogue,
