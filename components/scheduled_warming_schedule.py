@@ -1,12 +1,13 @@
 """`warm.schedule`: the EventBridge Scheduler expressions it accepts, checked before anything is registered.
 
-Pure and light (only `re` and `datetime`), so the settings can import it without the warm engine.
+Pure and light (only the standard library), so the settings can import it without the warm engine.
 """
 
 from __future__ import annotations
 
 import datetime
 import re
+import zoneinfo
 
 # EventBridge Scheduler's expressions (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html).
 # botocore's model bounds `ScheduleExpression` to 1..256 characters and gives no pattern, so the
@@ -54,3 +55,14 @@ def schedule_expression_warning(expression: str) -> str | None:
         f"warm.schedule {expression} runs more than once a day; ECR refreshes a cached tag at most once "
         "per 24 hours, so the extra runs cost Lambda time and refresh nothing"
     )
+
+
+def timezone_problem(timezone: str) -> str | None:
+    """Scheduler takes an IANA time zone name (ScheduleExpressionTimezone, 1 to 50 characters)."""
+    try:
+        if 1 <= len(timezone) <= 50:
+            zoneinfo.ZoneInfo(timezone)
+            return None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        pass
+    return f"{timezone[:60]!r} is not a time zone name; for example UTC or Europe/Paris"

@@ -634,3 +634,12 @@ def test_the_catalogue_becomes_what_the_function_warms(tmp_path: Path) -> None:
         "latest",
         None,
     )
+
+
+def test_schedule_time_zones_are_iana_names() -> None:
+    from components.scheduled_warming_schedule import timezone_problem
+
+    assert timezone_problem("UTC") is None and timezone_problem("Australia/Sydney") is None
+    for bad in ("Mars/Olympus", "", "../../etc/passwd", "x" * 51):
+        problem = timezone_problem(bad)
+        assert problem is not None and "is not a time zone name" in problem
