@@ -117,6 +117,8 @@ def ecr_login(registry_url: str) -> CredentialSource | None:
 
 
 def target_of(image: PackagedImage) -> WarmTarget:
+    """No locked digest, on purpose: the tag's manifest must be fetched by tag every run, since that
+    is the pull on which ECR checks the upstream and records the image as pulled."""
     return WarmTarget(
         source=parse_image(image.source),
         repository=image.repository,
