@@ -117,8 +117,8 @@ def ecr_login(registry_url: str) -> CredentialSource | None:
 
 
 def target_of(image: PackagedImage) -> WarmTarget:
-    """No locked digest, on purpose: the tag's manifest must be fetched by tag every run, since that
-    is the pull on which ECR checks the upstream and records the image as pulled."""
+    """No locked digest, on purpose: every run pulls the tag itself, because ECR checks the upstream
+    only on a pull (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache.html)."""
     return WarmTarget(
         source=parse_image(image.source),
         repository=image.repository,
