@@ -1,0 +1,211 @@
+"""The re-warming function's code: which files, which wheels, and the pip command that fetches them.
+
+The archive holds the handler and the `components` modules it imports (found by reading their
+imports, so a module the warm engine adds is packaged without a list to update), the catalogue
+JSON, and the runtime dependencies as wheels built for Lambda's platform. boto3 is not packaged:
+the Lambda Python runtime ships it (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html).
+
+Runtime and architecture: `python3.12` on `arm64`. Graviton costs about 20% less per GB-second
+than x86_64 (https://aws.amazon.com/lambda/pricing/), and every dependency publishes
+manylinux aarch64 wheels. python3.12 runs on Amazon Linux 2023 and is supported longer than
+python3.11 (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html); the code needs
+3.11 or later (`asyncio.timeout`) and the test suite runs it on 3.11. Wheels are chosen the way
+AWS documents for a different build machine: `pip install --platform ... --only-binary=:all:`
+(https://docs.aws.amazon.com/lambda/latest/dg/python-package.html#python-package-native-libraries).
+
+Everything here but `install_dependencies` is pure, so the command and the file list are tested
+without the network; `install_dependencies` runs only at `pulumi up`.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+LAMBDA_RUNTIME = "python3.12"
+PYTHON_VERSION = "3.12"
+ARCHITECTURE = "arm64"
+# Amazon Linux 2023 has glibc 2.34: manylinux2014 (glibc 2.17) and manylinux_2_28 wheels both run.
+WHEEL_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
+HANDLER_MODULE = "components.warm.lambda_handler"
+HANDLER = f"{HANDLER_MODULE}.handler"
+PACKAGE = "components"
+# The handler's runtime dependencies, pinned to the versions the suite tests (requirements.txt),
+# with every dependency of theirs: pip runs with --no-deps, so nothing unpinned gets in.
+RUNTIME_REQUIREMENTS = (
+    "aiohappyeyeballs==2.7.1",
+    "aiohttp==3.13.2",
+    "aiosignal==1.4.0",
+    "annotated-types==0.8.0",
+    "attrs==26.1.0",
+    "frozenlist==1.8.0",
+    "idna==3.20",
+    "multidict==6.9.1",
+    "propcache==0.5.4",
+    "pydantic==2.14.3",
+    "pydantic-core==2.50.4",
+    "stamina==26.1.0",
+    "tenacity==9.2.1",
+    "typing-extensions==4.16.0",
+    "typing-inspection==0.4.5",
+    "yarl==1.25.1",
+)
+PIP_TIMEOUT_SECONDS = 600
+_DONE_MARKER = ".complete"
+
+
+class PackagingError(RuntimeError):
+    """The function's dependencies could not be fetched; the message says what pip answered."""
+
+
+def requirements_text(requirements: Sequence[str] = RUNTIME_REQUIREMENTS) -> str:
+    return "".join(f"{line}\n" for line in sorted(requirements))
+
+
+def requirements_digest(requirements: Sequence[str] = RUNTIME_REQUIREMENTS) -> str:
+    """Names the cached wheels: the pins, the platforms and the Python version they were fetched for."""
+    key = "\n".join([requirements_text(requirements), *WHEEL_PLATFORMS, PYTHON_VERSION])
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def pip_install_command(target: Path, requirements_file: Path, python: str = sys.executable) -> list[str]:
+    """The pip command that fetches Lambda-platform wheels of the pins into `target`."""
+    platforms = [arg for platform in WHEEL_PLATFORMS for arg in ("--platform", platform)]
+    return [
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        *platforms,
+        "--implementation",
+        "cp",
+        "--python-version",
+        PYTHON_VERSION,
+        "--only-binary=:all:",
+        "--no-deps",
+        "--no-compile",
+        "--target",
+        str(target),
+        "--requirement",
+        str(requirements_file),
+    ]
+
+
+def default_cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ecr-pull-through-cache" / "lambda-dependencies"
+
+
+def _module_path(root: Path, module: str) -> Path | None:
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(path: Path, module: str) -> set[str]:
+    """The `components.*` modules a file imports, at any depth of its body (not just the top)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                head = f"{base}.{node.module}" if node.module else base
+            else:
+                head = node.module or ""
+            found.add(head)
+            found.update(f"{head}.{alias.name}" for alias in node.names)
+    return {name for name in found if name == PACKAGE or name.startswith(f"{PACKAGE}.")}
+
+
+def handler_sources(project_root: Path, module: str = HANDLER_MODULE) -> list[str]:
+    """Every `components` file the handler needs: its imports, theirs, and each package's `__init__.py`."""
+    wanted, seen = [module], set()
+    while wanted:
+        name = wanted.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = _module_path(project_root, name)
+        if path is None:
+            continue  # `from components.warm.x import name` also names `components.warm.x.name`
+        parts = name.split(".")
+        wanted.extend(".".join(parts[:depth]) for depth in range(1, len(parts)))
+        wanted.extend(_imported_modules(path, name))
+    files = {_module_path(project_root, name) for name in seen}
+    return sorted(path.relative_to(project_root).as_posix() for path in files if path is not None)
+
+
+def _packaged(relative: Path) -> bool:
+    """Leaves out what differs from one deploying machine to the next, so every deployer builds the
+    same archive (no spurious code diffs): console scripts, whose shebang names the local Python,
+    the RECORD files that hash them, and compiled files."""
+    if relative.parts[0] == "bin" or "__pycache__" in relative.parts or relative.name == _DONE_MARKER:
+        return False
+    return not (relative.name == "RECORD" and relative.parent.name.endswith(".dist-info"))
+
+
+def dependency_files(dependencies: Path) -> dict[str, Path]:
+    """What pip installed that the function imports, by archive path."""
+    return {
+        path.relative_to(dependencies).as_posix(): path
+        for path in sorted(dependencies.rglob("*"))
+        if path.is_file() and _packaged(path.relative_to(dependencies))
+    }
+
+
+def archive_files(project_root: Path, dependencies: Path) -> dict[str, Path]:
+    """The archive's files by path: the dependencies, then the project's own modules over them."""
+    files = dependency_files(dependencies)
+    files.update({relative: project_root / relative for relative in handler_sources(project_root)})
+    return files
+
+
+def install_dependencies(cache_root: Path | None = None) -> Path:
+    """The wheels for the pins, fetched once per `requirements_digest` (deploy time only: needs PyPI)."""
+    target = (cache_root or default_cache_root()) / requirements_digest()
+    if (target / _DONE_MARKER).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=target.parent))
+    try:
+        requirements = staging / "requirements.txt"
+        requirements.write_text(requirements_text())
+        installed = staging / "site-packages"
+        try:
+            answer = subprocess.run(
+                pip_install_command(installed, requirements),
+                capture_output=True,
+                text=True,
+                timeout=PIP_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise PackagingError(
+                f"pip did not fetch the re-warming function's wheels within {PIP_TIMEOUT_SECONDS} s"
+            ) from None
+        if answer.returncode != 0:
+            raise PackagingError(
+                "pip could not fetch the re-warming function's wheels "
+                f"({', '.join(WHEEL_PLATFORMS)}, Python {PYTHON_VERSION}); check access to PyPI. "
+                f"pip said: {answer.stderr.strip()[-800:]}"
+            )
+        (installed / _DONE_MARKER).write_text(requirements_text())
+        shutil.rmtree(target, ignore_errors=True)
+        installed.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
