@@ -53,7 +53,14 @@ class PlannedResource:
     delete_before_replace: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
+        aliases = sorted({urn.rsplit("::", 1)[-1] for urn in self.alias_urns})
+        return {
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "aliases": aliases,
+            "inputs": self.inputs,
+        }
 
 
 @dataclass
