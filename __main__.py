@@ -3,21 +3,21 @@
 import pulumi
 import pulumi_aws as aws
 
-from components import program
-from components.access import CacheAccess, template_repository_policy
-from components.access_policies import Consumers
-from components.alerts import CacheAlerts, CacheAlertsArgs
-from components.cache import PullThroughCache
-from components.endpoints import PrivateEndpoints, placement_from_settings
-from components.node_config import containerd_hosts, kubelet_credential_provider_config
-from components.node_userdata import al2023_user_data, bottlerocket_settings
-from components.settings import check_role_for_account
-from components.templates import CreationTemplates
-from components.upstreams import cache_prefix_url, registry_host
+from components.config.settings import check_role_for_account
+from components.model.upstreams import cache_prefix_url, registry_host
+from components.policies.access import Consumers
+from components.policies.node_config import containerd_hosts, kubelet_credential_provider_config
+from components.policies.node_userdata import al2023_user_data, bottlerocket_settings
+from components.program import engine
+from components.resources.access import CacheAccess, template_repository_policy
+from components.resources.alerts import CacheAlerts, CacheAlertsArgs
+from components.resources.cache import PullThroughCache
+from components.resources.endpoints import PrivateEndpoints, placement_from_settings
+from components.resources.templates import CreationTemplates
 from components.warming import CacheWarming, existing_repositories, warm_specs
 
-with program.input_errors_reported():
-    settings = program.program_settings()
+with engine.input_errors_reported():
+    settings = engine.program_settings()
     for warning in settings.warnings:
         pulumi.log.warn(warning)
     identity = aws.get_caller_identity()
@@ -83,11 +83,11 @@ with program.input_errors_reported():
             extra_s3_bucket_arns=config.endpoints.extra_s3_bucket_arns,
             tags=tags,
         )
-        pulumi.export(program.VPC_ENDPOINT_IDS, endpoints.endpoint_ids)
-        pulumi.export(program.VPC_ENDPOINT_SECURITY_GROUP_ID, endpoints.security_group_id)
+        pulumi.export(engine.VPC_ENDPOINT_IDS, endpoints.endpoint_ids)
+        pulumi.export(engine.VPC_ENDPOINT_SECURITY_GROUP_ID, endpoints.security_group_id)
     else:
-        pulumi.export(program.VPC_ENDPOINT_IDS, {})
-        pulumi.export(program.VPC_ENDPOINT_SECURITY_GROUP_ID, None)
+        pulumi.export(engine.VPC_ENDPOINT_IDS, {})
+        pulumi.export(engine.VPC_ENDPOINT_SECURITY_GROUP_ID, None)
 
     alerts = config.alerts
     if alerts is not None and alerts.enabled:
@@ -102,33 +102,31 @@ with program.input_errors_reported():
                 tags=tags,
             ),
         )
-        pulumi.export(program.ALERTS_TOPIC_ARN, cache_alerts.topic_arn)
+        pulumi.export(engine.ALERTS_TOPIC_ARN, cache_alerts.topic_arn)
     else:
-        pulumi.export(program.ALERTS_TOPIC_ARN, None)
+        pulumi.export(engine.ALERTS_TOPIC_ARN, None)
 
-    pulumi.export(program.REGISTRY, registry)
-    pulumi.export(program.CACHE_PREFIXES, cache_prefixes)
-    pulumi.export(program.IMAGES, images)
-    pulumi.export(program.RULES, cache.rule_upstreams)
-    pulumi.export(program.CREDENTIAL_SECRET_ARNS, cache.credential_secret_arns)
-    pulumi.export(program.NODE_PULL_POLICY_ARN, access.node_pull_policy_arn)
+    pulumi.export(engine.REGISTRY, registry)
+    pulumi.export(engine.CACHE_PREFIXES, cache_prefixes)
+    pulumi.export(engine.IMAGES, images)
+    pulumi.export(engine.RULES, cache.rule_upstreams)
+    pulumi.export(engine.CREDENTIAL_SECRET_ARNS, cache.credential_secret_arns)
+    pulumi.export(engine.NODE_PULL_POLICY_ARN, access.node_pull_policy_arn)
     pulumi.export(
-        program.KUBELET_CREDENTIAL_PROVIDER_CONFIG,
+        engine.KUBELET_CREDENTIAL_PROVIDER_CONFIG,
         kubelet_credential_provider_config(
             registry_host=registry, region=settings.region, upstreams=settings.cache_prefixes()
         ),
     )
+    pulumi.export(engine.CONTAINERD_HOSTS, cache_prefixes.apply(lambda p: containerd_hosts(cache_prefixes=p)))
     pulumi.export(
-        program.CONTAINERD_HOSTS, cache_prefixes.apply(lambda p: containerd_hosts(cache_prefixes=p))
-    )
-    pulumi.export(
-        program.AMAZON_LINUX_USER_DATA,
+        engine.AMAZON_LINUX_USER_DATA,
         cache_prefixes.apply(
             lambda p: al2023_user_data(cache_prefixes=p, registry_host=registry, region=settings.region)
         ),
     )
     pulumi.export(
-        program.BOTTLEROCKET_SETTINGS,
+        engine.BOTTLEROCKET_SETTINGS,
         cache_prefixes.apply(
             lambda p: bottlerocket_settings(cache_prefixes=p, registry_host=registry, region=settings.region)
         ),

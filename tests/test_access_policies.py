@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from components.access_policies import (
+from components.errors import PolicyInputError
+from components.policies.access import (
     PUSH_ACTIONS,
     Consumers,
     iter_actions,
@@ -17,8 +18,7 @@ from components.access_policies import (
     render_policy,
     repository_policy,
 )
-from components.errors import PolicyInputError
-from components.template_policies import template_role_policy
+from components.policies.templates import template_role_policy
 
 ACCOUNT = "123456789012"
 PREFIXES = ["docker-hub", "quay"]
@@ -212,7 +212,7 @@ def test_inputs_are_checked(make: Any, message: str) -> None:
 
 
 def test_node_policy_lists_each_prefix_once_and_fits_iam_with_50_long_prefixes() -> None:
-    from components.policy_limits import IAM_MANAGED_POLICY
+    from components.policies.limits import IAM_MANAGED_POLICY
 
     prefixes = [f"ecr-{n:012d}-apse2-team{n:02d}"[:30] for n in range(50)]
     doc = node_pull_policy(

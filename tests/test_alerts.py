@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from components.alert_policies import failure_event_pattern, render, topic_key_policy, topic_policy
 from components.errors import InputError
+from components.policies.alerts import failure_event_pattern, render, topic_key_policy, topic_policy
 from tests.conftest import RunProgram
 from tests.test_settings import error_for, settings_for
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from components.catalogue import load_catalogue, parse_catalogue
 from components.errors import InputError
+from components.model.catalogue import load_catalogue, parse_catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from components.catalogue import parse_catalogue
 from components.errors import InputError
+from components.model.catalogue import parse_catalogue
 
 
 def test_selector_entry_names_the_repository_and_keeps_plain_tags_beside_it() -> None:

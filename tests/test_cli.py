@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from components import warm_command
-from components.catalogue import load_catalogue
-from components.images import parse_image
+from components.model.catalogue import load_catalogue
+from components.model.images import parse_image
 from components.warm.warmer import WarmResult, WarmTarget
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from components.catalogue import load_catalogue, parse_catalogue
-from components.discovery import append_entries, compare, find_images, manifest_files, run
 from components.errors import InputError
-from components.images import parse_image
+from components.model.catalogue import load_catalogue, parse_catalogue
+from components.model.discovery import append_entries, compare, find_images, manifest_files, run
+from components.model.images import parse_image
 
 DATA = Path(__file__).resolve().parent / "data" / "manifests"
 CATALOGUE = (

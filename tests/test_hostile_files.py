@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from components.errors import InputError
+from components.safe_yaml import MAX_CATALOGUE_BYTES, MAX_LOCK_BYTES, MAX_STACK_FILE_BYTES
 from components.warm_command import mirrors_from_stack, parse_mirror
-from components.yaml_files import MAX_CATALOGUE_BYTES, MAX_LOCK_BYTES, MAX_STACK_FILE_BYTES
 from tests.bounded import Outcome, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

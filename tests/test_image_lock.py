@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from components.catalogue import CatalogueEntry, parse_catalogue
+from components.cli.lock import run, run_lock
 from components.errors import InputError
-from components.image_lock import (
+from components.model.catalogue import CatalogueEntry, parse_catalogue
+from components.model.image_lock import (
     LOCK_HEADER,
     BudgetSpent,
     LockedImage,
@@ -24,7 +25,6 @@ from components.image_lock import (
     resolve,
     tags_to_warm,
 )
-from components.lock_command import run, run_lock
 
 CATALOGUE = (
     "- image: nginx\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.errors import ImageRefError
-from components.images import ImageRef, parse_image
+from components.model.images import ImageRef, parse_image
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 

@@ -10,11 +10,11 @@ import pulumi
 import pytest
 from pulumi.runtime import set_all_config
 
-from components import __main__ as cli
-from components import program
-from components.config_source import RawConfig
+from components.cli import main as cli
+from components.config.settings import StackSettings, build_settings, check_role_for_account
+from components.config.source import RawConfig
 from components.errors import InputError, Problem
-from components.settings import StackSettings, build_settings, check_role_for_account
+from components.program import engine as program
 
 SECRET = "hunter2-not-for-logs"
 

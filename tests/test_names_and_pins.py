@@ -124,8 +124,8 @@ def test_the_provider_fails_an_image_whose_served_digest_differs_from_its_pin(
 
 
 def test_other_backends_check_the_pin_when_the_output_is_built() -> None:
-    from components.catalogue import CatalogueEntry
-    from components.images import parse_image
+    from components.model.catalogue import CatalogueEntry
+    from components.model.images import parse_image
     from components.warming import WarmSpec, check_pin
 
     entry = CatalogueEntry(

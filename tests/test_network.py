@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.errors import NetworkValueError
-from components.network import (
+from components.policies.network import (
     endpoint_service_name,
     s3_gateway_policy,
     validate_cidr,

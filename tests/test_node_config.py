@@ -6,7 +6,7 @@ import tomllib
 
 import yaml
 
-from components.node_config import containerd_hosts, kubelet_credential_provider_config, mirrorable
+from components.policies.node_config import containerd_hosts, kubelet_credential_provider_config, mirrorable
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 ECR_UPSTREAM = "333333333333.dkr.ecr.us-east-1.amazonaws.com"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.node_config import containerd_hosts, kubelet_credential_provider_config
-from components.node_userdata import (
+from components.policies.node_config import containerd_hosts, kubelet_credential_provider_config
+from components.policies.node_userdata import (
     CREDENTIAL_PROVIDER_CONFIG,
     HOSTS_DIR,
     NODEADM_MATCH_IMAGES,
@@ -132,7 +132,7 @@ def test_bottlerocket_settings_mirror_each_upstream_and_authenticate_it() -> Non
 
 
 def test_the_stack_exports_both_node_artifacts() -> None:
-    from components.plan import plan_stack
+    from components.program.plan import plan_stack
 
     outputs = plan_stack("dev").as_json()["outputs"]
     assert {"al2023_user_data", "bottlerocket_settings"} <= set(outputs)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.plan import PLAN_ECR_PASSWORD
+from components.program.plan import PLAN_ECR_PASSWORD
 from tests.conftest import WARMED_DIGEST, RunProgram, unwrap
 
 RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
@@ -273,9 +273,9 @@ def test_a_vpc_that_has_an_s3_gateway_keeps_it(run_program: RunProgram) -> None:
 def test_network_stack_values_are_checked_when_they_arrive(
     tmp_path: Any, output: str, value: list[str], message: str
 ) -> None:
-    from components.config_source import RawConfig
-    from components.plan import run_plan
-    from components.settings import build_settings
+    from components.config.settings import build_settings
+    from components.config.source import RawConfig
+    from components.program.plan import run_plan
     from tests.conftest import CapturingMocks
 
     (tmp_path / "images.yaml").write_text("")
@@ -320,7 +320,7 @@ def test_consumers_get_registry_and_template_repository_policies(run_program: Ru
 
 
 def test_dev_and_prod_plans_differ_as_configured() -> None:
-    from components.plan import plan_stack
+    from components.program.plan import plan_stack
 
     dev, prod = plan_stack("dev"), plan_stack("prod")
 
@@ -343,7 +343,7 @@ def dev_template(plan: Any) -> dict[str, Any]:
 
 
 def test_prod_plan_json_lists_every_output_and_resource_kind() -> None:
-    from components.plan import plan_stack
+    from components.program.plan import plan_stack
 
     plan = plan_stack("prod").as_json()
     assert set(plan["outputs"]) >= {
@@ -360,7 +360,7 @@ def test_prod_plan_json_lists_every_output_and_resource_kind() -> None:
     }
     types = {r["type"] for r in plan["resources"]}
     assert {RULE, SECRET, SECRET_VERSION, TEMPLATE, ROLE} <= types
-    assert all(set(r) == {"type", "name", "parent", "inputs"} for r in plan["resources"])
+    assert all(set(r) == {"type", "name", "parent", "aliases", "inputs"} for r in plan["resources"])
 
 
 WARMED = "pulumi-python:dynamic/ecr:WarmedImage"
@@ -479,9 +479,9 @@ ADOPTED_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthro
 
 @pytest.mark.parametrize("secret", ["ecr-pullthroughcache/cg", ADOPTED_ARN])
 def test_existing_secret_under_a_customer_managed_key_is_refused(tmp_path: Any, secret: str) -> None:
-    from components.config_source import RawConfig
-    from components.plan import run_plan
-    from components.settings import build_settings
+    from components.config.settings import build_settings
+    from components.config.source import RawConfig
+    from components.program.plan import run_plan
 
     (tmp_path / "images.yaml").write_text("")
     values = {"upstreams": {"cgr.dev": {"credentialSecret": secret}}, **NO_ENDPOINTS}

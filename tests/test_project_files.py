@@ -47,13 +47,13 @@ def _readme_table_names(heading: str) -> set[str]:
 
 
 def test_readme_documents_every_output() -> None:
-    from components import program
+    from components.program import engine as program
 
     outputs = {
         name: value for name, value in vars(program).items() if name.isupper() and isinstance(value, str)
     }
     main = (ROOT / "__main__.py").read_text()
-    exported = set(re.findall(r"pulumi\.export\(\s*program\.([A-Z_]+)", main))
+    exported = set(re.findall(r"pulumi\.export\(\s*engine\.([A-Z_]+)", main))
     assert exported == set(outputs), "every named output is exported, under its name"
     assert _readme_table_names("Outputs: the contract with the EKS project") == set(outputs.values())
 
@@ -61,7 +61,7 @@ def test_readme_documents_every_output() -> None:
 def test_readme_documents_every_config_key() -> None:
     from pydantic import BaseModel
 
-    from components.settings import ProjectConfig
+    from components.config.settings import ProjectConfig
 
     keys = {str(field.alias) for field in ProjectConfig.model_fields.values()}
     documented = _readme_table_names("Configuration")

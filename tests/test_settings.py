@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from components.config_source import SECRET_PLACEHOLDER, RawConfig, read_engine_config, read_stack_file
+from components.config.settings import build_settings, check_role_for_account, load_stack_settings
+from components.config.source import SECRET_PLACEHOLDER, RawConfig, read_engine_config, read_stack_file
 from components.errors import InputError
-from components.settings import build_settings, check_role_for_account, load_stack_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC: dict[str, Any] = {"public.ecr.aws": {}, "quay.io": {}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.tag_selectors import SelectorError, TagSelector, parse_range, parse_version
+from components.model.tag_selectors import SelectorError, TagSelector, parse_range, parse_version
 
 # A repository's tags as registries list them: versions with and without `v`, floating tags,
 # prereleases, variant suffixes, cosign artifacts and digest tags.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from components.errors import UnsupportedUpstreamError
-from components.images import parse_image
-from components.upstreams import (
+from components.model.images import parse_image
+from components.model.upstreams import (
     Credential,
     cache_reference,
     check_prefix,

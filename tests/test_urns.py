@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from components.errors import InputError
-from components.plan import plan_stack, run_plan
+from components.program.plan import plan_stack, run_plan
 from tests.conftest import CapturingMocks, RunProgram
 
 URNS = Path(__file__).parent / "data" / "urns"

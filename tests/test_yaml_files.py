@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config_source import read_stack_file
+from components.config.source import read_stack_file
 from components.errors import InputError, Problem
-from components.yaml_files import MAX_DEPTH, MAX_NODES, compose_yaml, read_yaml, to_python
+from components.safe_yaml import MAX_DEPTH, MAX_NODES, compose_yaml, read_yaml, to_python
 
 
 def refusal(text: str) -> Problem:

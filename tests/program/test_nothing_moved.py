@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from components.plan import plan_stack
+from components.program.plan import plan_stack
 
 PLANS = Path(__file__).parents[1] / "data" / "plans"
 

@@ -17,18 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
-from components import network
-from components.access_policies import (
-    ACCOUNT_ID,
-    ORGANIZATION_ID,
-    Consumers,
-    node_pull_policy,
-    registry_policy,
-    render_policy,
-    repository_policy,
-)
-from components.catalogue import CatalogueEntry, load_catalogue
-from components.config_source import PROJECT, PROJECT_ROOT, SECRET_PLACEHOLDER, RawConfig, read_stack_file
+from components.config.source import PROJECT, PROJECT_ROOT, SECRET_PLACEHOLDER, RawConfig, read_stack_file
 from components.errors import (
     LifecyclePolicyError,
     PolicyInputError,
@@ -36,22 +25,8 @@ from components.errors import (
     UnsupportedUpstreamError,
     raise_if_any,
 )
-from components.lifecycle import (
-    RetentionSettings,
-    build_lifecycle_policy,
-    lifecycle_policy_from_json,
-    render_lifecycle_policy,
-    validate_lifecycle_policy,
-)
-from components.policy_limits import (
-    ECR_REGISTRY_POLICY,
-    ECR_REPOSITORY_POLICY,
-    IAM_MANAGED_POLICY,
-    IAM_ROLE_INLINE_POLICIES,
-    DocumentLimit,
-)
-from components.template_policies import template_role_policy
-from components.upstreams import (
+from components.model.catalogue import CatalogueEntry, load_catalogue
+from components.model.upstreams import (
     ROOT_PREFIX,
     Credential,
     Upstream,
@@ -60,6 +35,31 @@ from components.upstreams import (
     resolve_upstream,
     supported_upstreams_text,
 )
+from components.policies import network
+from components.policies.access import (
+    ACCOUNT_ID,
+    ORGANIZATION_ID,
+    Consumers,
+    node_pull_policy,
+    registry_policy,
+    render_policy,
+    repository_policy,
+)
+from components.policies.lifecycle import (
+    RetentionSettings,
+    build_lifecycle_policy,
+    lifecycle_policy_from_json,
+    render_lifecycle_policy,
+    validate_lifecycle_policy,
+)
+from components.policies.limits import (
+    ECR_REGISTRY_POLICY,
+    ECR_REPOSITORY_POLICY,
+    IAM_MANAGED_POLICY,
+    IAM_ROLE_INLINE_POLICIES,
+    DocumentLimit,
+)
+from components.policies.templates import template_role_policy
 
 MAX_RULES_PER_REGISTRY = (
     50  # not adjustable: https://docs.aws.amazon.com/AmazonECR/latest/userguide/service-quotas.html

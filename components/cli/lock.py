@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from components.catalogue import CatalogueEntry, load_catalogue
 from components.errors import InputError
-from components.image_lock import (
+from components.model.catalogue import CatalogueEntry, load_catalogue
+from components.model.image_lock import (
     BudgetSpent,
     Lock,
     LockedImage,
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, make_source: Callable[[], TagSource], out: Tex
     """The command: load and check the catalogue, then `run_lock` with the upstream client."""
     try:
         if args.stack:
-            from components.settings import load_stack_settings
+            from components.config.settings import load_stack_settings
 
             entries: Sequence[CatalogueEntry] = load_stack_settings(
                 args.stack, images_file=args.images

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.config.settings import CacheRuleSettings, UpstreamCredential
 from components.errors import CredentialSecretError
-from components.names import legacy_prefix_name, names_with_aliases, prefix_name
-from components.settings import CacheRuleSettings, UpstreamCredential
+from components.model.names import legacy_prefix_name, names_with_aliases, prefix_name
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:PullThroughCache"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.errors import LifecyclePolicyError
-from components.policy_limits import ECR_LIFECYCLE_POLICY
+from components.policies.limits import ECR_LIFECYCLE_POLICY
 
 MAX_WILDCARDS = 4
 TAG_STATUSES = frozenset({"tagged", "untagged", "any"})

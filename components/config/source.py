@@ -17,11 +17,11 @@ from typing import Any
 import yaml
 
 from components.errors import InputError, Problem
-from components.yaml_files import MAX_STACK_FILE_BYTES, describe_kind, node_line, read_yaml, to_python
+from components.safe_yaml import MAX_STACK_FILE_BYTES, describe_kind, node_line, read_yaml, to_python
 
 PROJECT = "ecr-pull-through-cache"
 SECRET_PLACEHOLDER = "[secret]"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from typing import Protocol
 
 import yaml
 
-from components.catalogue import CatalogueEntry
 from components.errors import ImageRefError, InputError, Problem
-from components.images import ImageRef, parse_image
+from components.model.catalogue import CatalogueEntry
+from components.model.images import ImageRef, parse_image
 from components.yaml_compose import compose_documents, mapping_fields, scalar_text
 
 LOCK_VERSION = 1

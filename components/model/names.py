@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
-from components.images import ImageRef
+from components.model.images import ImageRef
 
 Key = TypeVar("Key")
 

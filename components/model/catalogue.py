@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 
 from components.errors import ImageRefError, InputError, Problem, raise_if_any
-from components.images import ImageRef, parse_image
-from components.tag_selectors import SelectorError, TagSelector, compile_expression, parse_range
-from components.yaml_files import MAX_CATALOGUE_BYTES, compose_yaml, describe_kind, node_line, read_yaml
+from components.model.images import ImageRef, parse_image
+from components.model.tag_selectors import SelectorError, TagSelector, compile_expression, parse_range
+from components.safe_yaml import MAX_CATALOGUE_BYTES, compose_yaml, describe_kind, node_line, read_yaml
 
 _PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 _COUNT = re.compile(r"[0-9]+")

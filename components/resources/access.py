@@ -7,14 +7,14 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.access_policies import (
+from components.model.names import legacy_repository_name, names_with_aliases, repository_name
+from components.policies.access import (
     Consumers,
     node_pull_policy,
     registry_policy,
     render_policy,
     repository_policy,
 )
-from components.names import legacy_repository_name, names_with_aliases, repository_name
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheAccess"
 

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.names import legacy_prefix_name, names_with_aliases, prefix_name
-from components.settings import TemplatesConfig
-from components.template_policies import template_role_policy, template_role_trust_policy
+from components.config.settings import TemplatesConfig
+from components.model.names import legacy_prefix_name, names_with_aliases, prefix_name
+from components.policies.templates import template_role_policy, template_role_trust_policy
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CreationTemplates"
 APPLIED_FOR_PULL_THROUGH_CACHE = "PULL_THROUGH_CACHE"

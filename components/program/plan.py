@@ -25,10 +25,10 @@ from pulumi.runtime.settings import get_root_resource, reset_options
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components import program
-from components.config_source import PROJECT, PROJECT_ROOT, SECRET_PLACEHOLDER
+from components.config.settings import StackSettings, load_stack_settings
+from components.config.source import PROJECT, PROJECT_ROOT, SECRET_PLACEHOLDER
 from components.errors import InputError, Problem
-from components.settings import StackSettings, load_stack_settings
+from components.program import engine
 
 PLAN_ACCOUNT_ID = "123456789012"
 SERIALIZED_PROVIDER = "[serialized dynamic provider]"
@@ -234,7 +234,7 @@ def run_plan(
         mocks, project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(mocks, plan)
     )
     pulumi.runtime.set_all_config({"aws:region": settings.region}, [])
-    program.use_offline_settings(settings)
+    engine.use_offline_settings(settings)
     try:
 
         def run_program() -> None:
@@ -243,7 +243,7 @@ def run_plan(
         _sync_await(run_pulumi_func(run_program))
         plan.outputs = _resolved_outputs()
     finally:
-        program.use_offline_settings(None)
+        engine.use_offline_settings(None)
     if plan.duplicate_urns:
         raise InputError(
             Problem(

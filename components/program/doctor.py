@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from components.access_policies import Consumers, registry_policy, render_policy, repository_policy
-from components.network import INTERFACE_SERVICES_REQUIRED, endpoint_service_name
-from components.settings import CacheRuleSettings, StackSettings, set_token_command
-from components.upstreams import ROOT_PREFIX
+from components.config.settings import CacheRuleSettings, StackSettings, set_token_command
+from components.model.upstreams import ROOT_PREFIX
+from components.policies.access import Consumers, registry_policy, render_policy, repository_policy
+from components.policies.network import INTERFACE_SERVICES_REQUIRED, endpoint_service_name
 
 EXIT_HEALTHY = 0
 EXIT_FINDINGS = 1
@@ -481,7 +481,7 @@ def run(args: argparse.Namespace, clients: AwsClients | None = None) -> int:
     import boto3
     import botocore.exceptions
 
-    from components.settings import load_stack_settings
+    from components.config.settings import load_stack_settings
 
     settings = load_stack_settings(args.stack, images_file=args.images)
     session = boto3.Session(region_name=settings.region)

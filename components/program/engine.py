@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config_source import read_engine_config
+from components.config.settings import StackSettings, build_settings
+from components.config.source import read_engine_config
 from components.errors import BadInputError
-from components.settings import StackSettings, build_settings
 
 _offline_settings: StackSettings | None = None
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.alert_policies import failure_event_pattern, render, topic_key_policy, topic_policy
+from components.policies.alerts import failure_event_pattern, render, topic_key_policy, topic_policy
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheAlerts"
 EMAIL_PROTOCOL = "email"

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.network import (
+from components.config.settings import EndpointsConfig
+from components.policies.network import (
     INTERFACE_SERVICES_REQUIRED,
     endpoint_service_name,
     s3_gateway_policy,
@@ -18,7 +19,6 @@ from components.network import (
     validate_subnet_id,
     validate_vpc_id,
 )
-from components.settings import EndpointsConfig
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:PrivateEndpoints"
 S3_SERVICE = "s3"

@@ -23,9 +23,9 @@ from typing import TextIO
 
 import yaml
 
-from components.catalogue import CatalogueEntry, load_catalogue, parse_catalogue
 from components.errors import ImageRefError, InputError, Problem
-from components.images import ImageRef, parse_image
+from components.model.catalogue import CatalogueEntry, load_catalogue, parse_catalogue
+from components.model.images import ImageRef, parse_image
 from components.yaml_compose import compose_documents, mapping_fields, scalar_text
 
 EXIT_OK = 0

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from components.errors import UnsupportedUpstreamError
-from components.images import ImageRef
+from components.model.images import ImageRef
 
 
 class Credential(enum.Enum):

@@ -36,7 +36,7 @@ from email.policy import SMTP
 
 import yaml
 
-from components.node_config import (
+from components.policies.node_config import (
     CREDENTIAL_CACHE_DURATION,
     containerd_hosts,
     credential_provider_match_images,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.errors import PolicyInputError
-from components.template_policies import repository_arns
+from components.policies.templates import repository_arns
 
 PUSH_ACTIONS = frozenset(
     {"ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"}
