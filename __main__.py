@@ -4,7 +4,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config.settings import check_role_for_account
-from components.model.upstreams import cache_prefix_url, registry_host
+from components.model.ecr import cache_prefix_url, registry_host
 from components.policies.access import Consumers
 from components.policies.node_config import containerd_hosts, kubelet_credential_provider_config
 from components.policies.node_userdata import al2023_user_data, bottlerocket_settings

@@ -22,7 +22,7 @@ import yaml
 
 from components.errors import InputError, Problem
 from components.model.catalogue import CatalogueEntry, load_catalogue
-from components.model.upstreams import path_below_prefix
+from components.model.ecr import path_below_prefix
 from components.redaction import redact_userinfo
 from components.safe_yaml import MAX_LOCK_BYTES, describe_kind, node_line, read_yaml, to_python
 from components.warm.auth import Credentials, CredentialSource, is_loopback
@@ -103,7 +103,7 @@ def mirrors_from_stack(stack: str, images_file: str | Path | None = None) -> lis
     import boto3
 
     from components.config.settings import load_stack_settings
-    from components.model.upstreams import cache_prefix_url, registry_host
+    from components.model.ecr import cache_prefix_url, registry_host
 
     settings = load_stack_settings(stack, images_file=images_file)
     account = boto3.client("sts", region_name=settings.region).get_caller_identity()["Account"]

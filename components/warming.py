@@ -28,9 +28,9 @@ from components.config.settings import WarmConfig
 from components.config.source import PROJECT_ROOT
 from components.errors import DigestMismatchError
 from components.model.catalogue import CatalogueEntry
+from components.model.ecr import cache_prefix_url, cache_reference, cache_repository, path_below_prefix
 from components.model.images import DEFAULT_TAG
 from components.model.names import image_name, legacy_image_name, names_with_aliases
-from components.model.upstreams import cache_prefix_url, cache_reference, cache_repository, path_below_prefix
 from components.warm_provider import CacheWarmProvider
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheWarming"

@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 
 from components.errors import UnsupportedUpstreamError
+from components.model.ecr import cache_reference, check_prefix, registry_host
 from components.model.images import parse_image
-from components.model.upstreams import (
-    Credential,
-    cache_reference,
-    check_prefix,
-    registry_host,
-    resolve_upstream,
-    short_region,
-)
+from components.model.upstreams import Credential, resolve_upstream, short_region
 
 REGISTRY = registry_host("123456789012", "eu-west-1")
 

@@ -26,12 +26,10 @@ from components.errors import (
     raise_if_any,
 )
 from components.model.catalogue import CatalogueEntry, load_catalogue
+from components.model.ecr import ROOT_PREFIX, check_prefix, path_below_prefix
 from components.model.upstreams import (
-    ROOT_PREFIX,
     Credential,
     Upstream,
-    check_prefix,
-    path_below_prefix,
     resolve_upstream,
     supported_upstreams_text,
 )

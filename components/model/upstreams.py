@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from components.errors import UnsupportedUpstreamError
-from components.model.images import ImageRef
+from components.model.ecr import ECR_HOST, EcrRegistry
 
 
 class Credential(enum.Enum):
@@ -75,7 +75,7 @@ CHAINGUARD = _kind("chainguard", "Chainguard", r"cgr\.dev", Credential.SECRET, "
 ECR_PRIVATE = _kind(
     "ecr",
     "Amazon ECR private",
-    r"(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9])\.amazonaws\.com",
+    ECR_HOST.pattern,
     Credential.ROLE,
     "<account>.dkr.ecr.<region>.amazonaws.com",
 )
@@ -104,9 +104,7 @@ _DIRECTIONS = {
     "southwest": "sw",
 }
 
-
-ROOT_PREFIX = "ROOT"
-_PREFIX_GRAMMAR = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+DOCKER_HUB_UPSTREAM_URL = "registry-1.docker.io"  # what ECR wants as Docker Hub's upstreamRegistryUrl
 
 
 def supported_upstreams_text() -> str:
@@ -126,11 +124,20 @@ def resolve_upstream(registry: str) -> Upstream:
         if match is None:
             continue
         if kind is DOCKER_HUB:
-            return Upstream(kind, registry, "registry-1.docker.io", kind.key)
+            return Upstream(kind, registry, DOCKER_HUB_UPSTREAM_URL, kind.key)
         if kind is AZURE:
             return Upstream(kind, registry, registry, f"azure-{match['name']}")
         if kind is ECR_PRIVATE:
-            account, region = match["account"], match["region"]
+            ecr = EcrRegistry.parse(registry)
+            if ecr is not None and ecr.fips:
+                # CreatePullThroughCacheRule documents only `<account>.dkr.ecr.<region>.amazonaws.com`
+                # (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private.html).
+                raise UnsupportedUpstreamError(
+                    f"{registry!r}: ECR caches another ECR registry by its standard host, not the FIPS one; "
+                    f"use {EcrRegistry(ecr.account_id, ecr.region).host!r}"
+                )
+            assert ecr is not None  # ECR_PRIVATE's pattern is ECR_HOST
+            account, region = ecr.account_id, ecr.region
             prefix = f"ecr-{account}-{short_region(region)}"
             return Upstream(kind, registry, registry, prefix, ecr_account_id=account, ecr_region=region)
         return Upstream(kind, registry, registry, kind.key)
@@ -138,79 +145,3 @@ def resolve_upstream(registry: str) -> Upstream:
         f"{registry!r} is not an upstream ECR pull-through cache supports; "
         f"supported: {supported_upstreams_text()}"
     )
-
-
-def path_below_prefix(ref: ImageRef, upstream_prefix: str | None = None) -> str:
-    """The cache repository's path below its ECR prefix.
-
-    ECR maps cache `<ecrRepositoryPrefix>/<rest>` to upstream `<upstreamRepositoryPrefix>/<rest>`
-    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private-wildcards.html),
-    so the upstream prefix is not part of the cached name. `ROOT` (the default) matches every
-    upstream repository. Raises UnsupportedUpstreamError for a repository outside the upstream prefix.
-    """
-    if upstream_prefix is None or upstream_prefix == ROOT_PREFIX:
-        return ref.repository
-    head = f"{upstream_prefix}/"
-    if not ref.repository.startswith(head) or ref.repository == head:
-        raise UnsupportedUpstreamError(
-            f"{ref}: repository {ref.repository!r} is outside the rule's upstreamRepositoryPrefix "
-            f"{upstream_prefix!r}; ECR only caches {ref.registry}/{head}..."
-        )
-    return ref.repository[len(head) :]
-
-
-def cache_repository(ref: ImageRef, prefix: str, upstream_prefix: str | None = None) -> str:
-    """The ECR repository that caches `ref`: Docker Hub's `library/` is part of it, as ECR requires.
-
-    Under the `ROOT` prefix, cached repositories carry the upstream's names unprefixed.
-    """
-    path = path_below_prefix(ref, upstream_prefix)
-    return path if prefix == ROOT_PREFIX else f"{prefix}/{path}"
-
-
-def cache_prefix_url(registry_host: str, prefix: str) -> str:
-    """`<registry>/<prefix>`, what an image's repository is appended to (just the registry for ROOT)."""
-    return registry_host if prefix == ROOT_PREFIX else f"{registry_host}/{prefix}"
-
-
-def cache_reference(
-    ref: ImageRef,
-    *,
-    registry_host: str,
-    prefix: str,
-    upstream_prefix: str | None = None,
-    digest: str | None = None,
-) -> str:
-    """`<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<repository>:<tag>[@<digest>]`.
-
-    `digest` is the digest the cache served, when known; otherwise the catalogue's pin, if any.
-    """
-    text = f"{registry_host}/{cache_repository(ref, prefix, upstream_prefix)}"
-    if ref.tag is not None:
-        text += f":{ref.tag}"
-    pinned = digest or ref.digest
-    if pinned is not None:
-        text += f"@{pinned}"
-    return text
-
-
-def registry_host(account_id: str, region: str, dns_suffix: str = "amazonaws.com") -> str:
-    return f"{account_id}.dkr.ecr.{region}.{dns_suffix}"
-
-
-def check_prefix(prefix: str) -> str | None:
-    """Why `prefix` is not a valid ECR repository prefix, or None.
-
-    Grammar and length from botocore's ECR model (`PullThroughCacheRuleRepositoryPrefix`) and
-    https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreatePullThroughCacheRule.html.
-    """
-    if prefix == ROOT_PREFIX:
-        return None
-    if not 2 <= len(prefix) <= 30:
-        return f"prefix {prefix!r} is {len(prefix)} characters; ECR allows 2 to 30"
-    if not _PREFIX_GRAMMAR.fullmatch(prefix):
-        return (
-            f"prefix {prefix!r} is not valid: use lowercase letters and digits, joined by '.', '_' or '-', "
-            "in '/'-separated parts, not ending with a separator"
-        )
-    return None

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from components.model.upstreams import ROOT_PREFIX
+from components.model.ecr import ROOT_PREFIX
 
 ECR_EVENT_SOURCE = "aws.ecr"
 PULL_THROUGH_CACHE_DETAIL_TYPE = "ECR Pull Through Cache Action"

@@ -20,21 +20,21 @@ cache accepts, so those upstreams are not mirrored: pull them by cache reference
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 
 import yaml
+
+from components.model.ecr import CachePrefix, is_ecr_host
 
 MIN_CREDENTIAL_PROVIDER_VERSION = "1.29"
 CREDENTIAL_CACHE_DURATION = "12h"  # ECR authorization tokens last 12 hours
 _ECR_IMAGE_PATTERNS = ("*.dkr.ecr.*.amazonaws.com",)  # no China regions: settings refuse them
 _ECR_PUBLIC = "public.ecr.aws"
-_ECR_PRIVATE_HOST = re.compile(r"[0-9]{12}\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com")
 
 
 def mirrorable(upstream: str) -> bool:
     """Whether nodes can pull `<upstream>/...` through the cache under its own name (see module doc)."""
-    return upstream != _ECR_PUBLIC and not _ECR_PRIVATE_HOST.fullmatch(upstream)
+    return upstream != _ECR_PUBLIC and not is_ecr_host(upstream)
 
 
 def credential_provider_match_images(
@@ -77,10 +77,7 @@ def _toml_string(value: str) -> str:
 
 def mirror_endpoint(cache_prefix_url: str) -> str:
     """`https://<registry>/v2/<prefix>`: the URL a mirror sends `<repository>/manifests/...` under."""
-    registry_host, _, prefix = cache_prefix_url.partition("/")
-    if not registry_host:
-        raise ValueError(f"{cache_prefix_url!r} is not '<registry host>[/<prefix>]'")
-    return f"https://{registry_host}/v2/{prefix}".rstrip("/")
+    return CachePrefix.from_url(cache_prefix_url).v2_url
 
 
 def containerd_hosts_toml(*, upstream_registry: str, cache_prefix_url: str) -> str:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from components.config.settings import CacheRuleSettings, StackSettings, set_token_command
-from components.model.upstreams import ROOT_PREFIX
+from components.model.ecr import ROOT_PREFIX
 from components.policies.access import Consumers, registry_policy, render_policy, repository_policy
 from components.policies.network import INTERFACE_SERVICES_REQUIRED, endpoint_service_name
 
