@@ -3,9 +3,8 @@
 import pulumi
 import pulumi_aws as aws
 
-from components.config.settings import check_role_for_account
+from components.config.upstream_checks import check_role_for_account
 from components.model.ecr import cache_prefix_url, registry_host
-from components.policies.access import Consumers
 from components.policies.node_config import containerd_hosts, kubelet_credential_provider_config
 from components.policies.node_userdata import al2023_user_data, bottlerocket_settings
 from components.program import engine
@@ -25,17 +24,14 @@ with engine.input_errors_reported():
     check_role_for_account(settings, identity.account_id)
     registry = registry_host(identity.account_id, settings.region, partition.dns_suffix)
     prefixes = [rule.prefix for rule in settings.rules]
-    config = settings.config
-    tags = config.tags
-    consumers = Consumers(
-        account_ids=config.access.account_ids, organization_id=config.access.organization_id
-    )
+    tags = settings.tags
+    consumers = settings.access.consumers
 
     cache = PullThroughCache("cache", rules=settings.rules, tags=tags)
     templates = CreationTemplates(
         "templates",
         prefixes=prefixes,
-        settings=config.templates,
+        settings=settings.templates,
         lifecycle_policy=settings.lifecycle_policy_json,
         repository_policy=template_repository_policy(partition=partition.partition, consumers=consumers),
         partition=partition.partition,
@@ -46,9 +42,9 @@ with engine.input_errors_reported():
     specs = warm_specs(settings.images, settings.cache_prefixes(), registry, settings.upstream_prefixes())
     warming = (
         CacheWarming(
-            "warm", specs=specs, settings=config.warm, registry=registry, depends_on=[cache, templates]
+            "warm", specs=specs, settings=settings.warm, registry=registry, depends_on=[cache, templates]
         )
-        if config.warm.enabled
+        if settings.warm.enabled
         else None
     )
     images = (
@@ -61,9 +57,9 @@ with engine.input_errors_reported():
         partition=partition.partition,
         region=settings.region,
         account_id=identity.account_id,
-        tags_new_repositories=bool(config.templates.resource_tags),
+        tags_new_repositories=bool(settings.templates.resource_tags),
         existing_repositories=existing_repositories(specs)
-        if config.access.apply_to_existing_repositories
+        if settings.access.apply_to_existing_repositories
         else (),
         depends_on=warming.warmed if warming else (),
         tags=tags,
@@ -74,13 +70,13 @@ with engine.input_errors_reported():
         }
     )
 
-    if config.endpoints.enabled:
+    if settings.endpoints.enabled:
         endpoints = PrivateEndpoints(
             "endpoints",
             region=settings.region,
-            placement=placement_from_settings(config.endpoints),
-            services=config.endpoints.services,
-            extra_s3_bucket_arns=config.endpoints.extra_s3_bucket_arns,
+            placement=placement_from_settings(settings.endpoints),
+            services=settings.endpoints.services,
+            extra_s3_bucket_arns=settings.endpoints.extra_s3_bucket_arns,
             tags=tags,
         )
         pulumi.export(engine.VPC_ENDPOINT_IDS, endpoints.endpoint_ids)
@@ -89,8 +85,8 @@ with engine.input_errors_reported():
         pulumi.export(engine.VPC_ENDPOINT_IDS, {})
         pulumi.export(engine.VPC_ENDPOINT_SECURITY_GROUP_ID, None)
 
-    alerts = config.alerts
-    if alerts is not None and alerts.enabled:
+    alerts = settings.alerts
+    if alerts is not None:
         cache_alerts = CacheAlerts(
             "alerts",
             CacheAlertsArgs(

@@ -102,7 +102,7 @@ def mirrors_from_stack(stack: str, images_file: str | Path | None = None) -> lis
     """
     import boto3
 
-    from components.config.settings import load_stack_settings
+    from components.config.load import load_stack_settings
     from components.model.ecr import cache_prefix_url, registry_host
 
     settings = load_stack_settings(stack, images_file=images_file)

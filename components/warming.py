@@ -24,7 +24,7 @@ import pulumi_command as command
 import pulumi_docker as docker
 from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
-from components.config.settings import WarmConfig
+from components.config.schema import WarmConfig
 from components.config.source import PROJECT_ROOT
 from components.errors import DigestMismatchError
 from components.model.catalogue import CatalogueEntry

@@ -229,7 +229,7 @@ def test_cli_exit_codes_and_no_secret_in_any_output(
     account.secrets.put_secret_value(
         SecretId="ecr-pullthroughcache/cg", SecretString=json.dumps({"accessToken": BROKEN_VALUE})
     )
-    monkeypatch.setattr("components.config.settings.load_stack_settings", lambda *a, **k: settings)
+    monkeypatch.setattr("components.config.load.load_stack_settings", lambda *a, **k: settings)
     for as_json in (False, True):
         args = argparse.Namespace(stack="test", images=None, json=as_json, fix=False)
         assert doctor.run(args, account.clients(account.rules_stub(chainguard_valid=True))) == 1
@@ -243,7 +243,7 @@ def test_cli_healthy_exits_zero(
     aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account, settings = healthy_account(tmp_path)
-    monkeypatch.setattr("components.config.settings.load_stack_settings", lambda *a, **k: settings)
+    monkeypatch.setattr("components.config.load.load_stack_settings", lambda *a, **k: settings)
     args = argparse.Namespace(stack="test", images=None, json=False, fix=False)
     assert doctor.run(args, account.clients(account.rules_stub(chainguard_valid=True))) == 0
     out = capsys.readouterr().out

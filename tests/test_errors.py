@@ -52,6 +52,6 @@ def test_cli_exits_2_on_any_input_error(
     def bad_policy(*_: object, **__: object) -> None:
         raise PolicyInputError("the registry policy is too long")
 
-    monkeypatch.setattr("components.config.settings.load_stack_settings", bad_policy)
+    monkeypatch.setattr("components.config.load.load_stack_settings", bad_policy)
     assert cli.main(["validate", "--stack", "dev"]) == cli.EXIT_BAD_INPUT
     assert "the registry policy is too long" in capsys.readouterr().err

@@ -11,8 +11,10 @@ import pytest
 from pulumi.runtime import set_all_config
 
 from components.cli import main as cli
-from components.config.settings import StackSettings, build_settings, check_role_for_account
+from components.config.load import build_settings
+from components.config.settings import StackSettings
 from components.config.source import RawConfig
+from components.config.upstream_checks import check_role_for_account
 from components.errors import InputError, Problem
 from components.program import engine as program
 

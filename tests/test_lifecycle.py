@@ -284,7 +284,7 @@ def test_archived_images_expire_only_when_asked_and_not_before_90_days() -> None
 
 
 def test_the_repository_stacks_retention_differs_as_configured() -> None:
-    from components.config.settings import load_stack_settings
+    from components.config.load import load_stack_settings
 
     def rules(stack: str) -> dict[int, Policy]:
         policy = json.loads(load_stack_settings(stack).lifecycle_policy_json)

@@ -273,7 +273,7 @@ def test_a_vpc_that_has_an_s3_gateway_keeps_it(run_program: RunProgram) -> None:
 def test_network_stack_values_are_checked_when_they_arrive(
     tmp_path: Any, output: str, value: list[str], message: str
 ) -> None:
-    from components.config.settings import build_settings
+    from components.config.load import build_settings
     from components.config.source import RawConfig
     from components.program.plan import run_plan
     from tests.conftest import CapturingMocks
@@ -479,7 +479,7 @@ ADOPTED_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthro
 
 @pytest.mark.parametrize("secret", ["ecr-pullthroughcache/cg", ADOPTED_ARN])
 def test_existing_secret_under_a_customer_managed_key_is_refused(tmp_path: Any, secret: str) -> None:
-    from components.config.settings import build_settings
+    from components.config.load import build_settings
     from components.config.source import RawConfig
     from components.program.plan import run_plan
 

@@ -61,7 +61,7 @@ def test_readme_documents_every_output() -> None:
 def test_readme_documents_every_config_key() -> None:
     from pydantic import BaseModel
 
-    from components.config.settings import ProjectConfig
+    from components.config.schema import ProjectConfig
 
     keys = {str(field.alias) for field in ProjectConfig.model_fields.values()}
     documented = _readme_table_names("Configuration")

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from components.config.settings import build_settings, check_role_for_account, load_stack_settings
+from components.config.load import build_settings, load_stack_settings
 from components.config.source import SECRET_PLACEHOLDER, RawConfig, read_engine_config, read_stack_file
+from components.config.upstream_checks import check_role_for_account
 from components.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,6 +166,10 @@ def test_plaintext_token_is_refused_without_echoing_it(tmp_path: Path) -> None:
     assert token not in message
 
 
+def _rule(settings: Any, registry: str) -> Any:
+    return next(rule for rule in settings.rules if rule.registry == registry)
+
+
 def test_secret_token_is_kept_secret(tmp_path: Path) -> None:
     settings = settings_for(
         {"upstreams": {"docker.io": {"username": "bot"}}, "docker-hub-token": "tok-123"},
@@ -172,7 +177,7 @@ def test_secret_token_is_kept_secret(tmp_path: Path) -> None:
         images="- nginx:1\n",
         secrets=("docker-hub-token",),
     )
-    credential = settings.rule_for("docker.io").credential
+    credential = _rule(settings, "docker.io").credential
     assert credential.secret_name == "ecr-pullthroughcache/docker-hub"
     assert credential.token.get_secret_value() == "tok-123"
     assert "tok-123" not in repr(settings)
@@ -191,7 +196,7 @@ def test_existing_secret_must_have_the_ecr_prefix(tmp_path: Path) -> None:
 def test_existing_secret_by_arn(tmp_path: Path) -> None:
     arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/ghcr-AbCdEf"
     settings = settings_for({"upstreams": {"ghcr.io": {"credentialSecret": arn}}}, tmp_path, images="")
-    assert settings.rule_for("ghcr.io").credential.existing == arn
+    assert _rule(settings, "ghcr.io").credential.existing == arn
 
 
 def test_public_upstream_takes_no_credentials(tmp_path: Path) -> None:
@@ -255,7 +260,7 @@ def test_tagged_templates_with_consumer_accounts_warn_about_tag_resource(tmp_pat
 
 def test_default_mutability_is_mutable(tmp_path: Path) -> None:
     settings = settings_for({"upstreams": PUBLIC}, tmp_path)
-    assert settings.config.templates.image_tag_mutability == "MUTABLE"
+    assert settings.templates.image_tag_mutability == "MUTABLE"
     assert settings.warnings == ()
 
 
@@ -413,21 +418,13 @@ def test_engine_config_objects_arrive_as_json_text(tmp_path: Path) -> None:
     )
     (tmp_path / "images.yaml").write_text("- quay.io/a/b:1\n")
     settings = build_settings(config, root=tmp_path)
-    assert settings.config.warm.concurrency == 4
+    assert settings.warm.concurrency == 4
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_repository_stacks_are_valid(stack: str) -> None:
     settings = load_stack_settings(stack)
     assert settings.images
-
-
-def test_dev_and_prod_differ_like_real_environments() -> None:
-    dev, prod = load_stack_settings("dev"), load_stack_settings("prod")
-    assert dev.config.access.account_ids == () and dev.config.access.organization_id is None
-    assert prod.config.access.account_ids and prod.config.access.organization_id
-    assert set(dev.config.endpoints.services) < set(prod.config.endpoints.services)
-    assert dev.config.retention.untagged_expire_days < prod.config.retention.untagged_expire_days
 
 
 def test_hand_written_lifecycle_rule_that_never_acts_is_a_warning_naming_it(tmp_path: Path) -> None:

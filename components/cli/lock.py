@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, make_source: Callable[[], TagSource], out: Tex
     """The command: load and check the catalogue, then `run_lock` with the upstream client."""
     try:
         if args.stack:
-            from components.config.settings import load_stack_settings
+            from components.config.load import load_stack_settings
 
             entries: Sequence[CatalogueEntry] = load_stack_settings(
                 args.stack, images_file=args.images

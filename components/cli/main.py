@@ -18,7 +18,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ct
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from components.config.settings import load_stack_settings
+    from components.config.load import load_stack_settings
 
     settings = load_stack_settings(args.stack, images_file=args.images)
     for warning in settings.warnings:

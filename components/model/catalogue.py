@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from components.errors import ImageRefError, InputError, Problem, raise_if_any
-from components.model.images import ImageRef, parse_image
+from components.model.images import ImageRef, parse_image, tag_given
 from components.model.tag_selectors import SelectorError, TagSelector, compile_expression, parse_range
 from components.safe_yaml import MAX_CATALOGUE_BYTES, compose_yaml, describe_kind, node_line, read_yaml
 
@@ -133,7 +133,7 @@ def _entries_of(node: yaml.Node, source: str, problems: list[Problem]) -> Iterat
     if tags_node is None and not _SELECTOR_KEYS & set(fields):
         yield CatalogueEntry(ref, platforms, source, line)
         return
-    if ":" in image_node.value.rsplit("/", 1)[-1] or ref.digest:
+    if tag_given(image_node.value) or ref.digest:
         problems.append(
             Problem(
                 source,

@@ -23,6 +23,29 @@ REGION_PATTERN = r"[a-z]{2}(?:-[a-z]+)+-[0-9]"
 ECR_HOST = re.compile(
     rf"(?P<account>[0-9]{{12}})\.dkr\.(?P<service>ecr|ecr-fips)\.(?P<region>{REGION_PATTERN})\.amazonaws\.com"
 )
+MAX_RULES_PER_REGISTRY = (
+    50  # not adjustable: https://docs.aws.amazon.com/AmazonECR/latest/userguide/service-quotas.html
+)
+
+# AWS's API allows 256 characters (botocore `RepositoryTemplateDescription`), but the provider
+# validates 0 to 255: terraform-provider-aws, internal/service/ecr/repository_creation_template.go,
+# `description`: validation.StringLenBetween(0, 255). The stricter one is what `pulumi up` enforces.
+TEMPLATE_DESCRIPTION_MAX = 255
+
+SECRET_NAME_PREFIX = "ecr-pullthroughcache/"
+
+# "Creating pull through cache rules isn't supported in" China (Beijing), China (Ningxia) and the two
+# GovCloud regions (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache.html,
+# considerations); AWS's launch note says the same (https://aws.amazon.com/about-aws/whats-new/2023/11/
+# amazon-ecr-pull-through-cache-additional-upstream-registries/). The China-region copy of the guide
+# (docs.amazonaws.cn) is the same text under a "might vary by Region" banner, not a statement of support.
+UNSUPPORTED_REGIONS = frozenset({"cn-north-1", "cn-northwest-1", "us-gov-east-1", "us-gov-west-1"})
+
+REGION = re.compile(REGION_PATTERN)
+
+EXCLUSION_FILTER = re.compile(r"[0-9a-zA-Z._*-]{1,128}")
+
+MAX_EXCLUSION_WILDCARDS = 2  # per filter (pulumi-aws, RepositoryCreationTemplate exclusion filters)
 _PREFIX_GRAMMAR = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 
 

@@ -85,6 +85,12 @@ def _split_domain(name: str) -> tuple[str, str]:
     return DOCKER_HUB, name
 
 
+def tag_given(text: str) -> bool:
+    """Whether a reference as written names a tag (`parse_image` fills in `latest` when it does not)."""
+    _, path = _split_domain(text.partition("@")[0])
+    return ":" in path
+
+
 def parse_image(text: str) -> ImageRef:
     """Parse and normalize an image reference such as `nginx`, `quay.io/a/b:v1` or `x@sha256:...`."""
     if not isinstance(text, str) or not text.strip():

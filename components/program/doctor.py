@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from components.config.settings import CacheRuleSettings, StackSettings, set_token_command
+from components.config.settings import CacheRuleSettings, StackSettings
+from components.config.upstream_checks import set_token_command
 from components.model.ecr import ROOT_PREFIX
-from components.policies.access import Consumers, registry_policy, render_policy, repository_policy
+from components.policies.access import registry_policy, render_policy, repository_policy
 from components.policies.network import INTERFACE_SERVICES_REQUIRED, endpoint_service_name
 
 EXIT_HEALTHY = 0
@@ -106,8 +107,7 @@ def _could_not(check: str, subject: str, error: Exception) -> Finding:
 
 
 def expected_for(settings: StackSettings, *, partition: str, account_id: str) -> Expected:
-    access = settings.config.access
-    consumers = Consumers(account_ids=access.account_ids, organization_id=access.organization_id)
+    consumers = settings.access.consumers
     registry = registry_policy(
         partition=partition,
         region=settings.region,
@@ -233,8 +233,7 @@ def _missing_keys(text: object) -> list[str]:
 
 
 def _rotate_after_days(settings: StackSettings, rule: CacheRuleSettings) -> int | None:
-    options = settings.config.upstreams.get(rule.registry)
-    return options.rotate_after_days if options is not None else None
+    return rule.rotate_after_days
 
 
 def _rotation_step(rule: CacheRuleSettings) -> str:
@@ -399,7 +398,7 @@ def check_registry_policy(ecr: Any, expected: Expected) -> Report:
 def check_endpoints(settings: StackSettings, ec2: Any) -> Report:
     """Every VPC endpoint the stack expects exists and is available."""
     report = Report()
-    endpoints = settings.config.endpoints
+    endpoints = settings.endpoints
     if not endpoints.enabled:
         return report
     services = [
@@ -481,7 +480,7 @@ def run(args: argparse.Namespace, clients: AwsClients | None = None) -> int:
     import boto3
     import botocore.exceptions
 
-    from components.config.settings import load_stack_settings
+    from components.config.load import load_stack_settings
 
     settings = load_stack_settings(args.stack, images_file=args.images)
     session = boto3.Session(region_name=settings.region)

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config.settings import StackSettings, build_settings
+from components.config.load import build_settings
+from components.config.settings import StackSettings
 from components.config.source import read_engine_config
 from components.errors import BadInputError
 

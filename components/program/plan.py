@@ -25,9 +25,11 @@ from pulumi.runtime.settings import get_root_resource, reset_options
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.config.settings import StackSettings, load_stack_settings
+from components.config.load import load_stack_settings
+from components.config.settings import StackSettings
 from components.config.source import PROJECT, PROJECT_ROOT, SECRET_PLACEHOLDER
 from components.errors import InputError, Problem
+from components.model.arns import Arn
 from components.program import engine
 
 PLAN_ACCOUNT_ID = "123456789012"
@@ -112,7 +114,7 @@ class StandInMocks(Mocks):
                 "id": "aws",
             }, []
         if args.token == "aws:secretsmanager/getSecret:getSecret":
-            name = args.args.get("name") or args.args.get("arn", "").split(":secret:")[-1].rsplit("-", 1)[0]
+            name = args.args.get("name") or Arn.parse(args.args["arn"]).secret_name
             arn = (
                 args.args.get("arn")
                 or f"arn:aws:secretsmanager:{self.region}:{PLAN_ACCOUNT_ID}:secret:{name}-AbCdEf"
@@ -184,7 +186,7 @@ class _RecordingMonitor(MockMonitor):
 
 
 def _network_stand_ins(settings: StackSettings) -> dict[str, Any]:
-    keys = settings.config.endpoints.network_stack
+    keys = settings.endpoints.network_stack
     if keys is None:
         return {}
     return {
@@ -222,9 +224,9 @@ def run_plan(
     plan.notes += [
         f"secret not set; before `pulumi up` run: {command}" for command in settings.missing_secrets
     ]
-    if settings.config.endpoints.enabled and settings.config.endpoints.network_stack is not None:
+    if settings.endpoints.enabled and settings.endpoints.network_stack is not None:
         plan.notes.append(
-            f"VPC values are stand-ins for the outputs of {settings.config.endpoints.network_stack.name}"
+            f"VPC values are stand-ins for the outputs of {settings.endpoints.network_stack.name}"
         )
     # A fresh event loop: Pulumi's runtime asks for the current one, and an earlier asyncio.run() leaves none.
     asyncio.set_event_loop(asyncio.new_event_loop())

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.config.settings import EndpointsConfig
+from components.config.settings import EndpointSettings
 from components.policies.network import (
     INTERFACE_SERVICES_REQUIRED,
     endpoint_service_name,
@@ -131,7 +131,7 @@ class PrivateEndpoints(pulumi.ComponentResource):
         )
 
 
-def placement_from_settings(endpoints: EndpointsConfig) -> VpcPlacement:
+def placement_from_settings(endpoints: EndpointSettings) -> VpcPlacement:
     """The VPC from stack config, or from a network stack's outputs under configurable names."""
     source = endpoints.network_stack
     if source is None:

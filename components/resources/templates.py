@@ -8,17 +8,12 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.config.settings import TemplatesConfig
+from components.config.settings import TemplateSettings
 from components.model.names import legacy_prefix_name, names_with_aliases, prefix_name
 from components.policies.templates import template_role_policy, template_role_trust_policy
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CreationTemplates"
 APPLIED_FOR_PULL_THROUGH_CACHE = "PULL_THROUGH_CACHE"
-
-
-def needs_custom_role(templates: TemplatesConfig) -> bool:
-    """Tags or KMS make ECR act on the caller's behalf; without a role, repository creation fails (CR#2398)."""
-    return bool(templates.resource_tags) or templates.encryption == "KMS"
 
 
 class CreationTemplates(pulumi.ComponentResource):
@@ -32,7 +27,7 @@ class CreationTemplates(pulumi.ComponentResource):
         name: str,
         *,
         prefixes: Sequence[str],
-        settings: TemplatesConfig,
+        settings: TemplateSettings,
         lifecycle_policy: str,
         repository_policy: str | None,
         partition: str,
@@ -46,7 +41,7 @@ class CreationTemplates(pulumi.ComponentResource):
         self.role = None
         role_arn: pulumi.Output[str] | None = None
         role_policy: aws.iam.RolePolicy | None = None
-        if needs_custom_role(settings):
+        if settings.needs_role:
             kms_key = settings.kms_key_arn if settings.encryption == "KMS" else None
             self.role = aws.iam.Role(
                 "template-role",
