@@ -93,7 +93,9 @@ def test_plan_never_shows_a_stack_files_secret(tmp_path: Path) -> None:
     assert "RECOGNIZABLE" not in result.stdout + result.stderr
     plan = json.loads(result.stdout)
     version = next(
-        r for r in plan["resources"] if r["name"] == "credential-docker-hub" and "SecretVersion" in r["type"]
+        r
+        for r in plan["resources"]
+        if r["name"] == "cache-credential-docker-hub" and "SecretVersion" in r["type"]
     )
     assert version["inputs"]["secretString"] == "[secret]"
     assert "docker-hub-token" not in result.stderr, "a token the stack sets is not reported missing"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pulumi
 import pytest
-from pulumi.runtime import set_all_config
 
 from components.cli import main as cli
 from components.config.load import build_settings
@@ -85,13 +85,9 @@ def test_an_interrupt_is_one_line_and_exit_130(
 
 
 @pytest.fixture
-def engine_config() -> Iterator[None]:
-    """Config as `pulumi up` hands it to the program: a region and none of the required keys."""
-    set_all_config({"aws:region": "eu-west-1"}, [])
-    try:
-        yield
-    finally:
-        set_all_config({}, [])
+def engine_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Config as `pulumi up` hands it to the program (PULUMI_CONFIG): a region and none of the required keys."""
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"aws:region": "eu-west-1"}))
 
 
 def test_under_pulumi_up_bad_input_ends_the_program_with_a_run_error(engine_config: None) -> None:
@@ -100,7 +96,7 @@ def test_under_pulumi_up_bad_input_ends_the_program_with_a_run_error(engine_conf
         pytest.raises(pulumi.RunError, match="the input needs fixing:\nPulumi config") as caught,
         program.input_errors_reported(),
     ):
-        program.program_settings()
+        program.engine_settings()
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__
 

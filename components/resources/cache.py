@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config.settings import CacheRuleSettings, UpstreamCredential
 from components.errors import CredentialSecretError
 from components.model.names import legacy_prefix_name, names_with_aliases, prefix_name
+from components.resources._children import child_opts
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:PullThroughCache"
 
@@ -39,8 +40,37 @@ def _key_manager(key_id: str) -> pulumi.Output[str]:
     return manager
 
 
-def _aliases(kind: str, legacy: list[str]) -> list[pulumi.Input[str | pulumi.Alias]]:
-    return [pulumi.Alias(name=f"{kind}-{name}") for name in legacy]
+@dataclass(frozen=True)
+class NewSecretArgs:
+    """A Secrets Manager secret this stack creates from a username and token."""
+
+    secret_name: str
+    username: str | None
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ExistingSecretArgs:
+    """A secret someone else manages, by name or ARN; the stack checks ECR can read it."""
+
+    name_or_arn: str
+
+
+@dataclass(frozen=True)
+class CacheRuleArgs:
+    registry: str  # the upstream as image references name it
+    upstream_title: str
+    prefix: str
+    upstream_registry_url: str
+    upstream_repository_prefix: str | None = None
+    role_arn: str | None = None
+    credential: NewSecretArgs | ExistingSecretArgs | None = None
+
+
+@dataclass(frozen=True)
+class PullThroughCacheArgs:
+    rules: Sequence[CacheRuleArgs]
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class PullThroughCache(pulumi.ComponentResource):
@@ -56,15 +86,11 @@ class PullThroughCache(pulumi.ComponentResource):
     rules: dict[str, aws.ecr.PullThroughCacheRule]
 
     def __init__(
-        self,
-        name: str,
-        *,
-        rules: Sequence[CacheRuleSettings],
-        tags: Mapping[str, str],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: PullThroughCacheArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         self.rules = {}
+        rules = args.rules
         secret_arns: dict[str, pulumi.Output[str]] = {}
         names = names_with_aliases([rule.prefix for rule in rules], prefix_name, legacy_prefix_name)
         for rule in rules:
@@ -72,23 +98,27 @@ class PullThroughCache(pulumi.ComponentResource):
             credential_arn: pulumi.Output[str] | None = None
             depends_on: list[pulumi.Resource] = []
             if rule.credential is not None:
-                credential_arn, version = self._credential(suffix, legacy, rule, rule.credential, tags)
+                credential_arn, version = self._credential(
+                    name, suffix, legacy, rule, rule.credential, args.tags
+                )
                 secret_arns[rule.prefix] = credential_arn
                 depends_on = [version] if version is not None else []
+            rule_name = f"{name}-rule-{suffix}"
             self.rules[rule.registry] = aws.ecr.PullThroughCacheRule(
-                f"rule-{suffix}",
+                rule_name,
                 ecr_repository_prefix=rule.prefix,
-                upstream_registry_url=rule.upstream.upstream_registry_url,
+                upstream_registry_url=rule.upstream_registry_url,
                 credential_arn=credential_arn,
                 custom_role_arn=rule.role_arn,
                 upstream_repository_prefix=rule.upstream_repository_prefix,
                 # The prefix is the rule's name in ECR: a replacement (new upstream URL or upstream
                 # prefix) created first would meet PullThroughCacheRuleAlreadyExistsException.
-                opts=pulumi.ResourceOptions(
-                    parent=self,
+                opts=child_opts(
+                    self,
+                    rule_name,
+                    [f"rule-{old}" for old in [suffix, *legacy]],
                     depends_on=depends_on,
                     delete_before_replace=True,
-                    aliases=_aliases("rule", legacy),
                 ),
             )
         self.rule_prefixes = pulumi.Output.all(
@@ -108,10 +138,11 @@ class PullThroughCache(pulumi.ComponentResource):
 
     def _credential(
         self,
+        component: str,
         suffix: str,
         legacy: list[str],
-        rule: CacheRuleSettings,
-        credential: UpstreamCredential,
+        rule: CacheRuleArgs,
+        credential: NewSecretArgs | ExistingSecretArgs,
         tags: Mapping[str, str],
     ) -> tuple[pulumi.Output[str], pulumi.Resource | None]:
         """A created secret keeps Pulumi's default create-before-delete, unlike the rule.
@@ -120,9 +151,10 @@ class PullThroughCache(pulumi.ComponentResource):
         never replaced in place; and if it were, neither order would work: a deleted secret waits
         30 days in Secrets Manager's recovery window, and its name cannot be reused meanwhile.
         """
-        child = pulumi.ResourceOptions(parent=self, aliases=_aliases("credential", legacy))
-        if credential.existing is not None:
-            existing = credential.existing
+        secret_name = f"{component}-credential-{suffix}"
+        child = child_opts(self, secret_name, [f"credential-{old}" for old in [suffix, *legacy]])
+        if isinstance(credential, ExistingSecretArgs):
+            existing = credential.name_or_arn
             lookup = {"arn": existing} if existing.startswith("arn:") else {"name": existing}
             found = aws.secretsmanager.get_secret_output(
                 **lookup, opts=pulumi.InvokeOutputOptions(parent=self)
@@ -132,17 +164,17 @@ class PullThroughCache(pulumi.ComponentResource):
                 lambda values: _check_default_key(values[0], values[1], existing)
             )
             return checked, None
-        token = credential.token.get_secret_value() if credential.token is not None else ""
+        token = credential.token
         secret = aws.secretsmanager.Secret(
-            f"credential-{suffix}",
+            secret_name,
             name=credential.secret_name,
-            description=f"Login ECR pull-through cache uses for {rule.upstream.kind.title} ({rule.registry}).",
+            description=f"Login ECR pull-through cache uses for {rule.upstream_title} ({rule.registry}).",
             tags=dict(tags),
             opts=child,
         )
         value = pulumi.Output.secret(json.dumps({"username": credential.username, "accessToken": token}))
         version = aws.secretsmanager.SecretVersion(
-            f"credential-{suffix}",
+            secret_name,
             secret_id=secret.id,
             secret_string=value,
             opts=child,

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config.settings import EndpointSettings
 from components.policies.network import (
     INTERFACE_SERVICES_REQUIRED,
     endpoint_service_name,
     s3_gateway_policy,
     validate_cidr,
-    validate_route_table_id,
-    validate_subnet_id,
-    validate_vpc_id,
 )
+from components.resources._children import child_opts
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:PrivateEndpoints"
 S3_SERVICE = "s3"
@@ -34,14 +31,6 @@ def checked_cidrs(cidrs: Sequence[str]) -> list[str]:
     return sorted(cidrs)
 
 
-def _checked_ids(ids: Sequence[str], validate: Callable[[str], object], what: str) -> list[str]:
-    if not ids:
-        raise ValueError(f"the network stack gave no {what}")
-    for value in ids:
-        validate(value)
-    return list(ids)
-
-
 @dataclass(frozen=True)
 class VpcPlacement:
     """Where endpoints go; values may come from config or from a network stack's outputs."""
@@ -50,6 +39,15 @@ class VpcPlacement:
     vpc_cidrs: pulumi.Input[Sequence[str]]
     subnet_ids: pulumi.Input[Sequence[str]]
     route_table_ids: pulumi.Input[Sequence[str]] | None  # None: no S3 gateway (the VPC has one)
+
+
+@dataclass(frozen=True)
+class PrivateEndpointsArgs:
+    region: str
+    placement: VpcPlacement
+    services: Sequence[str]
+    extra_s3_bucket_arns: Sequence[str] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class PrivateEndpoints(pulumi.ComponentResource):
@@ -63,21 +61,14 @@ class PrivateEndpoints(pulumi.ComponentResource):
     security_group_id: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        *,
-        region: str,
-        placement: VpcPlacement,
-        services: Sequence[str],
-        extra_s3_bucket_arns: Sequence[str],
-        tags: Mapping[str, str],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: PrivateEndpointsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        region, placement, tags = args.region, args.placement, args.tags
         cidrs = pulumi.Output.from_input(placement.vpc_cidrs).apply(checked_cidrs)
+        group_name = f"{name}-security-group"
         group = aws.ec2.SecurityGroup(
-            "endpoints",
+            group_name,
             vpc_id=placement.vpc_id,
             description="HTTPS from the VPC to its interface endpoints",
             ingress=[
@@ -91,15 +82,15 @@ class PrivateEndpoints(pulumi.ComponentResource):
                 )
             ],
             tags={**tags, "Name": f"{pulumi.get_stack()}-vpc-endpoints"},
-            opts=child,
+            opts=child_opts(self, group_name, ["endpoints"]),
         )
         ids: dict[str, pulumi.Output[str]] = {}
         for service in [
             *INTERFACE_SERVICES_REQUIRED,
-            *sorted(set(services) - set(INTERFACE_SERVICES_REQUIRED)),
+            *sorted(set(args.services) - set(INTERFACE_SERVICES_REQUIRED)),
         ]:
             endpoint = aws.ec2.VpcEndpoint(
-                service,
+                f"{name}-{service}",
                 vpc_id=placement.vpc_id,
                 service_name=endpoint_service_name(region, service),
                 vpc_endpoint_type="Interface",
@@ -107,21 +98,22 @@ class PrivateEndpoints(pulumi.ComponentResource):
                 subnet_ids=placement.subnet_ids,
                 security_group_ids=[group.id],
                 tags={**tags, "Name": f"{pulumi.get_stack()}-{service}"},
-                opts=child,
+                opts=child_opts(self, f"{name}-{service}", [service]),
             )
             ids[service] = endpoint.id
         if placement.route_table_ids is not None:
             gateway = aws.ec2.VpcEndpoint(
-                S3_SERVICE,
+                f"{name}-{S3_SERVICE}",
                 vpc_id=placement.vpc_id,
                 service_name=endpoint_service_name(region, S3_SERVICE),
                 vpc_endpoint_type="Gateway",
                 route_table_ids=placement.route_table_ids,
                 policy=json.dumps(
-                    s3_gateway_policy(region=region, extra_bucket_arns=extra_s3_bucket_arns), sort_keys=True
+                    s3_gateway_policy(region=region, extra_bucket_arns=args.extra_s3_bucket_arns),
+                    sort_keys=True,
                 ),
                 tags={**tags, "Name": f"{pulumi.get_stack()}-{S3_SERVICE}"},
-                opts=child,
+                opts=child_opts(self, f"{name}-{S3_SERVICE}", [S3_SERVICE]),
             )
             ids[S3_SERVICE] = gateway.id
         self.endpoint_ids = pulumi.Output.all(**ids)
@@ -129,30 +121,3 @@ class PrivateEndpoints(pulumi.ComponentResource):
         self.register_outputs(
             {"endpoint_ids": self.endpoint_ids, "security_group_id": self.security_group_id}
         )
-
-
-def placement_from_settings(endpoints: EndpointSettings) -> VpcPlacement:
-    """The VPC from stack config, or from a network stack's outputs under configurable names."""
-    source = endpoints.network_stack
-    if source is None:
-        return VpcPlacement(
-            vpc_id=endpoints.vpc_id or "",
-            vpc_cidrs=endpoints.vpc_cidrs,
-            subnet_ids=endpoints.subnet_ids,
-            route_table_ids=endpoints.route_table_ids if endpoints.s3_gateway else None,
-        )
-    network = pulumi.StackReference(source.name)
-
-    def read(key: str, validate: Callable[[str], object], what: str) -> pulumi.Output[list[str]]:
-        return network.require_output(key).apply(lambda ids: _checked_ids(ids, validate, what))
-
-    return VpcPlacement(
-        vpc_id=network.require_output(source.vpc_id_output).apply(
-            lambda v: _checked_ids([v], validate_vpc_id, "VPC")[0]
-        ),
-        vpc_cidrs=network.require_output(source.vpc_cidrs_output),
-        subnet_ids=read(source.subnet_ids_output, validate_subnet_id, "subnets"),
-        route_table_ids=read(source.route_table_ids_output, validate_route_table_id, "route tables")
-        if endpoints.s3_gateway
-        else None,
-    )

@@ -4,16 +4,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config.settings import TemplateSettings
 from components.model.names import legacy_prefix_name, names_with_aliases, prefix_name
-from components.policies.templates import template_role_policy, template_role_trust_policy
+from components.policies.templates import template_role_trust_policy
+from components.resources._children import child_opts
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CreationTemplates"
 APPLIED_FOR_PULL_THROUGH_CACHE = "PULL_THROUGH_CACHE"
+
+
+@dataclass(frozen=True)
+class CreationTemplatesArgs:
+    """One template per prefix, all alike. `role_policy`: the role ECR needs for tags or KMS, or None."""
+
+    prefixes: Sequence[str]
+    image_tag_mutability: str
+    mutability_exclusions: Sequence[str]
+    encryption: str
+    kms_key_arn: str | None
+    resource_tags: Mapping[str, str]
+    description: str
+    lifecycle_policy: str
+    repository_policy: str | None
+    role_policy: Mapping[str, Any] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class CreationTemplates(pulumi.ComponentResource):
@@ -23,51 +42,32 @@ class CreationTemplates(pulumi.ComponentResource):
     role: aws.iam.Role | None
 
     def __init__(
-        self,
-        name: str,
-        *,
-        prefixes: Sequence[str],
-        settings: TemplateSettings,
-        lifecycle_policy: str,
-        repository_policy: str | None,
-        partition: str,
-        region: str,
-        account_id: str,
-        tags: Mapping[str, str],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: CreationTemplatesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        settings = args
         self.role = None
         role_arn: pulumi.Output[str] | None = None
         role_policy: aws.iam.RolePolicy | None = None
-        if settings.needs_role:
-            kms_key = settings.kms_key_arn if settings.encryption == "KMS" else None
+        if args.role_policy is not None:
+            role_name = f"{name}-role"
             self.role = aws.iam.Role(
-                "template-role",
+                role_name,
                 description="Lets ECR tag and encrypt the repositories pull-through cache creates.",
                 assume_role_policy=json.dumps(template_role_trust_policy()),
-                tags=dict(tags),
-                opts=child,
+                tags=dict(args.tags),
+                opts=child_opts(self, role_name, ["template-role"]),
             )
             role_policy = aws.iam.RolePolicy(
-                "template-role",
+                role_name,
                 role=self.role.id,
-                policy=json.dumps(
-                    template_role_policy(
-                        partition=partition,
-                        region=region,
-                        account_id=account_id,
-                        prefixes=prefixes,
-                        kms_key_arn=kms_key,
-                    )
-                ),
-                opts=child,
+                policy=json.dumps(args.role_policy),
+                opts=child_opts(self, role_name, ["template-role"]),
             )
             role_arn = self.role.arn
         encryption = aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(
             encryption_type=settings.encryption,
-            kms_key=settings.kms_key_arn if settings.encryption == "KMS" else None,
+            kms_key=settings.kms_key_arn,
         )
         exclusions = [
             aws.ecr.RepositoryCreationTemplateImageTagMutabilityExclusionFilterArgs(
@@ -76,11 +76,12 @@ class CreationTemplates(pulumi.ComponentResource):
             for pattern in settings.mutability_exclusions
         ]
         self.templates = {}
-        names = names_with_aliases(prefixes, prefix_name, legacy_prefix_name)
-        for prefix in prefixes:
+        names = names_with_aliases(args.prefixes, prefix_name, legacy_prefix_name)
+        for prefix in args.prefixes:
             suffix, legacy = names[prefix]
+            template_name = f"{name}-{suffix}"
             self.templates[prefix] = aws.ecr.RepositoryCreationTemplate(
-                f"template-{suffix}",
+                template_name,
                 prefix=prefix,
                 applied_fors=[APPLIED_FOR_PULL_THROUGH_CACHE],
                 description=settings.description,
@@ -88,15 +89,16 @@ class CreationTemplates(pulumi.ComponentResource):
                 image_tag_mutability_exclusion_filters=exclusions or None,
                 encryption_configurations=[encryption],
                 resource_tags=dict(settings.resource_tags) or None,
-                lifecycle_policy=lifecycle_policy,
-                repository_policy=repository_policy,
+                lifecycle_policy=args.lifecycle_policy,
+                repository_policy=args.repository_policy,
                 custom_role_arn=role_arn,
                 # The prefix names the template in ECR, so a replacement must delete the old one first.
-                opts=pulumi.ResourceOptions(
-                    parent=self,
+                opts=child_opts(
+                    self,
+                    template_name,
+                    [f"template-{old}" for old in [suffix, *legacy]],
                     depends_on=[role_policy] if role_policy else [],
                     delete_before_replace=True,
-                    aliases=[pulumi.Alias(name=f"template-{name}") for name in legacy],
                 ),
             )
         self.register_outputs({"template_prefixes": sorted(self.templates)})
