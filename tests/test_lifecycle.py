@@ -13,9 +13,8 @@ import pytest
 import yaml
 
 from components.errors import LifecyclePolicyError
-from components.policies.lifecycle import (
-    RetentionSettings,
-    build_lifecycle_policy,
+from components.policies.lifecycle import RetentionSettings, build_lifecycle_policy
+from components.policies.lifecycle_checks import (
     lifecycle_policy_from_json,
     render_lifecycle_policy,
     validate_lifecycle_policy,

@@ -19,9 +19,8 @@ from components.model.ecr import (
 )
 from components.model.upstreams import Credential, resolve_upstream
 from components.policies.access import ACCOUNT_ID, ORGANIZATION_ID
-from components.policies.lifecycle import (
-    RetentionSettings,
-    build_lifecycle_policy,
+from components.policies.lifecycle import RetentionSettings, build_lifecycle_policy
+from components.policies.lifecycle_checks import (
     lifecycle_policy_from_json,
     render_lifecycle_policy,
     validate_lifecycle_policy,

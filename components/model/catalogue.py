@@ -93,14 +93,8 @@ def _entries_of(node: yaml.Node, source: str, problems: list[Problem]) -> Iterat
             yield CatalogueEntry(ref, None, source, line)
         return
     if not isinstance(node, yaml.MappingNode):
-        problems.append(
-            Problem(
-                source,
-                "an entry must be a reference or a mapping with 'image'",
-                "write '- registry/repository:tag' or '- image: registry/repository' with 'tags:'",
-                line=line,
-            )
-        )
+        hint = "write '- registry/repository:tag' or '- image: registry/repository' with 'tags:'"
+        problems.append(Problem(source, "an entry must be a reference or a mapping with 'image'", hint, line))
         return
     fields = {key.value: value for key, value in node.value if isinstance(key, yaml.ScalarNode)}
     unknown = sorted(set(fields) - _ENTRY_KEYS)
@@ -145,8 +139,18 @@ def _entries_of(node: yaml.Node, source: str, problems: list[Problem]) -> Iterat
         return
     if selector is not None:
         yield CatalogueEntry(ImageRef(ref.registry, ref.repository, None), platforms, source, line, selector)
-    if tags_node is None:
-        return
+    if tags_node is not None:
+        yield from _listed_tags(ref, tags_node, platforms, source, line, problems)
+
+
+def _listed_tags(
+    ref: ImageRef,
+    tags_node: yaml.Node,
+    platforms: tuple[str, ...] | None,
+    source: str,
+    line: int,
+    problems: list[Problem],
+) -> Iterator[CatalogueEntry]:
     if not isinstance(tags_node, yaml.SequenceNode) or not tags_node.value:
         problems.append(
             Problem(source, "'tags' must be a non-empty list", "write tags: [v1.2.3, ...]", line=line)
@@ -154,6 +158,7 @@ def _entries_of(node: yaml.Node, source: str, problems: list[Problem]) -> Iterat
         return
     for tag_node in tags_node.value:
         tag_line = tag_node.start_mark.line + 1
+        # Parsed as a whole reference, so each tag meets the reference grammar's tag rule.
         tag_ref = _reference(f"{ref.name}:{tag_node.value}", source, tag_line, problems)
         if tag_ref is not None:
             yield CatalogueEntry(tag_ref, platforms, source, tag_line)

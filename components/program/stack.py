@@ -78,6 +78,27 @@ def templates_args(settings: StackSettings, partition: str, account_id: str) -> 
     )
 
 
+def access_args(
+    settings: StackSettings,
+    partition: str,
+    account_id: str,
+    existing: Sequence[str],
+    after: Sequence[pulumi.Resource],
+) -> CacheAccessArgs:
+    """`existing` repositories get their policy `after` the resources that create them (the warm)."""
+    return CacheAccessArgs(
+        consumers=settings.access.consumers,
+        prefixes=[rule.prefix for rule in settings.rules],
+        partition=partition,
+        region=settings.region,
+        account_id=account_id,
+        tags_new_repositories=bool(settings.templates.resource_tags),
+        existing_repositories=existing,
+        repository_policy_depends_on=after,
+        tags=settings.tags,
+    )
+
+
 def _checked_ids(ids: Sequence[str], validate: Callable[[str], object], what: str) -> list[str]:
     """Network-stack values arrive at deploy time, so they are checked then."""
     if not ids:
@@ -146,21 +167,24 @@ def _alerts(settings: StackSettings, partition: str, account_id: str) -> pulumi.
     return CacheAlerts("alerts", args).topic_arn
 
 
+def _deploying_account(settings: StackSettings) -> tuple[str, str, str]:
+    """The account, partition and registry host `pulumi up` deploys to, after the checks that need them."""
+    identity = aws.get_caller_identity()
+    partition = aws.get_partition()
+    check_role_for_account(settings, identity.account_id)
+    registry = EcrRegistry(identity.account_id, settings.region, dns_suffix=partition.dns_suffix)
+    return identity.account_id, partition.partition, registry.host
+
+
 def build(settings: StackSettings) -> StackOutputs:
     """Every component of the stack, in dependency order; the outputs the EKS project reads."""
     for warning in settings.warnings:
         pulumi.log.warn(warning)
-    identity = aws.get_caller_identity()
-    aws_partition = aws.get_partition()
-    partition = aws_partition.partition
-    check_role_for_account(settings, identity.account_id)
-    registry = EcrRegistry(identity.account_id, settings.region, dns_suffix=aws_partition.dns_suffix).host
-    prefixes = [rule.prefix for rule in settings.rules]
-
+    account_id, partition, registry = _deploying_account(settings)
     cache = PullThroughCache(
         "cache", PullThroughCacheArgs([rule_args(rule) for rule in settings.rules], tags=settings.tags)
     )
-    templates = CreationTemplates("templates", templates_args(settings, partition, identity.account_id))
+    templates = CreationTemplates("templates", templates_args(settings, partition, account_id))
     specs = warm_specs(settings.images, settings.cache_prefixes(), registry, settings.upstream_prefixes())
     warming = (
         CacheWarming(
@@ -171,18 +195,12 @@ def build(settings: StackSettings) -> StackOutputs:
     )
     access = CacheAccess(
         "access",
-        CacheAccessArgs(
-            consumers=settings.access.consumers,
-            prefixes=prefixes,
-            partition=partition,
-            region=settings.region,
-            account_id=identity.account_id,
-            tags_new_repositories=bool(settings.templates.resource_tags),
-            existing_repositories=existing_repositories(specs)
-            if settings.access.apply_to_existing_repositories
-            else (),
-            repository_policy_depends_on=warming.warmed if warming else (),
-            tags=settings.tags,
+        access_args(
+            settings,
+            partition,
+            account_id,
+            existing_repositories(specs) if settings.access.apply_to_existing_repositories else (),
+            warming.warmed if warming else (),
         ),
     )
     cache_prefixes = cache.rule_prefixes.apply(
@@ -203,7 +221,7 @@ def build(settings: StackSettings) -> StackOutputs:
         node_pull_policy_arn=access.node_pull_policy_arn,
         vpc_endpoint_ids=endpoint_ids,
         vpc_endpoint_security_group_id=security_group_id,
-        alerts_topic_arn=_alerts(settings, partition, identity.account_id),
+        alerts_topic_arn=_alerts(settings, partition, account_id),
         kubelet_credential_provider_config=kubelet_credential_provider_config(
             registry_host=registry, region=region, upstreams=settings.cache_prefixes()
         ),

@@ -65,25 +65,7 @@ class PrivateEndpoints(pulumi.ComponentResource):
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         region, placement, tags = args.region, args.placement, args.tags
-        cidrs = pulumi.Output.from_input(placement.vpc_cidrs).apply(checked_cidrs)
-        group_name = f"{name}-security-group"
-        group = aws.ec2.SecurityGroup(
-            group_name,
-            vpc_id=placement.vpc_id,
-            description="HTTPS from the VPC to its interface endpoints",
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    description="HTTPS from the VPC",
-                    protocol="tcp",
-                    from_port=HTTPS_PORT,
-                    to_port=HTTPS_PORT,
-                    cidr_blocks=cidrs.apply(lambda c: [x for x in c if ":" not in x]),
-                    ipv6_cidr_blocks=cidrs.apply(lambda c: [x for x in c if ":" in x]),
-                )
-            ],
-            tags={**tags, "Name": f"{pulumi.get_stack()}-vpc-endpoints"},
-            opts=child_opts(self, group_name, ["endpoints"]),
-        )
+        group = self._security_group(f"{name}-security-group", placement.vpc_id, placement.vpc_cidrs, tags)
         ids: dict[str, pulumi.Output[str]] = {}
         for service in [
             *INTERFACE_SERVICES_REQUIRED,
@@ -120,4 +102,31 @@ class PrivateEndpoints(pulumi.ComponentResource):
         self.security_group_id = group.id
         self.register_outputs(
             {"endpoint_ids": self.endpoint_ids, "security_group_id": self.security_group_id}
+        )
+
+    def _security_group(
+        self,
+        name: str,
+        vpc_id: pulumi.Input[str],
+        vpc_cidrs: pulumi.Input[Sequence[str]],
+        tags: Mapping[str, str],
+    ) -> aws.ec2.SecurityGroup:
+        """HTTPS in from the VPC's own CIDRs (IPv4 and IPv6), checked when they arrive."""
+        cidrs = pulumi.Output.from_input(vpc_cidrs).apply(checked_cidrs)
+        return aws.ec2.SecurityGroup(
+            name,
+            vpc_id=vpc_id,
+            description="HTTPS from the VPC to its interface endpoints",
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    description="HTTPS from the VPC",
+                    protocol="tcp",
+                    from_port=HTTPS_PORT,
+                    to_port=HTTPS_PORT,
+                    cidr_blocks=cidrs.apply(lambda c: [x for x in c if ":" not in x]),
+                    ipv6_cidr_blocks=cidrs.apply(lambda c: [x for x in c if ":" in x]),
+                )
+            ],
+            tags={**tags, "Name": f"{pulumi.get_stack()}-vpc-endpoints"},
+            opts=child_opts(self, name, ["endpoints"]),
         )

@@ -50,20 +50,7 @@ class CreationTemplates(pulumi.ComponentResource):
         role_arn: pulumi.Output[str] | None = None
         role_policy: aws.iam.RolePolicy | None = None
         if args.role_policy is not None:
-            role_name = f"{name}-role"
-            self.role = aws.iam.Role(
-                role_name,
-                description="Lets ECR tag and encrypt the repositories pull-through cache creates.",
-                assume_role_policy=json.dumps(template_role_trust_policy()),
-                tags=dict(args.tags),
-                opts=child_opts(self, role_name, ["template-role"]),
-            )
-            role_policy = aws.iam.RolePolicy(
-                role_name,
-                role=self.role.id,
-                policy=json.dumps(args.role_policy),
-                opts=child_opts(self, role_name, ["template-role"]),
-            )
+            self.role, role_policy = self._role(f"{name}-role", args.role_policy, args.tags)
             role_arn = self.role.arn
         encryption = aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(
             encryption_type=settings.encryption,
@@ -102,3 +89,21 @@ class CreationTemplates(pulumi.ComponentResource):
                 ),
             )
         self.register_outputs({"template_prefixes": sorted(self.templates)})
+
+    def _role(
+        self, role_name: str, policy: Mapping[str, Any], tags: Mapping[str, str]
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+        role = aws.iam.Role(
+            role_name,
+            description="Lets ECR tag and encrypt the repositories pull-through cache creates.",
+            assume_role_policy=json.dumps(template_role_trust_policy()),
+            tags=dict(tags),
+            opts=child_opts(self, role_name, ["template-role"]),
+        )
+        role_policy = aws.iam.RolePolicy(
+            role_name,
+            role=role.id,
+            policy=json.dumps(policy),
+            opts=child_opts(self, role_name, ["template-role"]),
+        )
+        return role, role_policy
