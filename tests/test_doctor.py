@@ -17,7 +17,9 @@ from moto import mock_aws
 from components.cli.main import main
 from components.config.settings import StackSettings
 from components.program import doctor
-from components.program.doctor import AwsClients, diagnose, expected_for
+from components.cli import doctor as doctor_cli
+from components.program.doctor import diagnose, expected_for
+from components.program.doctor_report import AwsClients, Report
 from tests.test_settings import settings_for
 
 REGION = "eu-west-1"
@@ -132,7 +134,7 @@ def healthy_account(tmp_path: Path) -> tuple[Account, StackSettings]:
     return account, settings
 
 
-def run_doctor(account: Account, settings: StackSettings, *, fix: bool = False, **stub: Any) -> doctor.Report:
+def run_doctor(account: Account, settings: StackSettings, *, fix: bool = False, **stub: Any) -> Report:
     expected = expected_for(settings, partition="aws", account_id=ACCOUNT)
     rules = account.rules_stub(**{"chainguard_valid": True, **stub})
     report = diagnose(settings, account.clients(rules), expected, fix=fix, now=datetime.now(UTC))
@@ -232,7 +234,7 @@ def test_cli_exit_codes_and_no_secret_in_any_output(
     monkeypatch.setattr("components.config.load.load_stack_settings", lambda *a, **k: settings)
     for as_json in (False, True):
         args = argparse.Namespace(stack="test", images=None, json=as_json, fix=False)
-        assert doctor.run(args, account.clients(account.rules_stub(chainguard_valid=True))) == 1
+        assert doctor_cli.run(args, account.clients(account.rules_stub(chainguard_valid=True))) == 1
         out, err = capsys.readouterr()
         assert TOKEN not in out + err and BROKEN_VALUE not in out + err
         assert "missing or empty: username" in out
@@ -245,7 +247,7 @@ def test_cli_healthy_exits_zero(
     account, settings = healthy_account(tmp_path)
     monkeypatch.setattr("components.config.load.load_stack_settings", lambda *a, **k: settings)
     args = argparse.Namespace(stack="test", images=None, json=False, fix=False)
-    assert doctor.run(args, account.clients(account.rules_stub(chainguard_valid=True))) == 0
+    assert doctor_cli.run(args, account.clients(account.rules_stub(chainguard_valid=True))) == 0
     out = capsys.readouterr().out
     assert out.rstrip().endswith("healthy") and TOKEN not in out
 

@@ -52,7 +52,7 @@ def _warm(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from components.program.doctor import run
+    from components.cli.doctor import run
 
     return run(args)
 
@@ -87,7 +87,7 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         add_arguments(warm)
     doctor = commands.add_parser("doctor", help="check the deployed cache with your AWS credentials")
     if "doctor" in argv:
-        from components.program.doctor import add_arguments as add_doctor_arguments
+        from components.cli.doctor import add_arguments as add_doctor_arguments
 
         add_doctor_arguments(doctor)
     return parser
