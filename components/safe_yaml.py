@@ -1,6 +1,7 @@
 """The one way this project reads a YAML file a user gave it: bounded, and every failure an InputError.
 
-Catalogues, lock files, stack files and Pulumi.yaml all go through `read_yaml`, which:
+Catalogues, lock files, stack files and Pulumi.yaml go through `read_yaml`; rendered manifests
+(discovery) and `images.lock` streams through `compose_documents`. Both:
 
 - reads at most a documented number of bytes (`MAX_*_BYTES`) and refuses a larger file;
 - decodes UTF-8 itself, so undecodable bytes are reported with their byte offset and line;
@@ -19,6 +20,8 @@ checks can run.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,8 @@ MAX_DEPTH = 64
 # Values per document: about 10,000 locked images (8 values each), some 70 MB composed; bounds
 # memory whatever the byte count allows.
 MAX_NODES = 100_000
+# Rendered manifests of a large platform (`helm template` of many charts, CRDs included).
+MAX_MANIFEST_BYTES = 16 * MIB
 
 
 class _Refused(yaml.MarkedYAMLError):
@@ -64,6 +69,10 @@ class _GuardedLoader(Reader, Scanner, Parser, Composer, SafeConstructor, Resolve
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
         self._depth = 0
+        self._nodes = 0
+
+    def reset_count(self) -> None:
+        """A new document of a stream: MAX_NODES counts per document."""
         self._nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
@@ -130,14 +139,11 @@ def read_yaml(path: Path | str, *, max_bytes: int, source: str | None = None, hi
     return compose_yaml(text, source=source, hint=hint)
 
 
-def compose_yaml(text: str, *, source: str, hint: str) -> yaml.Node | None:
-    """The composed document of YAML text, with the same refusals as `read_yaml` (but no size cap)."""
-    loader: _GuardedLoader | None = None
+@contextlib.contextmanager
+def _input_errors(text: str, source: str, hint: str) -> Iterator[None]:
+    """Every way composing can fail, as an InputError naming `source` and the line."""
     try:
-        # The Reader checks every character as it starts, so it stays inside the try.
-        loader = _GuardedLoader(text.removeprefix("\ufeff"))
-        node: yaml.Node | None = loader.get_single_node()
-        return node
+        yield
     except yaml.reader.ReaderError as error:
         raise InputError(
             [
@@ -163,9 +169,49 @@ def compose_yaml(text: str, *, source: str, hint: str) -> yaml.Node | None:
         ) from None
     except yaml.YAMLError as error:
         raise InputError([yaml_syntax_problem(error, source, hint)]) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
+
+
+def compose_yaml(text: str, *, source: str, hint: str) -> yaml.Node | None:
+    """The composed document of YAML text, with the same refusals as `read_yaml` (but no size cap)."""
+    loader: _GuardedLoader | None = None
+    with _input_errors(text, source, hint):
+        try:
+            # The Reader checks every character as it starts, so it stays inside the handler.
+            loader = _GuardedLoader(text.removeprefix("\ufeff"))
+            node: yaml.Node | None = loader.get_single_node()
+            return node
+        finally:
+            if loader is not None:
+                loader.dispose()
+
+
+def compose_documents(data: bytes, *, source: str, hint: str) -> list[yaml.Node]:
+    """Every document of a YAML stream (a rendered manifest, a lock file); empty documents left out.
+
+    The same refusals as `read_yaml`, `MAX_NODES` counted per document, `MAX_MANIFEST_BYTES` in all.
+    """
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise InputError([Problem(source, f"larger than {MAX_MANIFEST_BYTES // MIB} MiB", hint)])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            [Problem(source, f"not UTF-8 text (byte {error.start})", "save the file as UTF-8")]
+        ) from None
+    loader: _GuardedLoader | None = None
+    documents: list[yaml.Node] = []
+    with _input_errors(text, source, hint):
+        try:
+            loader = _GuardedLoader(text.removeprefix("\ufeff"))
+            while loader.check_node():
+                loader.reset_count()
+                node = loader.get_node()
+                if node is not None:
+                    documents.append(node)
+        finally:
+            if loader is not None:
+                loader.dispose()
+    return documents
 
 
 def to_python(node: yaml.Node, *, source: str) -> Any:
@@ -198,3 +244,17 @@ def describe_kind(node: yaml.Node) -> str:
     if isinstance(node, yaml.SequenceNode):
         return "a list"
     return "a single value"
+
+
+def mapping_fields(node: yaml.Node | None) -> dict[str, yaml.Node]:
+    """A mapping node's values by their scalar keys; {} for anything else, or nothing."""
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {key.value: value for key, value in node.value if isinstance(key, yaml.ScalarNode)}
+
+
+def scalar_text(node: yaml.Node | None) -> str | None:
+    """A scalar node's text, or None for anything else (null, a list, a mapping)."""
+    if isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null":
+        return str(node.value)
+    return None

@@ -123,10 +123,10 @@ def test_check_only_exits_1_when_images_are_missing(tmp_path: Path) -> None:
     ("content", "message"),
     [
         (b"a: &x [1]\nb: *x\n", "anchors"),
-        (b"kind: Pod\nspec: *x\n", "aliases"),
+        (b"kind: Pod\nspec: *x\n", "aliases are not accepted"),
         (b"kind: Pod\nspec: {containers: [\n", "YAML syntax error"),
         (b"\xff\xfe kind: Pod\n", "not UTF-8"),
-        (b"[" * 100 + b"]" * 100, "nesting deeper"),
+        (b"[" * 100 + b"]" * 100, "nested more than 64 levels deep"),
     ],
 )
 def test_hostile_or_broken_manifests_are_input_errors(tmp_path: Path, content: bytes, message: str) -> None:
@@ -138,7 +138,7 @@ def test_hostile_or_broken_manifests_are_input_errors(tmp_path: Path, content: b
 
 
 def test_oversize_input_is_refused_before_parsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("components.yaml_compose.MAX_BYTES", 1024 * 1024)
+    monkeypatch.setattr("components.safe_yaml.MAX_MANIFEST_BYTES", 1024 * 1024)
     path = tmp_path / "big.yaml"
     path.write_bytes(b"# " + b"x" * (1024 * 1024) + b"\n")
     with pytest.raises(InputError, match="larger than 1 MiB"):

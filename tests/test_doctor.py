@@ -14,10 +14,10 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
+from components.cli import doctor as doctor_cli
 from components.cli.main import main
 from components.config.settings import StackSettings
 from components.program import doctor
-from components.cli import doctor as doctor_cli
 from components.program.doctor import diagnose, expected_for
 from components.program.doctor_report import AwsClients, Report
 from tests.test_settings import settings_for

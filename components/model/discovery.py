@@ -26,7 +26,7 @@ import yaml
 from components.errors import ImageRefError, InputError, Problem
 from components.model.catalogue import CatalogueEntry, load_catalogue, parse_catalogue
 from components.model.images import ImageRef, parse_image
-from components.yaml_compose import compose_documents, mapping_fields, scalar_text
+from components.safe_yaml import compose_documents, mapping_fields, scalar_text
 
 EXIT_OK = 0
 EXIT_MISSING = 1

@@ -23,7 +23,7 @@ import yaml
 from components.errors import ImageRefError, InputError, Problem
 from components.model.catalogue import CatalogueEntry
 from components.model.images import ImageRef, parse_image
-from components.yaml_compose import compose_documents, mapping_fields, scalar_text
+from components.safe_yaml import compose_documents, mapping_fields, scalar_text
 
 LOCK_VERSION = 1
 LOCK_HEADER = "# Written by `python -m components lock`; do not edit. Re-run it to follow the upstream.\n"
