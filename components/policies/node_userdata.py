@@ -28,6 +28,7 @@ and https://bottlerocket.dev/en/os/1.20.x/api/settings/kubernetes/ (credential-p
 from __future__ import annotations
 
 import json
+import posixpath
 import shlex
 from collections.abc import Iterable, Mapping
 from email.mime.multipart import MIMEMultipart
@@ -75,7 +76,7 @@ def _heredoc(path: str, text: str) -> list[str]:
     if marker in text:
         raise ValueError(f"{path}: the text contains the heredoc marker {marker}")
     target = f'"$root"{shlex.quote(path)}'
-    directory = path.rsplit("/", 1)[0]
+    directory = posixpath.dirname(path)
     return [
         f'mkdir -p "$root"{shlex.quote(directory)}',
         f"cat > {target} <<'{marker}'",

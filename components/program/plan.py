@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import runpy
 import threading
 from collections.abc import Mapping
@@ -95,6 +96,15 @@ def _masked(value: Any) -> Any:
     return value
 
 
+# `aws:ecr/pullThroughCacheRule:PullThroughCacheRule`: package, module (its service), resource.
+_TYPE_TOKEN = re.compile(r"[^:]+:(?P<service>[^:/]+)(?:/[^:]*)?:.+")
+
+
+def _service_of(type_token: str) -> str:
+    match = _TYPE_TOKEN.fullmatch(type_token)
+    return match["service"] if match else type_token
+
+
 class StandInMocks(Mocks):
     """Answers data sources with stand-ins and gives each resource a plausible id and ARN."""
 
@@ -132,7 +142,7 @@ class StandInMocks(Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ == "pulumi:pulumi:StackReference":
             return args.name, {**args.inputs, "outputs": dict(self.network_outputs), "secretOutputNames": []}
-        service = args.typ.split(":")[1].split("/")[0]
+        service = _service_of(args.typ)
         state = dict(args.inputs)
         state.setdefault("arn", f"arn:aws:{service}:{self.region}:{PLAN_ACCOUNT_ID}:{args.name}")
         return f"{args.name}-id", state
