@@ -20,9 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime import rpc
+
+# Internals, each the only way: a monitor sees wire protos (rpc's (de)serializers); MockMonitor is the
+# monitor `set_mocks(monitor=)` takes, and only a monitor sees parents, aliases and dependencies;
+# run_pulumi_func and _sync_await run `runpy` of __main__.py to completion on the plan's own event loop
+# (pulumi.runtime.test wraps a function returning Outputs, not a script).
+from pulumi.runtime import get_root_resource, reset_options, rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
-from pulumi.runtime.settings import get_root_resource, reset_options
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -158,7 +162,26 @@ class _RecordingMonitor(MockMonitor):
         # The SDK registers resources from several threads at once: check and record under one lock.
         self._lock = threading.Lock()
 
+    def _transformed(self, request: Any) -> None:
+        """Apply the stack's transforms to the inputs, as the engine would.
+
+        The mock monitor records stack transforms in `_stack_transforms` but never runs them
+        (pulumi/runtime/mocks.py, `RegisterStackTransform`); no public API runs them under mocks.
+        """
+        if not self._stack_transforms or request.type == "pulumi:pulumi:Stack":
+            return
+        props = rpc.deserialize_properties(request.object)
+        for transform in self._stack_transforms:
+            args = pulumi.ResourceTransformArgs(
+                request.custom, request.type, request.name, props, pulumi.ResourceOptions()
+            )
+            result = transform(args)
+            if isinstance(result, pulumi.ResourceTransformResult):
+                props = dict(result.props)
+        request.object.CopyFrom(_sync_await(rpc.serialize_properties(props, {})))
+
     def RegisterResource(self, request: Any) -> Any:
+        self._transformed(request)
         urn = self.make_urn(request.parent, request.type, request.name)
         with self._lock:
             if urn in self._registered:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -74,7 +74,6 @@ def templates_args(settings: StackSettings, partition: str, account_id: str) -> 
         lifecycle_policy=settings.lifecycle_policy_json,
         repository_policy=render_policy(repository) if repository is not None else None,
         role_policy=role_policy,
-        tags=settings.tags,
     )
 
 
@@ -95,7 +94,6 @@ def access_args(
         tags_new_repositories=bool(settings.templates.resource_tags),
         existing_repositories=existing,
         repository_policy_depends_on=after,
-        tags=settings.tags,
     )
 
 
@@ -146,7 +144,6 @@ def _endpoints(settings: StackSettings) -> tuple[pulumi.Input[dict[str, str]], p
             placement=placement_from_settings(endpoints),
             services=endpoints.services,
             extra_s3_bucket_arns=endpoints.extra_s3_bucket_arns,
-            tags=settings.tags,
         ),
     )
     return built.endpoint_ids, built.security_group_id
@@ -162,9 +159,41 @@ def _alerts(settings: StackSettings, partition: str, account_id: str) -> pulumi.
         account_id=account_id,
         emails=alerts.emails,
         kms_key_arn=alerts.kms_key_arn,
-        tags=settings.tags,
     )
     return CacheAlerts("alerts", args).topic_arn
+
+
+# Every type this stack registers that takes `tags` (the resource's own tags, not ECR's `resourceTags`).
+TAGGED = frozenset(
+    {
+        "aws:secretsmanager/secret:Secret",
+        "aws:iam/role:Role",
+        "aws:iam/policy:Policy",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "aws:kms/key:Key",
+        "aws:sns/topic:Topic",
+        "aws:cloudwatch/eventRule:EventRule",
+    }
+)
+
+
+def tag_transform(tags: Mapping[str, str]) -> pulumi.ResourceTransform:
+    """The stack's tags on every taggable resource, under the resource's own (a `Name`, say).
+
+    A stack transform (https://www.pulumi.com/docs/iac/concepts/options/transforms/) rather than the
+    provider's `default_tags`: those would move the tags out of each resource's inputs, an update on
+    every deployed resource. Set even when empty, as the components did, so inputs do not change.
+    """
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if args.type_ not in TAGGED:
+            return None
+        own = args.props.get("tags")
+        merged = {**tags, **(own if isinstance(own, Mapping) else {})}
+        return pulumi.ResourceTransformResult({**args.props, "tags": merged}, args.opts)
+
+    return transform
 
 
 def _deploying_account(settings: StackSettings) -> tuple[str, str, str]:
@@ -180,10 +209,9 @@ def build(settings: StackSettings) -> StackOutputs:
     """Every component of the stack, in dependency order; the outputs the EKS project reads."""
     for warning in settings.warnings:
         pulumi.log.warn(warning)
+    pulumi.runtime.register_resource_transform(tag_transform(settings.tags))
     account_id, partition, registry = _deploying_account(settings)
-    cache = PullThroughCache(
-        "cache", PullThroughCacheArgs([rule_args(rule) for rule in settings.rules], tags=settings.tags)
-    )
+    cache = PullThroughCache("cache", PullThroughCacheArgs([rule_args(rule) for rule in settings.rules]))
     templates = CreationTemplates("templates", templates_args(settings, partition, account_id))
     specs = warm_specs(settings.images, settings.cache_prefixes(), registry, settings.upstream_prefixes())
     warming = (

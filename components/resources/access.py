@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -33,7 +33,6 @@ class CacheAccessArgs:
     tags_new_repositories: bool
     existing_repositories: Sequence[str] = ()
     repository_policy_depends_on: Sequence[pulumi.Resource] = ()
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class CacheAccess(pulumi.ComponentResource):
@@ -98,7 +97,6 @@ class CacheAccess(pulumi.ComponentResource):
                     tags_new_repositories=args.tags_new_repositories,
                 )
             ),
-            tags=dict(args.tags),
             opts=child_opts(self, node_policy_name, ["node-pull-policy"]),
         )
         self.node_pull_policy_arn = node_policy.arn

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -29,7 +29,6 @@ class CacheAlertsArgs:
     account_id: str
     emails: Sequence[str] = ()
     kms_key_arn: str | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class CacheAlerts(pulumi.ComponentResource):
@@ -44,7 +43,6 @@ class CacheAlerts(pulumi.ComponentResource):
     def __init__(self, name: str, args: CacheAlertsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
         key_arn: pulumi.Input[str]
         if args.kms_key_arn is not None:
             key_arn = args.kms_key_arn
@@ -54,16 +52,14 @@ class CacheAlerts(pulumi.ComponentResource):
                 description="Encrypts the ECR pull-through cache alert topic; EventBridge may use it to publish.",
                 enable_key_rotation=True,
                 policy=render(topic_key_policy(partition=args.partition, account_id=args.account_id)),
-                tags=tags,
                 opts=child,
             )
             key_arn = key.arn
-        topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=key_arn, tags=tags, opts=child)
+        topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=key_arn, opts=child)
         rule = aws.cloudwatch.EventRule(
             f"{name}-failed-syncs",
             description="ECR pull-through cache actions of this stack's prefixes that did not succeed.",
             event_pattern=render(failure_event_pattern(args.prefixes)),
-            tags=tags,
             opts=child,
         )
         policy = aws.sns.TopicPolicy(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -70,7 +70,6 @@ class CacheRuleArgs:
 @dataclass(frozen=True)
 class PullThroughCacheArgs:
     rules: Sequence[CacheRuleArgs]
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class PullThroughCache(pulumi.ComponentResource):
@@ -98,9 +97,7 @@ class PullThroughCache(pulumi.ComponentResource):
             credential_arn: pulumi.Output[str] | None = None
             depends_on: list[pulumi.Resource] = []
             if rule.credential is not None:
-                credential_arn, version = self._credential(
-                    name, suffix, legacy, rule, rule.credential, args.tags
-                )
+                credential_arn, version = self._credential(name, suffix, legacy, rule, rule.credential)
                 secret_arns[rule.prefix] = credential_arn
                 depends_on = [version] if version is not None else []
             rule_name = f"{name}-rule-{suffix}"
@@ -143,7 +140,6 @@ class PullThroughCache(pulumi.ComponentResource):
         legacy: list[str],
         rule: CacheRuleArgs,
         credential: NewSecretArgs | ExistingSecretArgs,
-        tags: Mapping[str, str],
     ) -> tuple[pulumi.Output[str], pulumi.Resource | None]:
         """A created secret keeps Pulumi's default create-before-delete, unlike the rule.
 
@@ -169,7 +165,6 @@ class PullThroughCache(pulumi.ComponentResource):
             secret_name,
             name=credential.secret_name,
             description=f"Login ECR pull-through cache uses for {rule.upstream_title} ({rule.registry}).",
-            tags=dict(tags),
             opts=child,
         )
         value = pulumi.Output.secret(json.dumps({"username": credential.username, "accessToken": token}))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -47,7 +47,6 @@ class PrivateEndpointsArgs:
     placement: VpcPlacement
     services: Sequence[str]
     extra_s3_bucket_arns: Sequence[str] = ()
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class PrivateEndpoints(pulumi.ComponentResource):
@@ -64,8 +63,8 @@ class PrivateEndpoints(pulumi.ComponentResource):
         self, name: str, args: PrivateEndpointsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        region, placement, tags = args.region, args.placement, args.tags
-        group = self._security_group(f"{name}-security-group", placement.vpc_id, placement.vpc_cidrs, tags)
+        region, placement = args.region, args.placement
+        group = self._security_group(f"{name}-security-group", placement.vpc_id, placement.vpc_cidrs)
         ids: dict[str, pulumi.Output[str]] = {}
         for service in [
             *INTERFACE_SERVICES_REQUIRED,
@@ -79,7 +78,7 @@ class PrivateEndpoints(pulumi.ComponentResource):
                 private_dns_enabled=True,
                 subnet_ids=placement.subnet_ids,
                 security_group_ids=[group.id],
-                tags={**tags, "Name": f"{pulumi.get_stack()}-{service}"},
+                tags={"Name": f"{pulumi.get_stack()}-{service}"},
                 opts=child_opts(self, f"{name}-{service}", [service]),
             )
             ids[service] = endpoint.id
@@ -94,7 +93,7 @@ class PrivateEndpoints(pulumi.ComponentResource):
                     s3_gateway_policy(region=region, extra_bucket_arns=args.extra_s3_bucket_arns),
                     sort_keys=True,
                 ),
-                tags={**tags, "Name": f"{pulumi.get_stack()}-{S3_SERVICE}"},
+                tags={"Name": f"{pulumi.get_stack()}-{S3_SERVICE}"},
                 opts=child_opts(self, f"{name}-{S3_SERVICE}", [S3_SERVICE]),
             )
             ids[S3_SERVICE] = gateway.id
@@ -109,7 +108,6 @@ class PrivateEndpoints(pulumi.ComponentResource):
         name: str,
         vpc_id: pulumi.Input[str],
         vpc_cidrs: pulumi.Input[Sequence[str]],
-        tags: Mapping[str, str],
     ) -> aws.ec2.SecurityGroup:
         """HTTPS in from the VPC's own CIDRs (IPv4 and IPv6), checked when they arrive."""
         cidrs = pulumi.Output.from_input(vpc_cidrs).apply(checked_cidrs)
@@ -127,6 +125,6 @@ class PrivateEndpoints(pulumi.ComponentResource):
                     ipv6_cidr_blocks=cidrs.apply(lambda c: [x for x in c if ":" in x]),
                 )
             ],
-            tags={**tags, "Name": f"{pulumi.get_stack()}-vpc-endpoints"},
+            tags={"Name": f"{pulumi.get_stack()}-vpc-endpoints"},
             opts=child_opts(self, name, ["endpoints"]),
         )

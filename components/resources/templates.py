@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -32,7 +32,6 @@ class CreationTemplatesArgs:
     lifecycle_policy: str
     repository_policy: str | None
     role_policy: Mapping[str, Any] | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class CreationTemplates(pulumi.ComponentResource):
@@ -50,7 +49,7 @@ class CreationTemplates(pulumi.ComponentResource):
         role_arn: pulumi.Output[str] | None = None
         role_policy: aws.iam.RolePolicy | None = None
         if args.role_policy is not None:
-            self.role, role_policy = self._role(f"{name}-role", args.role_policy, args.tags)
+            self.role, role_policy = self._role(f"{name}-role", args.role_policy)
             role_arn = self.role.arn
         encryption = aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(
             encryption_type=settings.encryption,
@@ -90,14 +89,11 @@ class CreationTemplates(pulumi.ComponentResource):
             )
         self.register_outputs({"template_prefixes": sorted(self.templates)})
 
-    def _role(
-        self, role_name: str, policy: Mapping[str, Any], tags: Mapping[str, str]
-    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    def _role(self, role_name: str, policy: Mapping[str, Any]) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
         role = aws.iam.Role(
             role_name,
             description="Lets ECR tag and encrypt the repositories pull-through cache creates.",
             assume_role_policy=json.dumps(template_role_trust_policy()),
-            tags=dict(tags),
             opts=child_opts(self, role_name, ["template-role"]),
         )
         role_policy = aws.iam.RolePolicy(
