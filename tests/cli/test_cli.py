@@ -19,7 +19,7 @@ from components.model.catalogue import load_catalogue
 from components.model.images import parse_image
 from components.warm.warmer import WarmResult, WarmTarget
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ from components.policies.lifecycle_checks import (
     validate_lifecycle_policy,
 )
 
-EXAMPLES = Path(__file__).parent / "data" / "lifecycle_examples"
+EXAMPLES = Path(__file__).parents[1] / "data" / "lifecycle_examples"
 SOURCES: dict[str, str] = yaml.safe_load((EXAMPLES / "sources.yaml").read_text())
 Policy = dict[str, Any]
 

@@ -13,7 +13,7 @@ from components.model.catalogue import load_catalogue, parse_catalogue
 from components.model.discovery import append_entries, compare, find_images, manifest_files, run
 from components.model.images import parse_image
 
-DATA = Path(__file__).resolve().parent / "data" / "manifests"
+DATA = Path(__file__).resolve().parents[1] / "data" / "manifests"
 CATALOGUE = (
     "# the team's catalogue\n"
     "- quay.io/argoproj/argocd:v2.7.3   # keep: argocd\n"

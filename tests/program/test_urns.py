@@ -11,7 +11,7 @@ from components.errors import InputError
 from components.program.plan import plan_stack, run_plan
 from tests.conftest import CapturingMocks, RunProgram
 
-URNS = Path(__file__).parent / "data" / "urns"
+URNS = Path(__file__).parents[1] / "data" / "urns"
 RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
 TEMPLATE = "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate"
 SECRET = "aws:secretsmanager/secret:Secret"

@@ -13,7 +13,7 @@ from components.config.source import SECRET_PLACEHOLDER, RawConfig, read_engine_
 from components.config.upstream_checks import check_role_for_account
 from components.errors import InputError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PUBLIC: dict[str, Any] = {"public.ecr.aws": {}, "quay.io": {}}
 
 

@@ -18,7 +18,7 @@ from components.safe_yaml import MAX_CATALOGUE_BYTES, MAX_LOCK_BYTES, MAX_STACK_
 from components.warm_command import mirrors_from_stack, parse_mirror
 from tests.bounded import Outcome, run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 60
 MAX_RSS_MB = 300
 

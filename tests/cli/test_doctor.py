@@ -20,7 +20,7 @@ from components.config.settings import StackSettings
 from components.program import doctor
 from components.program.doctor import diagnose, expected_for
 from components.program.doctor_report import AwsClients, Report
-from tests.test_settings import settings_for
+from tests.config.test_settings import settings_for
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's account

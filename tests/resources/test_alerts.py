@@ -13,8 +13,8 @@ from moto import mock_aws
 
 from components.errors import InputError
 from components.policies.alerts import failure_event_pattern, render, topic_key_policy, topic_policy
+from tests.config.test_settings import error_for, settings_for
 from tests.conftest import RunProgram
-from tests.test_settings import error_for, settings_for
 
 REGION = "us-west-2"
 RULE_ARN = "arn:aws:events:us-west-2:123456789012:rule/alerts-failed-syncs"
