@@ -1,21 +1,8 @@
-"""The one way this project reads a YAML file a user gave it: bounded, and every failure an InputError.
+"""The one way this project reads YAML someone gave it: bounded, and every failure an InputError.
 
-Catalogues, lock files, stack files and Pulumi.yaml go through `read_yaml`; rendered manifests
-(discovery) and `images.lock` streams through `compose_documents`. Both:
-
-- reads at most a documented number of bytes (`MAX_*_BYTES`) and refuses a larger file;
-- decodes UTF-8 itself, so undecodable bytes are reported with their byte offset and line;
-- refuses YAML anchors and aliases outright, at the line of the first one. Bounding their
-  expansion is not enough: callers walk the composed nodes (the catalogue formats nodes with
-  repr, the stack reader records a line per key path), and a node reached through N aliases is
-  walked N times, so a 500-byte "billion laughs" file costs gigabytes however the constructor is
-  bounded. None of this project's files needs them;
-- refuses nesting deeper than `MAX_DEPTH` and more than `MAX_NODES` nodes, counted while
-  composing, before PyYAML's recursive composer and constructor can hit Python's recursion limit
-  or hold millions of nodes.
-
-It uses PyYAML's pure-Python loader: the C loader composes nodes in C, where none of these
-checks can run.
+Files (`read_yaml`) and multi-document streams (`compose_documents`): a byte cap, UTF-8 decoded
+here, no anchors or aliases, a nesting and node limit counted while composing. Why each:
+docs/yaml-safety.md.
 """
 
 from __future__ import annotations

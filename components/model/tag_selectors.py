@@ -1,32 +1,7 @@
 """Tag selectors: which upstream tags an `images.yaml` entry follows, chosen deterministically.
 
-The keys follow regclient's regsync (`tags.semverRange`, `tags.allow`, `tags.deny`,
-https://github.com/regclient/regclient/blob/main/cmd/regsync/root.go `filterTagList`): the
-semver ranges are OR'd, and inside one range the space-separated comparators are AND'd; then a
-tag must match one `allow` expression, and no `deny` expression. regsync anchors an expression
-by compiling `"^" + pattern + "$"`; here it is `re.fullmatch`, which is the same for every
-pattern except a top-level alternation (regsync's `^a|b$` also accepts `ax`; here `a|b`
-accepts `a` and `b` only).
-
-Versions are parsed with the `semver` package (SemVer 2.0, https://semver.org), not
-`packaging`: `packaging` implements PEP 440, where `1.2.3-1` is a post-release (above 1.2.3),
-`1.2.3-rc.1` is normalized to `1.2.3rc1`, `1.2.3-alpine` is not a version at all, and `^`/`~`
-ranges do not exist. Image tags follow SemVer's grammar, so SemVer's precedence applies:
-`1.2.3-rc.1 < 1.2.3`, `1.2.3-alpine < 1.2.3`. On top of the package:
-
-- a leading `v` is allowed (`v1.2.3`, as regsync strips it);
-- a tag is a version only when it has all three numbers: `1.27` and `1` are floating tags that
-  move with every patch release, so no range ever selects them (name them in `tags` instead);
-- tags cannot contain `+` (the tag grammar is `[\\w][\\w.-]{0,127}`), so build metadata never
-  occurs; `1.2.3-alpine` and `1.2.3-debian-12-r4` parse as prereleases, so they are selected only
-  with `prereleases: true`;
-- the range grammar (the `semver` package has single comparisons only) is regsync's:
-  `=`, `>`, `>=`, `<`, `<=`, a bare version (equal), `^1.2.3` (`>=1.2.3 <2.0.0`; `^0.2.3` is
-  `<0.3.0`, `^0.0.3` is `<0.0.4`), `~1.2.3` (`>=1.2.3 <1.3.0`); a range's versions may omit the
-  minor and patch numbers (`>=1.27` is `>=1.27.0`).
-
-`latest: N` keeps the N highest versions left; equal versions (`1.2.3` and `v1.2.3`) rank by the
-tag text. The selection is sorted by version, highest first, then non-versions by text.
+regsync's keys (`semver`, `allow`, `deny`) over SemVer 2.0 versions with the `semver` package; how
+ranges, prereleases and `latest` work, and why not PEP 440: docs/tag-selectors.md.
 """
 
 from __future__ import annotations

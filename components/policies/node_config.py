@@ -1,20 +1,8 @@
 """Configuration self-managed nodes need to pull through the cache: kubelet and containerd.
 
-- kubelet: a `CredentialProviderConfig` for `ecr-credential-provider`
-  (https://kubernetes.io/docs/tasks/administer-cluster/kubelet-credential-provider/).
-- containerd: a `hosts.toml` per upstream that sends `docker.io/...` pulls to the cache
-  without rewriting image names. ECR serves the cache under a path, so the URLs carry
-  `/v2/<prefix>` and `override_path = true` (containerd docs/hosts.md). `server` needs
-  it too: containerd appends `/v2` to a server path unless told not to
-  (core/remotes/docker/config/hosts.go, parseHostConfig). `server` is the cache as
-  well: a fallback to the upstream would send the ECR token there.
-
-ecr-credential-provider answers an image from a host it does not recognise as ECR
-with a token for the caller's own registry, in the SDK's default region; it reads
-that region from `AWS_REGION`, so the config sets it (kubernetes/cloud-provider-aws
-PR #673, released in 1.29). It answers `public.ecr.aws` with an ECR Public token
-and an ECR private host with a token for that host's region, neither of which the
-cache accepts, so those upstreams are not mirrored: pull them by cache reference.
+kubelet's `CredentialProviderConfig` (https://kubernetes.io/docs/tasks/administer-cluster/kubelet-credential-provider/)
+and containerd's `hosts.toml` per mirrored upstream. Why `override_path`, `AWS_REGION`, and no
+mirror for ECR hosts: docs/node-config.md.
 """
 
 from __future__ import annotations

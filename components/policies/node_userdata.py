@@ -1,28 +1,8 @@
 """Node user data that makes EKS nodes pull through the cache, from the model behind `containerd_hosts`.
 
-Amazon Linux 2023 (nodeadm), as read in awslabs/amazon-eks-ami at commit
-81fec2e895854f599974fe4d3d72f61c0a9aaffa (`EKS_AMI` below):
-
-- containerd's CRI reads `hosts.toml` files under `config_path =
-  "/etc/containerd/certs.d:/etc/docker/certs.d"` (nodeadm/internal/containerd/config.template.toml
-  and config2.template.toml), per pull, so files written before the first pull take effect.
-- nodeadm writes its own `/etc/eks/image-credential-provider/config.json` (matching ECR hosts
-  only; ours keeps those patterns and adds the mirrored upstreams; the provider's name,
-  `ecr-credential-provider`, is the binary nodeadm points `--image-credential-provider-bin-dir` at) and sets kubelet's `--image-credential-provider-config` to it
-  (nodeadm/internal/kubelet/image-credential-provider.go, L51-L54), and it may write it again when
-  its config phase re-runs (nodeadm/cmd/nodeadm/init/init.go, L119). So the user data does not
-  edit that file: it writes a file of its own beside it and points kubelet at it with a NodeConfig
-  `spec.kubelet.flags` entry. nodeadm appends user flags after its own "to give them precedence"
-  (nodeadm/internal/kubelet/environment.go, L26-L27), kubelet parses flags with pflag, where the
-  last value of a flag wins, and merging several NodeConfig parts appends flags
-  (nodeadm/internal/api/merge.go, L46-L56), so the EKS- or Karpenter-supplied part keeps it.
-- Order of work on a node: `nodeadm-config.service` (the config phase) runs before cloud-init,
-  cloud-init runs the shell part, and `nodeadm-run.service` starts containerd and kubelet after
-  `cloud-final.service` (templates/al2023/runtime/rootfs/etc/systemd/system/nodeadm-*.service).
-  The files exist before kubelet starts; nodeadm never writes them.
-
-Bottlerocket: its settings, per https://bottlerocket.dev/en/os/1.20.x/api/settings/container-registry/
-and https://bottlerocket.dev/en/os/1.20.x/api/settings/kubernetes/ (credential-providers).
+Amazon Linux 2023 (nodeadm, read in awslabs/amazon-eks-ami at `EKS_AMI` below) and Bottlerocket
+(https://bottlerocket.dev/en/os/1.20.x/api/settings/container-registry/). Why a config file of our
+own beside nodeadm's, a kubelet flag, and this order of work: docs/node-config.md.
 """
 
 from __future__ import annotations
