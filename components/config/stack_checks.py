@@ -17,11 +17,9 @@ from components.model.upstreams import resolve_upstream, supported_upstreams_tex
 from components.policies import network
 from components.policies.access import (
     Consumers,
-    node_pull_policy,
-    registry_policy,
     render_policy,
-    repository_policy,
 )
+from components.policies.documents import stack_documents
 from components.policies.limits import (
     ECR_REGISTRY_POLICY,
     ECR_REPOSITORY_POLICY,
@@ -29,7 +27,6 @@ from components.policies.limits import (
     IAM_ROLE_INLINE_POLICIES,
     DocumentLimit,
 )
-from components.policies.templates import template_role_policy
 
 SIZE_CHECK_ACCOUNT_ID = "000000000000"  # every account ID has 12 digits: the size does not depend on which
 
@@ -41,46 +38,38 @@ def check_policy_sizes(
     prefixes = [rule.prefix for rule in rules]
     if not prefixes or not region:
         return
-    partition = network.partition_of_region(region)
-    account = SIZE_CHECK_ACCOUNT_ID
-    access = config.access
+    access, templates = config.access, config.templates
     try:
         consumers = Consumers(account_ids=access.account_ids, organization_id=access.organization_id)
     except PolicyInputError:
         return  # reported by check_access
-    node = node_pull_policy(
-        partition=partition,
+    built = stack_documents(
+        partition=network.partition_of_region(region),
         region=region,
-        account_id=account,
+        account_id=SIZE_CHECK_ACCOUNT_ID,
         prefixes=prefixes,
-        tags_new_repositories=bool(config.templates.resource_tags),
+        consumers=consumers,
+        tags_new_repositories=bool(templates.resource_tags),
+        template_role=bool(templates.resource_tags) or templates.encryption == "KMS",
+        kms_key_arn=templates.kms_key_arn if templates.encryption == "KMS" else None,
     )
+    fewer_accounts = "grant an organization (access.organizationId) instead of listing many accounts"
     documents: list[tuple[tuple[str, ...], DocumentLimit, dict[str, Any] | None, str]] = [
-        (("upstreams",), IAM_MANAGED_POLICY, node, "enable fewer upstreams, or give them shorter prefixes"),
+        (
+            ("upstreams",),
+            IAM_MANAGED_POLICY,
+            built.node_pull_policy,
+            "enable fewer upstreams, or give them shorter prefixes",
+        ),
         (
             ("access", "accountIds"),
             ECR_REGISTRY_POLICY,
-            registry_policy(
-                partition=partition, region=region, account_id=account, prefixes=prefixes, consumers=consumers
-            ),
-            "grant an organization (access.organizationId) instead of listing many accounts, or enable fewer upstreams",
+            built.registry_policy,
+            f"{fewer_accounts}, or enable fewer upstreams",
         ),
-        (
-            ("access", "accountIds"),
-            ECR_REPOSITORY_POLICY,
-            repository_policy(partition=partition, consumers=consumers),
-            "grant an organization (access.organizationId) instead of listing many accounts",
-        ),
+        (("access", "accountIds"), ECR_REPOSITORY_POLICY, built.repository_policy, fewer_accounts),
+        (("upstreams",), IAM_ROLE_INLINE_POLICIES, built.template_role_policy, "enable fewer upstreams"),
     ]
-    if config.templates.resource_tags or config.templates.encryption == "KMS":
-        role_policy = template_role_policy(
-            partition=partition,
-            region=region,
-            account_id=account,
-            prefixes=prefixes,
-            kms_key_arn=config.templates.kms_key_arn,
-        )
-        documents.append((("upstreams",), IAM_ROLE_INLINE_POLICIES, role_policy, "enable fewer upstreams"))
     for path, limit, document, hint in documents:
         if document is not None and (too_long := limit.excess(render_policy(document))):
             check.add(path, too_long, hint)

@@ -14,7 +14,6 @@ from typing import Any
 
 from components.config.settings import CacheRuleSettings, StackSettings
 from components.config.upstream_checks import set_token_command
-from components.policies.access import registry_policy, render_policy, repository_policy
 from components.program.doctor_report import (
     SECRET_KEYS,
     AwsClients,
@@ -25,23 +24,17 @@ from components.program.doctor_report import (
     could_not,
 )
 from components.program.doctor_repositories import check_endpoints, check_registry_policy, check_repositories
+from components.program.stack_documents import documents_for
 
 
 def expected_for(settings: StackSettings, *, partition: str, account_id: str) -> Expected:
-    consumers = settings.access.consumers
-    registry = registry_policy(
-        partition=partition,
-        region=settings.region,
-        account_id=account_id,
-        prefixes=[rule.prefix for rule in settings.rules],
-        consumers=consumers,
-    )
-    repository = repository_policy(partition=partition, consumers=consumers)
+    """What the stack deployed: the same documents program/stack.py registers."""
+    documents = documents_for(settings, partition, account_id)
     return Expected(
         account_id=account_id,
         lifecycle_policy=settings.lifecycle_policy_json,
-        repository_policy=render_policy(repository) if repository is not None else None,
-        registry_policy=render_policy(registry) if registry is not None else None,
+        repository_policy=documents.render(documents.repository_policy),
+        registry_policy=documents.render(documents.registry_policy),
     )
 
 

@@ -10,12 +10,13 @@ import pulumi_aws as aws
 from components.config.settings import CacheRuleSettings, EndpointSettings, StackSettings
 from components.config.upstream_checks import check_role_for_account
 from components.model.ecr import CachePrefix, EcrRegistry
-from components.policies.access import render_policy, repository_policy
+from components.policies.access import render_policy
+from components.policies.documents import StackDocuments
 from components.policies.network import validate_route_table_id, validate_subnet_id, validate_vpc_id
 from components.policies.node_config import containerd_hosts, kubelet_credential_provider_config
 from components.policies.node_userdata import al2023_user_data, bottlerocket_settings
-from components.policies.templates import template_role_policy
 from components.program.outputs import StackOutputs
+from components.program.stack_documents import documents_for
 from components.resources.access import CacheAccess, CacheAccessArgs
 from components.resources.alerts import CacheAlerts, CacheAlertsArgs
 from components.resources.cache import (
@@ -48,23 +49,10 @@ def rule_args(rule: CacheRuleSettings) -> CacheRuleArgs:
     )
 
 
-def templates_args(settings: StackSettings, partition: str, account_id: str) -> CreationTemplatesArgs:
-    prefixes = [rule.prefix for rule in settings.rules]
+def templates_args(settings: StackSettings, documents: StackDocuments) -> CreationTemplatesArgs:
     templates = settings.templates
-    repository = repository_policy(partition=partition, consumers=settings.access.consumers)
-    role_policy = (
-        template_role_policy(
-            partition=partition,
-            region=settings.region,
-            account_id=account_id,
-            prefixes=prefixes,
-            kms_key_arn=templates.kms_key_arn,
-        )
-        if templates.needs_role
-        else None
-    )
     return CreationTemplatesArgs(
-        prefixes=prefixes,
+        prefixes=[rule.prefix for rule in settings.rules],
         image_tag_mutability=templates.image_tag_mutability,
         mutability_exclusions=templates.mutability_exclusions,
         encryption=templates.encryption,
@@ -72,27 +60,23 @@ def templates_args(settings: StackSettings, partition: str, account_id: str) -> 
         resource_tags=templates.resource_tags,
         description=templates.description,
         lifecycle_policy=settings.lifecycle_policy_json,
-        repository_policy=render_policy(repository) if repository is not None else None,
-        role_policy=role_policy,
+        repository_policy=documents.render(documents.repository_policy),
+        role_policy=documents.template_role_policy,
     )
 
 
 def access_args(
     settings: StackSettings,
-    partition: str,
-    account_id: str,
+    documents: StackDocuments,
     existing: Sequence[str],
     after: Sequence[pulumi.Resource],
 ) -> CacheAccessArgs:
     """`existing` repositories get their policy `after` the resources that create them (the warm)."""
     return CacheAccessArgs(
-        consumers=settings.access.consumers,
-        prefixes=[rule.prefix for rule in settings.rules],
-        partition=partition,
-        region=settings.region,
-        account_id=account_id,
-        tags_new_repositories=bool(settings.templates.resource_tags),
-        existing_repositories=existing,
+        node_pull_policy=render_policy(documents.node_pull_policy),
+        registry_policy=documents.render(documents.registry_policy),
+        repository_policy=documents.render(documents.repository_policy),
+        existing_repositories=existing if settings.access.apply_to_existing_repositories else (),
         repository_policy_depends_on=after,
     )
 
@@ -212,7 +196,8 @@ def build(settings: StackSettings) -> StackOutputs:
     pulumi.runtime.register_resource_transform(tag_transform(settings.tags))
     account_id, partition, registry = _deploying_account(settings)
     cache = PullThroughCache("cache", PullThroughCacheArgs([rule_args(rule) for rule in settings.rules]))
-    templates = CreationTemplates("templates", templates_args(settings, partition, account_id))
+    documents = documents_for(settings, partition, account_id)
+    templates = CreationTemplates("templates", templates_args(settings, documents))
     specs = warm_specs(settings.images, settings.cache_prefixes(), registry, settings.upstream_prefixes())
     warming = (
         CacheWarming(
@@ -223,13 +208,7 @@ def build(settings: StackSettings) -> StackOutputs:
     )
     access = CacheAccess(
         "access",
-        access_args(
-            settings,
-            partition,
-            account_id,
-            existing_repositories(specs) if settings.access.apply_to_existing_repositories else (),
-            warming.warmed if warming else (),
-        ),
+        access_args(settings, documents, existing_repositories(specs), warming.warmed if warming else ()),
     )
     cache_prefixes = cache.rule_prefixes.apply(
         lambda by_registry: {

@@ -9,13 +9,6 @@ import pulumi
 import pulumi_aws as aws
 
 from components.model.names import legacy_repository_name, names_with_aliases, repository_name
-from components.policies.access import (
-    Consumers,
-    node_pull_policy,
-    registry_policy,
-    render_policy,
-    repository_policy,
-)
 from components.resources._children import child_opts
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheAccess"
@@ -23,14 +16,11 @@ COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheAccess"
 
 @dataclass(frozen=True)
 class CacheAccessArgs:
-    """Who may pull, from which prefixes of which registry; `existing_repositories` get a policy now."""
+    """Rendered documents (policies/documents.py); `existing_repositories` get the repository policy now."""
 
-    consumers: Consumers
-    prefixes: Sequence[str]
-    partition: str
-    region: str
-    account_id: str
-    tags_new_repositories: bool
+    node_pull_policy: str
+    registry_policy: str | None = None  # None: no consumer account or organization
+    repository_policy: str | None = None
     existing_repositories: Sequence[str] = ()
     repository_policy_depends_on: Sequence[pulumi.Resource] = ()
 
@@ -38,9 +28,8 @@ class CacheAccessArgs:
 class CacheAccess(pulumi.ComponentResource):
     """Pull-only grants: a registry policy for first-time caching, repository policies and a node policy.
 
-    Repository policies reach new repositories through the creation templates
-    (`template_repository_policy`); `existing_repositories` covers repositories that
-    already exist, which templates never touch.
+    Repository policies reach new repositories through the creation templates;
+    `existing_repositories` covers repositories that already exist, which templates never touch.
     """
 
     node_pull_policy_arn: pulumi.Output[str]
@@ -48,26 +37,17 @@ class CacheAccess(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CacheAccessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        partition, region, account_id, prefixes = args.partition, args.region, args.account_id, args.prefixes
-        document = registry_policy(
-            partition=partition,
-            region=region,
-            account_id=account_id,
-            prefixes=prefixes,
-            consumers=args.consumers,
-        )
         registry_policy_name = f"{name}-registry-policy"
         self.registry_policy = (
             aws.ecr.RegistryPolicy(
                 registry_policy_name,
-                policy=render_policy(document),
+                policy=args.registry_policy,
                 opts=child_opts(self, registry_policy_name, ["registry-policy"]),
             )
-            if document is not None
+            if args.registry_policy is not None
             else None
         )
-        repository_document = repository_policy(partition=partition, consumers=args.consumers)
-        if repository_document is not None:
+        if args.repository_policy is not None:
             existing = args.existing_repositories
             names = names_with_aliases(existing, repository_name, legacy_repository_name)
             for repository in existing:
@@ -76,7 +56,7 @@ class CacheAccess(pulumi.ComponentResource):
                 aws.ecr.RepositoryPolicy(
                     policy_name,
                     repository=repository,
-                    policy=render_policy(repository_document),
+                    policy=args.repository_policy,
                     opts=child_opts(
                         self,
                         policy_name,
@@ -88,22 +68,8 @@ class CacheAccess(pulumi.ComponentResource):
         node_policy = aws.iam.Policy(
             node_policy_name,
             description="Lets EKS nodes pull through the ECR pull-through cache, including first-time caching.",
-            policy=render_policy(
-                node_pull_policy(
-                    partition=partition,
-                    region=region,
-                    account_id=account_id,
-                    prefixes=prefixes,
-                    tags_new_repositories=args.tags_new_repositories,
-                )
-            ),
+            policy=args.node_pull_policy,
             opts=child_opts(self, node_policy_name, ["node-pull-policy"]),
         )
         self.node_pull_policy_arn = node_policy.arn
         self.register_outputs({"node_pull_policy_arn": self.node_pull_policy_arn})
-
-
-def template_repository_policy(*, partition: str, consumers: Consumers) -> str | None:
-    """The repository policy every creation template stamps onto the repositories it creates."""
-    document = repository_policy(partition=partition, consumers=consumers)
-    return render_policy(document) if document is not None else None
