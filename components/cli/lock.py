@@ -1,6 +1,6 @@
 """`python -m components lock [--stack S] [--images F] [--lock L] [--check]`: resolve selectors.
 
-The logic runs against `TagSource` (components/image_lock.py), so it is tested with a fake;
+The logic runs against `TagSource` (components/model/image_lock.py), so it is tested with a fake;
 the upstream client that implements it is passed in by `__main__`.
 
 Exit codes: 0 the lock is written (or, with `--check`, up to date); 1 with `--check` the

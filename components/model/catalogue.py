@@ -2,7 +2,7 @@
 
 Entries are either plain references, as people already write them, or mappings
 with `image`, `tags`, `platforms` and the tag selector keys (`semver`, `allow`,
-`deny`, `latest`, `prereleases`; see components/tag_selectors.py). Every problem
+`deny`, `latest`, `prereleases`; see components/model/tag_selectors.py). Every problem
 is reported with the file, the line and the entry, before anything talks to AWS
 or a registry.
 """
@@ -33,7 +33,7 @@ class CatalogueEntry:
     """One tag to warm, or one selector. `platforms` is None for every platform the image has.
 
     A selector entry (`selector` set) names a repository, with no tag: it is not warmable by
-    itself, and components/image_lock.py turns it into tags through the lock.
+    itself, and components/model/image_lock.py turns it into tags through the lock.
     """
 
     ref: ImageRef

@@ -3,7 +3,7 @@
 Reads the output of `helm template` or `kustomize build` (files, or directories of `.yaml`,
 `.yml` and `.json` files; multi-document YAML; `List` kinds), and collects the `image` of
 every container, init container and ephemeral container in Pod templates. Images are
-normalized with components/images.py, so `nginx` and `docker.io/library/nginx:latest` are one.
+normalized with components/model/images.py, so `nginx` and `docker.io/library/nginx:latest` are one.
 Nothing here talks to a cluster or a registry.
 
 Digest-pinned images are flagged: a pull-through cache fills by tag, never from a digest it

@@ -4,7 +4,7 @@ A selector (`semver: '>=1.27 <1.28'`) means different tags as the upstream publi
 deployment must not. So `python -m components lock` resolves selectors once, against the
 upstream itself (a pull-through cache cannot list upstream tags), and writes this file;
 `plan`, `validate`, `pulumi up` and `warm` read it and never touch the network. Everything
-here is pure: the network sits behind `TagSource` (components/lock_command.py drives it).
+here is pure: the network sits behind `TagSource` (components/cli/lock.py drives it).
 
 The file is YAML written by `render_lock`: keys sorted, one layout, so resolving again with
 nothing changed upstream writes the same bytes.

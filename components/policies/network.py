@@ -43,7 +43,7 @@ def endpoint_service_name(region: str, service: str) -> str:
     """`com.amazonaws.<region>.<service>`.
 
     China's `cn.com.amazonaws.` form is not needed: settings refuse the China regions, which
-    have no pull-through cache (see `settings.UNSUPPORTED_REGIONS`).
+    have no pull-through cache (see `UNSUPPORTED_REGIONS` in components/model/ecr.py).
     """
     return f"com.amazonaws.{region}.{service}"
 

@@ -4,7 +4,7 @@ No Pulumi CLI, no AWS credentials, no network. The mocks answer the few data
 sources the program reads (caller identity, partition, an existing secret, a
 network stack's outputs) with stand-ins, and record every resource the program
 registers. Secret values print as `[secret]`; the stack file's ciphertext is
-never read into the run (see `config_source`).
+never read into the run (see components/config/source.py).
 """
 
 from __future__ import annotations
