@@ -20,16 +20,16 @@ from urllib.parse import urlsplit
 import stamina
 import yaml
 
-from components.catalogue import CatalogueEntry, load_catalogue
 from components.errors import InputError, Problem
+from components.model.catalogue import CatalogueEntry, load_catalogue
+from components.model.ecr import path_below_prefix
 from components.redaction import redact_userinfo
-from components.upstreams import path_below_prefix
+from components.safe_yaml import MAX_LOCK_BYTES, describe_kind, node_line, read_yaml, to_python
 from components.warm.auth import Credentials, CredentialSource, is_loopback
 from components.warm.client import ECR_HOST, RegistryClient, RetryPolicy
 from components.warm.errors import BlobNotKept
 from components.warm.limits import Limits
 from components.warm.warmer import Warmer, WarmResult, WarmTarget, warm_all
-from components.yaml_files import MAX_LOCK_BYTES, describe_kind, node_line, read_yaml, to_python
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -102,8 +102,8 @@ def mirrors_from_stack(stack: str, images_file: str | Path | None = None) -> lis
     """
     import boto3
 
-    from components.settings import load_stack_settings
-    from components.upstreams import cache_prefix_url, registry_host
+    from components.config.load import load_stack_settings
+    from components.model.ecr import cache_prefix_url, registry_host
 
     settings = load_stack_settings(stack, images_file=images_file)
     account = boto3.client("sts", region_name=settings.region).get_caller_identity()["Account"]

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult
 
 from components.errors import DigestMismatchError
-from components.images import parse_image
+from components.model.images import parse_image
 from components.warm.auth import is_loopback
 from components.warm.client import ECR_HOST, RegistryClient
 from components.warm.warmer import Warmer, WarmResult, WarmTarget

@@ -24,13 +24,13 @@ import pulumi_command as command
 import pulumi_docker as docker
 from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
-from components.catalogue import CatalogueEntry
-from components.config_source import PROJECT_ROOT
+from components.config.schema import WarmConfig
+from components.config.source import PROJECT_ROOT
 from components.errors import DigestMismatchError
-from components.images import DEFAULT_TAG
-from components.names import image_name, legacy_image_name, names_with_aliases
-from components.settings import WarmConfig
-from components.upstreams import cache_prefix_url, cache_reference, cache_repository, path_below_prefix
+from components.model.catalogue import CatalogueEntry
+from components.model.ecr import cache_prefix_url, cache_reference, cache_repository, path_below_prefix
+from components.model.images import DEFAULT_TAG
+from components.model.names import image_name, legacy_image_name, names_with_aliases
 from components.warm_provider import CacheWarmProvider
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheWarming"

@@ -11,9 +11,10 @@ import pytest
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockResourceArgs
 
-from components.config_source import RawConfig
-from components.plan import Plan, StandInMocks, run_plan
-from components.settings import StackSettings, build_settings
+from components.config.load import build_settings
+from components.config.settings import StackSettings
+from components.config.source import RawConfig
+from components.program.plan import Plan, StandInMocks, run_plan
 
 WARMED_DIGEST = "sha256:" + "d" * 64
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components import __main__ as cli
-from components import program
-from components.access_policies import Consumers
+from components.cli import main as cli
 from components.errors import (
     BadInputError,
     CredentialSecretError,
@@ -18,6 +16,8 @@ from components.errors import (
     PolicyInputError,
     UnsupportedUpstreamError,
 )
+from components.policies.access import Consumers
+from components.program import engine as program
 
 
 @pytest.mark.parametrize(
@@ -52,6 +52,6 @@ def test_cli_exits_2_on_any_input_error(
     def bad_policy(*_: object, **__: object) -> None:
         raise PolicyInputError("the registry policy is too long")
 
-    monkeypatch.setattr("components.settings.load_stack_settings", bad_policy)
+    monkeypatch.setattr("components.config.load.load_stack_settings", bad_policy)
     assert cli.main(["validate", "--stack", "dev"]) == cli.EXIT_BAD_INPUT
     assert "the registry policy is too long" in capsys.readouterr().err

@@ -31,6 +31,7 @@ import aiohttp
 import stamina
 from yarl import URL
 
+from components.redaction import redact
 from components.warm.auth import CredentialSource, RegistryAuth, is_loopback, origin_of
 from components.warm.digests import check_digest, hasher_for
 from components.warm.errors import (
@@ -43,7 +44,6 @@ from components.warm.errors import (
     RetryableResponse,
     TransportError,
     UnsafeRedirect,
-    redact,
 )
 from components.warm.limits import Limits
 from components.warm.manifests import Manifest, parse_manifest

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pydantic
 import stamina
 
-from components.images import ImageRef
+from components.model.images import ImageRef
 from components.warm.client import Blob, BlobStatus, RegistryClient
 from components.warm.errors import BlobNotKept, MalformedManifest, RegistryError, TooManyManifests
 from components.warm.manifests import Descriptor, Manifest, Platform

@@ -26,7 +26,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.node_userdata import CREDENTIAL_PROVIDER_CONFIG, HOSTS_DIR, ROOT_VARIABLE, al2023_user_data
+from components.policies.node_userdata import (
+    CREDENTIAL_PROVIDER_CONFIG,
+    HOSTS_DIR,
+    ROOT_VARIABLE,
+    al2023_user_data,
+)
 from standins.ecr_like import EcrLike, ecr_like
 from standins.seed import Pusher, SeededImage, layer, seed_sample_images
 from tests.nodes.containerd import (

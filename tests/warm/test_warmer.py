@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from components.images import parse_image
+from components.model.images import parse_image
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.manifests import Manifest, Platform, parse_manifest
 from components.warm.media_types import OCI_INDEX, OCI_MANIFEST

@@ -1,0 +1,71 @@
+"""`python -m components doctor`: arguments, the run against AWS, and the report as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+
+from components.program.doctor import diagnose, expected_for
+from components.program.doctor_report import AwsClients, Report, error_code
+
+EXIT_HEALTHY = 0
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+
+
+def render_text(report: Report, *, stack: str, region: str) -> str:
+    lines = [f"doctor: stack {stack}, region {region}"]
+    lines += [f"ok     {p.check} {p.subject}" for p in report.passed]
+    for finding in report.findings:
+        mark = "fixed " if finding.fixed else "FIX   "
+        lines.append(f"{mark} {finding.check} {finding.subject}: {finding.problem}")
+        if not finding.fixed:
+            lines.append(f"         what to do: {finding.fix}")
+    open_findings = sum(not f.fixed for f in report.findings)
+    lines.append("healthy" if report.healthy else f"{open_findings} finding(s) need attention")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default: dev)")
+    parser.add_argument("--images", default=None, help="image catalogue (default: the stack's imagesFile)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--fix",
+        action="store_true",
+        help="apply the templates' policies to cache repositories that lack them",
+    )
+
+
+def run(args: argparse.Namespace, clients: AwsClients | None = None) -> int:
+    """Exit 0 healthy, 1 findings, 2 bad input (raised as InputError for the CLI's handler) or no AWS access."""
+    import boto3
+    import botocore.exceptions
+
+    from components.config.load import load_stack_settings
+
+    settings = load_stack_settings(args.stack, images_file=args.images)
+    session = boto3.Session(region_name=settings.region)
+    try:
+        identity = session.client("sts").get_caller_identity()
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        print(
+            f"error: cannot reach AWS as the deployer ({error_code(error)}); set AWS credentials",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    if clients is None:
+        ecr = session.client("ecr")
+        clients = AwsClients(
+            ecr=ecr, secretsmanager=session.client("secretsmanager"), ec2=session.client("ec2"), rules=ecr
+        )
+    partition = session.get_partition_for_region(settings.region)
+    expected = expected_for(settings, partition=partition, account_id=identity["Account"])
+    report = diagnose(settings, clients, expected, fix=args.fix, now=datetime.now(UTC))
+    if args.json:
+        print(json.dumps({"stack": args.stack, "region": settings.region, **report.as_json()}, indent=2))
+    else:
+        print(render_text(report, stack=args.stack, region=settings.region))
+    return EXIT_HEALTHY if report.healthy else EXIT_FINDINGS

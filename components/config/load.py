@@ -1,0 +1,172 @@
+"""From a stack's raw config to its `StackSettings`: every check first, then the resolved values.
+
+`build_settings` raises `InputError` naming each bad key, its line where there is one, and the fix,
+before any resource is registered.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from components.config.checker import Checker, pydantic_problems
+from components.config.checks import (
+    check_access,
+    check_alerts_and_rotation,
+    check_lifecycle,
+    check_region,
+    check_templates,
+    check_warm,
+)
+from components.config.schema import ProjectConfig
+from components.config.settings import (
+    AccessSettings,
+    AlertSettings,
+    CacheRuleSettings,
+    EndpointSettings,
+    NetworkStack,
+    StackSettings,
+    TemplateSettings,
+)
+from components.config.source import PROJECT_ROOT, SECRET_PLACEHOLDER, RawConfig, read_stack_file
+from components.config.stack_checks import check_catalogue, check_endpoints, check_policy_sizes
+from components.config.upstream_checks import TOKEN_KEY_SUFFIX, check_rules, set_token_command, token_key
+from components.errors import raise_if_any
+from components.policies.access import Consumers
+
+
+def _project_config(raw: RawConfig, check: Checker, images_file: Path | str | None) -> ProjectConfig:
+    plain = {key: value for key, value in raw.values.items() if not key.endswith(TOKEN_KEY_SUFFIX)}
+    if images_file is not None:
+        plain["imagesFile"] = str(images_file)
+    try:
+        return ProjectConfig.model_validate(plain)
+    except ValidationError as error:
+        pydantic_problems(error, check)
+        raise_if_any(check.problems)
+        raise
+
+
+def _unused_token_keys(raw: RawConfig, rules: list[CacheRuleSettings], check: Checker) -> None:
+    used = {token_key(rule.prefix) for rule in rules}
+    for key in raw.values:
+        if key.endswith(TOKEN_KEY_SUFFIX) and key not in used:
+            check.add(
+                (key,), "no enabled upstream uses this token key", "remove it, or check the upstream's prefix"
+            )
+
+
+def _missing_secrets(raw: RawConfig, rules: list[CacheRuleSettings]) -> tuple[str, ...]:
+    """The `pulumi config set --secret` commands for tokens the plan stood in for."""
+    return tuple(
+        set_token_command(rule.prefix)
+        for rule in rules
+        if rule.credential is not None
+        and rule.credential.token is not None
+        and rule.credential.token.get_secret_value() == SECRET_PLACEHOLDER
+        and token_key(rule.prefix) not in raw.secret_keys
+    )
+
+
+def _templates(config: ProjectConfig) -> TemplateSettings:
+    templates = config.templates
+    return TemplateSettings(
+        image_tag_mutability=templates.image_tag_mutability,
+        mutability_exclusions=templates.mutability_exclusions,
+        encryption=templates.encryption,
+        kms_key_arn=templates.kms_key_arn if templates.encryption == "KMS" else None,
+        resource_tags=dict(templates.resource_tags),
+        description=templates.description,
+    )
+
+
+def _endpoints(config: ProjectConfig) -> EndpointSettings:
+    endpoints = config.endpoints
+    stack = endpoints.network_stack
+    return EndpointSettings(
+        enabled=endpoints.enabled,
+        vpc_id=endpoints.vpc_id,
+        vpc_cidrs=endpoints.vpc_cidrs,
+        subnet_ids=endpoints.subnet_ids,
+        route_table_ids=endpoints.route_table_ids,
+        s3_gateway=endpoints.s3_gateway,
+        services=endpoints.services,
+        extra_s3_bucket_arns=endpoints.extra_s3_bucket_arns,
+        network_stack=None
+        if stack is None
+        else NetworkStack(
+            stack.name,
+            stack.vpc_id_output,
+            stack.vpc_cidrs_output,
+            stack.subnet_ids_output,
+            stack.route_table_ids_output,
+        ),
+    )
+
+
+def _alerts(config: ProjectConfig) -> AlertSettings | None:
+    alerts = config.alerts
+    if alerts is None or not alerts.enabled:
+        return None
+    return AlertSettings(emails=alerts.emails, kms_key_arn=alerts.kms_key_arn)
+
+
+def build_settings(
+    raw: RawConfig,
+    *,
+    placeholder_secrets: bool = False,
+    images_file: Path | str | None = None,
+    root: Path = PROJECT_ROOT,
+) -> StackSettings:
+    """Check everything; raise InputError listing all problems, or return the settings."""
+    check = Checker(raw)
+    region = check_region(raw, check)
+    config = _project_config(raw, check, images_file)
+    rules = check_rules(config, raw, check, placeholder_secrets)
+    _unused_token_keys(raw, rules, check)
+    warnings = check_templates(config, region, check)
+    lifecycle_json, lifecycle_warnings = check_lifecycle(config, check)
+    warnings += lifecycle_warnings
+    warnings += check_access(config, check)
+    check_policy_sizes(config, rules, region, check)
+    check_endpoints(config, check)
+    check_warm(config, check)
+    check_alerts_and_rotation(config, region, check)
+    raise_if_any(check.problems)
+    entries = check_catalogue(config, rules, root, check)
+    raise_if_any(check.problems)
+    access = config.access
+    return StackSettings(
+        region=region,
+        rules=tuple(rules),
+        templates=_templates(config),
+        lifecycle_policy_json=lifecycle_json,
+        access=AccessSettings(
+            Consumers(account_ids=access.account_ids, organization_id=access.organization_id),
+            access.apply_to_existing_repositories,
+        ),
+        endpoints=_endpoints(config),
+        warm=config.warm,
+        alerts=_alerts(config),
+        images=tuple(entries),
+        tags=dict(config.tags),
+        warnings=tuple(warnings),
+        missing_secrets=_missing_secrets(raw, rules),
+    )
+
+
+def load_stack_settings(
+    stack: str,
+    *,
+    images_file: Path | str | None = None,
+    placeholder_secrets: bool = True,
+    root: Path = PROJECT_ROOT,
+) -> StackSettings:
+    """Settings from `Pulumi.<stack>.yaml`, offline; used by `validate`, `plan` and `warm --stack`."""
+    return build_settings(
+        read_stack_file(stack, root),
+        placeholder_secrets=placeholder_secrets,
+        images_file=images_file,
+        root=root,
+    )

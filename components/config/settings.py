@@ -1,0 +1,118 @@
+"""A stack's settings, resolved: what the program, the plan, `warm` and `doctor` read.
+
+Built by `components.config.load.build_settings` from the stack file or the engine's config, after
+every check passed. Nothing here is the raw config: defaults are applied, derived values computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+
+from components.config.schema import WarmConfig
+from components.model.catalogue import CatalogueEntry
+from components.model.upstreams import Upstream
+from components.policies.access import Consumers
+
+
+@dataclass(frozen=True)
+class UpstreamCredential:
+    """How a rule gets its Secrets Manager credential: created from a token, or an existing secret."""
+
+    secret_name: str
+    username: str | None = None
+    token: SecretStr | None = None
+    existing: str | None = None  # a name or ARN the stack adopts
+
+
+@dataclass(frozen=True)
+class CacheRuleSettings:
+    upstream: Upstream
+    prefix: str
+    upstream_repository_prefix: str | None = None
+    credential: UpstreamCredential | None = None
+    role_arn: str | None = None
+    rotate_after_days: int | None = None
+
+    @property
+    def registry(self) -> str:
+        return self.upstream.registry
+
+
+@dataclass(frozen=True)
+class TemplateSettings:
+    image_tag_mutability: str
+    mutability_exclusions: tuple[str, ...]
+    encryption: str
+    kms_key_arn: str | None  # None unless encryption is KMS
+    resource_tags: Mapping[str, str]
+    description: str
+
+    @property
+    def needs_role(self) -> bool:
+        """Tags or KMS make ECR act on the caller's behalf; without a role, repository creation fails (CR#2398)."""
+        return bool(self.resource_tags) or self.encryption == "KMS"
+
+
+@dataclass(frozen=True)
+class AccessSettings:
+    consumers: Consumers
+    apply_to_existing_repositories: bool = False
+
+
+@dataclass(frozen=True)
+class NetworkStack:
+    """A network stack whose outputs place the endpoints, and the names of those outputs."""
+
+    name: str
+    vpc_id_output: str
+    vpc_cidrs_output: str
+    subnet_ids_output: str
+    route_table_ids_output: str
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    enabled: bool
+    vpc_id: str | None = None
+    vpc_cidrs: tuple[str, ...] = ()
+    subnet_ids: tuple[str, ...] = ()
+    route_table_ids: tuple[str, ...] = ()
+    s3_gateway: bool = True
+    services: tuple[str, ...] = ()
+    extra_s3_bucket_arns: tuple[str, ...] = ()
+    network_stack: NetworkStack | None = None
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    emails: tuple[str, ...] = ()
+    kms_key_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Checked settings of one stack: what the components are built from."""
+
+    region: str
+    rules: tuple[CacheRuleSettings, ...]
+    templates: TemplateSettings
+    lifecycle_policy_json: str
+    access: AccessSettings
+    endpoints: EndpointSettings
+    warm: WarmConfig  # the warm section as checked; components/warming.py takes it as it is
+    alerts: AlertSettings | None  # None when absent or disabled
+    images: tuple[CatalogueEntry, ...]
+    tags: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    missing_secrets: tuple[str, ...] = ()
+
+    def cache_prefixes(self) -> dict[str, str]:
+        """Upstream registry (as image references name it) -> ECR repository prefix."""
+        return {rule.registry: rule.prefix for rule in self.rules}
+
+    def upstream_prefixes(self) -> dict[str, str | None]:
+        """Upstream registry -> the rule's upstream repository prefix (ECR upstreams only)."""
+        return {rule.registry: rule.upstream_repository_prefix for rule in self.rules}

@@ -1,0 +1,171 @@
+"""Checks across sections: the endpoints' network, every policy document's size, and the catalogue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from components.config.checker import Checker
+from components.config.schema import ProjectConfig
+from components.config.settings import CacheRuleSettings
+from components.config.source import PROJECT
+from components.errors import PolicyInputError, UnsupportedUpstreamError
+from components.model.catalogue import CatalogueEntry, load_catalogue
+from components.model.ecr import path_below_prefix
+from components.model.upstreams import resolve_upstream, supported_upstreams_text
+from components.policies import network
+from components.policies.access import (
+    Consumers,
+    render_policy,
+)
+from components.policies.documents import stack_documents
+from components.policies.limits import (
+    ECR_REGISTRY_POLICY,
+    ECR_REPOSITORY_POLICY,
+    IAM_MANAGED_POLICY,
+    IAM_ROLE_INLINE_POLICIES,
+    DocumentLimit,
+)
+
+SIZE_CHECK_ACCOUNT_ID = "000000000000"  # every account ID has 12 digits: the size does not depend on which
+
+
+def check_policy_sizes(
+    config: ProjectConfig, rules: list[CacheRuleSettings], region: str, check: Checker
+) -> None:
+    """Every policy document the stack registers, built here once to check its size against its service's limit."""
+    prefixes = [rule.prefix for rule in rules]
+    if not prefixes or not region:
+        return
+    access, templates = config.access, config.templates
+    try:
+        consumers = Consumers(account_ids=access.account_ids, organization_id=access.organization_id)
+    except PolicyInputError:
+        return  # reported by check_access
+    built = stack_documents(
+        partition=network.partition_of_region(region),
+        region=region,
+        account_id=SIZE_CHECK_ACCOUNT_ID,
+        prefixes=prefixes,
+        consumers=consumers,
+        tags_new_repositories=bool(templates.resource_tags),
+        template_role=bool(templates.resource_tags) or templates.encryption == "KMS",
+        kms_key_arn=templates.kms_key_arn if templates.encryption == "KMS" else None,
+    )
+    fewer_accounts = "grant an organization (access.organizationId) instead of listing many accounts"
+    documents: list[tuple[tuple[str, ...], DocumentLimit, dict[str, Any] | None, str]] = [
+        (
+            ("upstreams",),
+            IAM_MANAGED_POLICY,
+            built.node_pull_policy,
+            "enable fewer upstreams, or give them shorter prefixes",
+        ),
+        (
+            ("access", "accountIds"),
+            ECR_REGISTRY_POLICY,
+            built.registry_policy,
+            f"{fewer_accounts}, or enable fewer upstreams",
+        ),
+        (("access", "accountIds"), ECR_REPOSITORY_POLICY, built.repository_policy, fewer_accounts),
+        (("upstreams",), IAM_ROLE_INLINE_POLICIES, built.template_role_policy, "enable fewer upstreams"),
+    ]
+    for path, limit, document, hint in documents:
+        if document is not None and (too_long := limit.excess(render_policy(document))):
+            check.add(path, too_long, hint)
+
+
+def check_endpoints(config: ProjectConfig, check: Checker) -> None:
+    endpoints = config.endpoints
+    path = ("endpoints",)
+    if not endpoints.enabled:
+        return
+    for index, service in enumerate(endpoints.services):
+        if service not in network.INTERFACE_SERVICES_OPTIONAL:
+            check.add(
+                (*path, "services", str(index)),
+                f"unknown endpoint service {service!r}",
+                f"choose from {', '.join(network.INTERFACE_SERVICES_OPTIONAL)}",
+            )
+    if not endpoints.s3_gateway:
+        gateway_only = {
+            "routeTableIds": endpoints.route_table_ids,
+            "extraS3BucketArns": endpoints.extra_s3_bucket_arns,
+        }
+        for key, given in gateway_only.items():
+            if given:
+                check.add((*path, key), "is only used by the S3 gateway, which s3Gateway: false turns off")
+    checks: list[tuple[str, Sequence[str], Callable[[str], str]]] = [
+        ("extraS3BucketArns", endpoints.extra_s3_bucket_arns, network.validate_bucket_arn)
+    ]
+    if endpoints.network_stack is not None:
+        if endpoints.vpc_id or endpoints.subnet_ids or endpoints.route_table_ids or endpoints.vpc_cidrs:
+            check.add(path, "give either networkStack or vpcId/vpcCidrs/subnetIds/routeTableIds, not both")
+    else:
+        required: dict[str, object] = {
+            "vpcId": endpoints.vpc_id,
+            "vpcCidrs": endpoints.vpc_cidrs,
+            "subnetIds": endpoints.subnet_ids,
+            **({"routeTableIds": endpoints.route_table_ids} if endpoints.s3_gateway else {}),
+        }
+        for key, present in required.items():
+            if not present:
+                check.add(
+                    (*path, key),
+                    "is required when endpoints are enabled",
+                    "set it, name a networkStack, or set endpoints.enabled: false for a VPC that has endpoints",
+                )
+        checks += [
+            ("vpcId", (endpoints.vpc_id,) if endpoints.vpc_id else (), network.validate_vpc_id),
+            ("vpcCidrs", endpoints.vpc_cidrs, network.validate_cidr),
+            ("subnetIds", endpoints.subnet_ids, network.validate_subnet_id),
+            ("routeTableIds", endpoints.route_table_ids, network.validate_route_table_id),
+        ]
+    for key, values, validate in checks:
+        for item in values:
+            try:
+                validate(item)
+            except ValueError as error:
+                check.add((*path, key), str(error))
+
+
+def check_catalogue(
+    config: ProjectConfig, rules: list[CacheRuleSettings], root: Path, check: Checker
+) -> list[CatalogueEntry]:
+    images_path = Path(config.images_file)
+    if not images_path.is_absolute():
+        images_path = root / images_path
+    entries = load_catalogue(images_path)
+    enabled = {rule.registry: rule for rule in rules}
+    for entry in entries:
+        registry = entry.ref.registry
+        if registry in enabled:
+            try:
+                path_below_prefix(entry.ref, enabled[registry].upstream_repository_prefix)
+            except UnsupportedUpstreamError as error:
+                check.at(
+                    entry.source,
+                    str(error),
+                    f"list only images under that prefix, or change {check.key('upstreams', registry)}"
+                    ".upstreamRepositoryPrefix",
+                    entry.line,
+                )
+            continue
+        try:
+            resolve_upstream(registry)
+        except UnsupportedUpstreamError:
+            check.at(
+                entry.source,
+                f"{entry.ref}: registry {registry!r} is not a supported upstream "
+                f"(supported: {supported_upstreams_text()})",
+                "mirror the image to a supported registry, or remove the entry",
+                entry.line,
+            )
+            continue
+        check.at(
+            entry.source,
+            f"{entry.ref}: upstream {registry!r} is not enabled in this stack",
+            f"add it under {PROJECT}:upstreams in the stack file, or remove the entry",
+            entry.line,
+        )
+    return entries

@@ -1,0 +1,1 @@
+"""Pure domain model: image references, the catalogue, upstreams, the ECR grammar, logical names."""

@@ -1,0 +1,147 @@
+"""The upstream registries ECR can cache, and where their images land in the cache.
+
+One table, from the ECR user guide
+(https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-creating-rule.html): the registry an image
+reference names, the `upstream_registry_url` ECR wants, a default repository
+prefix, and how ECR authenticates to the upstream.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from components.errors import UnsupportedUpstreamError
+from components.model.ecr import ECR_HOST, EcrRegistry
+
+
+class Credential(enum.Enum):
+    """How ECR logs in to an upstream."""
+
+    NONE = "none"
+    SECRET = "secret"  # a Secrets Manager secret named ecr-pullthroughcache/...
+    ROLE = "role"  # an IAM role trusted by pullthroughcache.ecr.amazonaws.com
+
+
+@dataclass(frozen=True)
+class UpstreamKind:
+    """A row of the catalogue. `pattern` matches the registry host an image reference names."""
+
+    key: str
+    title: str
+    pattern: re.Pattern[str]
+    credential: Credential
+    example: str
+
+    def matches(self, registry: str) -> re.Match[str] | None:
+        return self.pattern.fullmatch(registry)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One concrete upstream: a kind bound to a registry host."""
+
+    kind: UpstreamKind
+    registry: str
+    upstream_registry_url: str
+    default_prefix: str
+    ecr_account_id: str | None = None
+    ecr_region: str | None = None
+
+    @property
+    def credential(self) -> Credential:
+        return self.kind.credential
+
+
+def _kind(key: str, title: str, pattern: str, credential: Credential, example: str) -> UpstreamKind:
+    return UpstreamKind(key, title, re.compile(pattern), credential, example)
+
+
+DOCKER_HUB = _kind("docker-hub", "Docker Hub", r"docker\.io", Credential.SECRET, "docker.io")
+ECR_PUBLIC = _kind("ecr-public", "Amazon ECR Public", r"public\.ecr\.aws", Credential.NONE, "public.ecr.aws")
+KUBERNETES = _kind("k8s", "Kubernetes", r"registry\.k8s\.io", Credential.NONE, "registry.k8s.io")
+QUAY = _kind("quay", "Quay", r"quay\.io", Credential.NONE, "quay.io")
+GHCR = _kind("ghcr", "GitHub Container Registry", r"ghcr\.io", Credential.SECRET, "ghcr.io")
+GITLAB = _kind("gitlab", "GitLab", r"registry\.gitlab\.com", Credential.SECRET, "registry.gitlab.com")
+AZURE = _kind(
+    "azure",
+    "Azure Container Registry",
+    r"(?P<name>[a-z0-9]{5,50})\.azurecr\.io",
+    Credential.SECRET,
+    "<name>.azurecr.io",
+)
+CHAINGUARD = _kind("chainguard", "Chainguard", r"cgr\.dev", Credential.SECRET, "cgr.dev")
+ECR_PRIVATE = _kind(
+    "ecr",
+    "Amazon ECR private",
+    ECR_HOST.pattern,
+    Credential.ROLE,
+    "<account>.dkr.ecr.<region>.amazonaws.com",
+)
+
+UPSTREAM_KINDS: tuple[UpstreamKind, ...] = (
+    DOCKER_HUB,
+    ECR_PUBLIC,
+    KUBERNETES,
+    QUAY,
+    GHCR,
+    GITLAB,
+    AZURE,
+    CHAINGUARD,
+    ECR_PRIVATE,
+)
+
+_DIRECTIONS = {
+    "north": "n",
+    "south": "s",
+    "east": "e",
+    "west": "w",
+    "central": "c",
+    "northeast": "ne",
+    "northwest": "nw",
+    "southeast": "se",
+    "southwest": "sw",
+}
+
+DOCKER_HUB_UPSTREAM_URL = "registry-1.docker.io"  # what ECR wants as Docker Hub's upstreamRegistryUrl
+
+
+def supported_upstreams_text() -> str:
+    return ", ".join(kind.example for kind in UPSTREAM_KINDS)
+
+
+def short_region(region: str) -> str:
+    """`ap-southeast-2` -> `apse2`: keeps `ecr-<account>-<region>` prefixes inside ECR's 30 characters."""
+    parts = region.split("-")
+    return parts[0] + "".join(_DIRECTIONS.get(part, part) for part in parts[1:])
+
+
+def resolve_upstream(registry: str) -> Upstream:
+    """Bind an image reference's registry host to its row of the catalogue."""
+    for kind in UPSTREAM_KINDS:
+        match = kind.matches(registry)
+        if match is None:
+            continue
+        if kind is DOCKER_HUB:
+            return Upstream(kind, registry, DOCKER_HUB_UPSTREAM_URL, kind.key)
+        if kind is AZURE:
+            return Upstream(kind, registry, registry, f"azure-{match['name']}")
+        if kind is ECR_PRIVATE:
+            ecr = EcrRegistry.parse(registry)
+            if ecr is not None and ecr.fips:
+                # CreatePullThroughCacheRule documents only `<account>.dkr.ecr.<region>.amazonaws.com`
+                # (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private.html).
+                raise UnsupportedUpstreamError(
+                    f"{registry!r}: ECR caches another ECR registry by its standard host, not the FIPS one; "
+                    f"use {EcrRegistry(ecr.account_id, ecr.region).host!r}"
+                )
+            assert ecr is not None  # ECR_PRIVATE's pattern is ECR_HOST
+            account, region = ecr.account_id, ecr.region
+            prefix = f"ecr-{account}-{short_region(region)}"
+            return Upstream(kind, registry, registry, prefix, ecr_account_id=account, ecr_region=region)
+        return Upstream(kind, registry, registry, kind.key)
+    raise UnsupportedUpstreamError(
+        f"{registry!r} is not an upstream ECR pull-through cache supports; "
+        f"supported: {supported_upstreams_text()}"
+    )

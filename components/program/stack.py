@@ -1,0 +1,242 @@
+"""The stack's wiring: resolved settings in, components built from their Args, the outputs contract out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config.settings import CacheRuleSettings, EndpointSettings, StackSettings
+from components.config.upstream_checks import check_role_for_account
+from components.model.ecr import CachePrefix, EcrRegistry
+from components.policies.access import render_policy
+from components.policies.documents import StackDocuments
+from components.policies.network import validate_route_table_id, validate_subnet_id, validate_vpc_id
+from components.policies.node_config import containerd_hosts, kubelet_credential_provider_config
+from components.policies.node_userdata import al2023_user_data, bottlerocket_settings
+from components.program.outputs import StackOutputs
+from components.program.stack_documents import documents_for
+from components.resources.access import CacheAccess, CacheAccessArgs
+from components.resources.alerts import CacheAlerts, CacheAlertsArgs
+from components.resources.cache import (
+    CacheRuleArgs,
+    ExistingSecretArgs,
+    NewSecretArgs,
+    PullThroughCache,
+    PullThroughCacheArgs,
+)
+from components.resources.endpoints import PrivateEndpoints, PrivateEndpointsArgs, VpcPlacement
+from components.resources.templates import CreationTemplates, CreationTemplatesArgs
+from components.warming import CacheWarming, existing_repositories, warm_specs
+
+
+def rule_args(rule: CacheRuleSettings) -> CacheRuleArgs:
+    credential: NewSecretArgs | ExistingSecretArgs | None = None
+    if rule.credential is not None and rule.credential.existing is not None:
+        credential = ExistingSecretArgs(rule.credential.existing)
+    elif rule.credential is not None:
+        token = rule.credential.token.get_secret_value() if rule.credential.token is not None else ""
+        credential = NewSecretArgs(rule.credential.secret_name, rule.credential.username, token)
+    return CacheRuleArgs(
+        registry=rule.registry,
+        upstream_title=rule.upstream.kind.title,
+        prefix=rule.prefix,
+        upstream_registry_url=rule.upstream.upstream_registry_url,
+        upstream_repository_prefix=rule.upstream_repository_prefix,
+        role_arn=rule.role_arn,
+        credential=credential,
+    )
+
+
+def templates_args(settings: StackSettings, documents: StackDocuments) -> CreationTemplatesArgs:
+    templates = settings.templates
+    return CreationTemplatesArgs(
+        prefixes=[rule.prefix for rule in settings.rules],
+        image_tag_mutability=templates.image_tag_mutability,
+        mutability_exclusions=templates.mutability_exclusions,
+        encryption=templates.encryption,
+        kms_key_arn=templates.kms_key_arn,
+        resource_tags=templates.resource_tags,
+        description=templates.description,
+        lifecycle_policy=settings.lifecycle_policy_json,
+        repository_policy=documents.render(documents.repository_policy),
+        role_policy=documents.template_role_policy,
+    )
+
+
+def access_args(
+    settings: StackSettings,
+    documents: StackDocuments,
+    existing: Sequence[str],
+    after: Sequence[pulumi.Resource],
+) -> CacheAccessArgs:
+    """`existing` repositories get their policy `after` the resources that create them (the warm)."""
+    return CacheAccessArgs(
+        node_pull_policy=render_policy(documents.node_pull_policy),
+        registry_policy=documents.render(documents.registry_policy),
+        repository_policy=documents.render(documents.repository_policy),
+        existing_repositories=existing if settings.access.apply_to_existing_repositories else (),
+        repository_policy_depends_on=after,
+    )
+
+
+def _checked_ids(ids: Sequence[str], validate: Callable[[str], object], what: str) -> list[str]:
+    """Network-stack values arrive at deploy time, so they are checked then."""
+    if not ids:
+        raise ValueError(f"the network stack gave no {what}")
+    for value in ids:
+        validate(value)
+    return list(ids)
+
+
+def placement_from_settings(endpoints: EndpointSettings) -> VpcPlacement:
+    """The VPC from stack config, or from a network stack's outputs under configurable names."""
+    source = endpoints.network_stack
+    if source is None:
+        return VpcPlacement(
+            vpc_id=endpoints.vpc_id or "",
+            vpc_cidrs=endpoints.vpc_cidrs,
+            subnet_ids=endpoints.subnet_ids,
+            route_table_ids=endpoints.route_table_ids if endpoints.s3_gateway else None,
+        )
+    network = pulumi.StackReference(source.name)
+
+    def read(key: str, validate: Callable[[str], object], what: str) -> pulumi.Output[list[str]]:
+        return network.require_output(key).apply(lambda ids: _checked_ids(ids, validate, what))
+
+    return VpcPlacement(
+        vpc_id=network.require_output(source.vpc_id_output).apply(
+            lambda v: _checked_ids([v], validate_vpc_id, "VPC")[0]
+        ),
+        vpc_cidrs=network.require_output(source.vpc_cidrs_output),
+        subnet_ids=read(source.subnet_ids_output, validate_subnet_id, "subnets"),
+        route_table_ids=read(source.route_table_ids_output, validate_route_table_id, "route tables")
+        if endpoints.s3_gateway
+        else None,
+    )
+
+
+def _endpoints(settings: StackSettings) -> tuple[pulumi.Input[dict[str, str]], pulumi.Input[str] | None]:
+    endpoints = settings.endpoints
+    if not endpoints.enabled:
+        return {}, None
+    built = PrivateEndpoints(
+        "endpoints",
+        PrivateEndpointsArgs(
+            region=settings.region,
+            placement=placement_from_settings(endpoints),
+            services=endpoints.services,
+            extra_s3_bucket_arns=endpoints.extra_s3_bucket_arns,
+        ),
+    )
+    return built.endpoint_ids, built.security_group_id
+
+
+def _alerts(settings: StackSettings, partition: str, account_id: str) -> pulumi.Input[str] | None:
+    alerts = settings.alerts
+    if alerts is None:
+        return None
+    args = CacheAlertsArgs(
+        prefixes=[rule.prefix for rule in settings.rules],
+        partition=partition,
+        account_id=account_id,
+        emails=alerts.emails,
+        kms_key_arn=alerts.kms_key_arn,
+    )
+    return CacheAlerts("alerts", args).topic_arn
+
+
+# Every type this stack registers that takes `tags` (the resource's own tags, not ECR's `resourceTags`).
+TAGGED = frozenset(
+    {
+        "aws:secretsmanager/secret:Secret",
+        "aws:iam/role:Role",
+        "aws:iam/policy:Policy",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "aws:kms/key:Key",
+        "aws:sns/topic:Topic",
+        "aws:cloudwatch/eventRule:EventRule",
+    }
+)
+
+
+def tag_transform(tags: Mapping[str, str]) -> pulumi.ResourceTransform:
+    """The stack's tags on every taggable resource, under the resource's own (a `Name`, say).
+
+    A stack transform (https://www.pulumi.com/docs/iac/concepts/options/transforms/) rather than the
+    provider's `default_tags`: those would move the tags out of each resource's inputs, an update on
+    every deployed resource. Set even when empty, as the components did, so inputs do not change.
+    """
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if args.type_ not in TAGGED:
+            return None
+        own = args.props.get("tags")
+        merged = {**tags, **(own if isinstance(own, Mapping) else {})}
+        return pulumi.ResourceTransformResult({**args.props, "tags": merged}, args.opts)
+
+    return transform
+
+
+def _deploying_account(settings: StackSettings) -> tuple[str, str, str]:
+    """The account, partition and registry host `pulumi up` deploys to, after the checks that need them."""
+    identity = aws.get_caller_identity()
+    partition = aws.get_partition()
+    check_role_for_account(settings, identity.account_id)
+    registry = EcrRegistry(identity.account_id, settings.region, dns_suffix=partition.dns_suffix)
+    return identity.account_id, partition.partition, registry.host
+
+
+def build(settings: StackSettings) -> StackOutputs:
+    """Every component of the stack, in dependency order; the outputs the EKS project reads."""
+    for warning in settings.warnings:
+        pulumi.log.warn(warning)
+    pulumi.runtime.register_resource_transform(tag_transform(settings.tags))
+    account_id, partition, registry = _deploying_account(settings)
+    cache = PullThroughCache("cache", PullThroughCacheArgs([rule_args(rule) for rule in settings.rules]))
+    documents = documents_for(settings, partition, account_id)
+    templates = CreationTemplates("templates", templates_args(settings, documents))
+    specs = warm_specs(settings.images, settings.cache_prefixes(), registry, settings.upstream_prefixes())
+    warming = (
+        CacheWarming(
+            "warm", specs=specs, settings=settings.warm, registry=registry, depends_on=[cache, templates]
+        )
+        if settings.warm.enabled
+        else None
+    )
+    access = CacheAccess(
+        "access",
+        access_args(settings, documents, existing_repositories(specs), warming.warmed if warming else ()),
+    )
+    cache_prefixes = cache.rule_prefixes.apply(
+        lambda by_registry: {
+            upstream: CachePrefix(registry, prefix).url for upstream, prefix in sorted(by_registry.items())
+        }
+    )
+    endpoint_ids, security_group_id = _endpoints(settings)
+    region = settings.region
+    return StackOutputs(
+        registry=registry,
+        cache_prefixes=cache_prefixes,
+        images=warming.images
+        if warming
+        else {str(spec.entry.ref): spec.pinned_reference(None) for spec in specs},
+        rules=cache.rule_upstreams,
+        credential_secret_arns=cache.credential_secret_arns,
+        node_pull_policy_arn=access.node_pull_policy_arn,
+        vpc_endpoint_ids=endpoint_ids,
+        vpc_endpoint_security_group_id=security_group_id,
+        alerts_topic_arn=_alerts(settings, partition, account_id),
+        kubelet_credential_provider_config=kubelet_credential_provider_config(
+            registry_host=registry, region=region, upstreams=settings.cache_prefixes()
+        ),
+        containerd_hosts=cache_prefixes.apply(lambda p: containerd_hosts(cache_prefixes=p)),
+        al2023_user_data=cache_prefixes.apply(
+            lambda p: al2023_user_data(cache_prefixes=p, registry_host=registry, region=region)
+        ),
+        bottlerocket_settings=cache_prefixes.apply(
+            lambda p: bottlerocket_settings(cache_prefixes=p, registry_host=registry, region=region)
+        ),
+    )

@@ -1,0 +1,1 @@
+"""ComponentResources: each takes an Args dataclass of plain values and Inputs, and only wires resources."""
