@@ -23,8 +23,8 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components.config_source import PROJECT_ROOT
-from components.images import DEFAULT_TAG
+from components.config.source import PROJECT_ROOT
+from components.model.images import DEFAULT_TAG
 from components.scheduled_warming_package import (
     ARCHITECTURE,
     HANDLER,

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.access_policies import FIRST_PULL_ACTIONS, PULL_ACTIONS, pull_only
-from components.policy_limits import IAM_ROLE_INLINE_POLICIES
-from components.template_policies import repository_arns
+from components.policies.access import FIRST_PULL_ACTIONS, PULL_ACTIONS, pull_only
+from components.policies.limits import IAM_ROLE_INLINE_POLICIES
+from components.policies.templates import repository_arns
 from components.warm.lambda_handler import PackagedCatalogue, PackagedImage
 
 LAMBDA_SERVICE_PRINCIPAL = "lambda.amazonaws.com"

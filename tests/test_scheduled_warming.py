@@ -18,8 +18,8 @@ from packaging.requirements import Requirement
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 
 from components import scheduled_warming_package as package
-from components.access_policies import PUSH_ACTIONS, iter_actions
-from components.config_source import PROJECT_ROOT
+from components.config.source import PROJECT_ROOT
+from components.policies.access import PUSH_ACTIONS, iter_actions
 from components.scheduled_warming import (
     PLACEHOLDER_FILE,
     ScheduledWarming,
@@ -297,7 +297,7 @@ def test_the_packaged_sources_import_the_handler_on_their_own(tmp_path: Path) ->
         (tmp_path / relative).write_bytes((PROJECT_ROOT / relative).read_bytes())
     script = (
         "import sys\n"
-        "for name in ('pulumi', 'pulumi_aws', 'yaml', 'httpx', 'components.settings'): sys.modules[name] = None\n"
+        "for name in ('pulumi', 'pulumi_aws', 'yaml', 'httpx', 'components.config.settings'): sys.modules[name] = None\n"
         "import components.warm.lambda_handler as h\n"
         "assert h.__file__.startswith(sys.argv[1]), h.__file__\n"
         "print(h.handler.__name__)\n"
@@ -603,10 +603,10 @@ def test_ecr_login_is_one_credential_source_per_region_and_none_off_ecr() -> Non
 
 
 def test_the_catalogue_becomes_what_the_function_warms(tmp_path: Path) -> None:
+    from components.model.ecr import registry_host
     from components.scheduled_warming import scheduled_images
-    from components.upstreams import registry_host
     from components.warming import warm_specs
-    from tests.test_settings import settings_for
+    from tests.config.test_settings import settings_for
 
     settings = settings_for(
         {

@@ -9,7 +9,7 @@ same engine as `python -m components warm`, prints one JSON line per image (Clou
 the function's stdout), and raises when any image failed, after warming the rest: a failed
 invocation is what the dead-letter queue and Lambda's error metrics see.
 
-Imports nothing from Pulumi or the stack settings: only `components.warm`, `components.images`
+Imports nothing from Pulumi or the stack settings: only `components.warm`, `components.model.images`
 and `components.errors` are packaged.
 """
 
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import pydantic
 import stamina
 
-from components.images import parse_image
+from components.model.images import parse_image
 from components.warm.auth import CredentialSource
 from components.warm.client import ECR_HOST, RegistryClient, ecr_credentials
 from components.warm.errors import BlobNotKept

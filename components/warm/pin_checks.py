@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from components.discovery import FoundImage
 from components.errors import ImageRefError
-from components.image_lock import WarmTag
-from components.images import parse_image
+from components.model.discovery import FoundImage
+from components.model.image_lock import WarmTag
+from components.model.images import parse_image
 from components.warm.warmer import WarmResult
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from components.images import ImageRef
+from components.model.images import ImageRef
 from components.warm.client import RegistryClient
 from components.warm.digests import check_digest
 from components.warm.errors import RegistryError

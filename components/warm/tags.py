@@ -2,7 +2,7 @@
 
 `lock` reads the UPSTREAM registry itself, never the cache: a pull-through cache cannot list
 upstream tags, and a tag it never pulled does not exist for it. So each registry name maps to
-its API host through the project's one table (`components.upstreams.resolve_upstream`:
+its API host through the project's one table (`components.model.upstreams.resolve_upstream`:
 `docker.io` is `registry-1.docker.io`), unless `endpoints` names another URL (a local stand-in
 in the tests; plain HTTP only on loopback, as the client enforces).
 
@@ -35,8 +35,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from components.errors import UnsupportedUpstreamError
-from components.image_lock import BudgetSpent, RateBudget, ResolveError, rate_budget
-from components.upstreams import resolve_upstream
+from components.model.image_lock import BudgetSpent, RateBudget, ResolveError, rate_budget
+from components.model.upstreams import resolve_upstream
 from components.warm.auth import Credentials, CredentialSource, is_loopback
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.errors import RegistryError, ResponseError, RetryableResponse

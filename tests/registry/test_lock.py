@@ -24,10 +24,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from components.catalogue import load_catalogue
-from components.discovery import FoundImage
-from components.image_lock import load_lock, tags_to_warm
-from components.lock_command import run
+from components.cli.lock import run
+from components.model.catalogue import load_catalogue
+from components.model.discovery import FoundImage
+from components.model.image_lock import load_lock, tags_to_warm
 from components.warm.client import RegistryClient
 from components.warm.pin_checks import (
     held_digests,

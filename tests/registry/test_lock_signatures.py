@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from components.images import ImageRef
+from components.model.images import ImageRef
 from components.warm.client import RegistryClient
 from components.warm.signatures import REFERRERS_TAG, Artifact, digest_tag, find_artifacts, warm_signatures
 from components.warm.warmer import Warmer, WarmTarget, warm_all

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from components.catalogue import CatalogueEntry
-from components.discovery import FoundImage
-from components.image_lock import WarmTag
-from components.images import ImageRef
+from components.model.catalogue import CatalogueEntry
+from components.model.discovery import FoundImage
+from components.model.image_lock import WarmTag
+from components.model.images import ImageRef
 from components.warm.manifests import Manifest
 from components.warm.pin_checks import (
     PinFinding,

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from components.images import ImageRef
+from components.model.images import ImageRef
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.errors import MalformedManifest, RegistryError
 from components.warm.media_types import OCI_INDEX, OCI_MANIFEST

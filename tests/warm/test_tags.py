@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from components.image_lock import BudgetSpent, ResolveError
+from components.model.image_lock import BudgetSpent, ResolveError
 from components.warm.client import RetryPolicy
 from components.warm.tags import (
     TagListLimits,
