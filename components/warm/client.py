@@ -12,16 +12,13 @@ message, and URLs appear only redacted.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import contextvars
 import enum
 import hashlib
 import math
 import os
-import re
 import ssl
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +30,7 @@ from yarl import URL
 
 from components.warm.auth import CredentialSource, RegistryAuth, is_loopback, origin_of
 from components.warm.digests import check_digest, hasher_for
+from components.warm.ecr_login import ecr_login
 from components.warm.errors import (
     BodyTooLarge,
     CredentialRefused,
@@ -49,9 +47,6 @@ from components.warm.limits import Limits
 from components.warm.manifests import Manifest, parse_manifest
 from components.warm.media_types import ACCEPT
 
-ECR_HOST = re.compile(r"[0-9]{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
-ECR_TOKEN_LIFETIME = 12 * 3600
-ECR_TOKEN_REFRESH_MARGIN = 3600
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 256 * 1024
@@ -134,25 +129,6 @@ def _retry_hook(error: Exception) -> bool | float:
     return isinstance(error, TransportError | DigestMismatch)
 
 
-def ecr_credentials(region: str) -> CredentialSource:
-    """`AWS:<password>` from ECR's GetAuthorizationToken, renewed an hour before its 12 hours end."""
-    cached: dict[str, Any] = {}
-
-    def fetch() -> tuple[str, str]:
-        if cached and cached["expires"] - time.time() > ECR_TOKEN_REFRESH_MARGIN:
-            return cached["credentials"]  # type: ignore[no-any-return]
-        import boto3
-
-        data = boto3.client("ecr", region_name=region).get_authorization_token()["authorizationData"][0]
-        user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-        expires = data.get("expiresAt")
-        cached["expires"] = expires.timestamp() if expires else time.time() + ECR_TOKEN_LIFETIME
-        cached["credentials"] = (user, password)
-        return user, password
-
-    return fetch
-
-
 def ssl_context() -> ssl.SSLContext:
     """Verification on, against `SSL_CERT_FILE` when set, otherwise the system's CA bundle."""
     return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None)
@@ -188,8 +164,8 @@ class RegistryClient:
             )
         self.origin = origin_of(self.base_url)
         self.path_prefix = parts.path.strip("/")
-        if self.credentials is None and (match := ECR_HOST.fullmatch(parts.hostname or "")):
-            self.credentials = ecr_credentials(match["region"])
+        if self.credentials is None:
+            self.credentials = ecr_login(parts.hostname or "")
         self.auth = RegistryAuth(self.base_url, self.credentials, self.trusted_realms)
         self._slots = asyncio.Semaphore(self.concurrency)
         self._urgent_slots = asyncio.Semaphore(URGENT_LANES)
