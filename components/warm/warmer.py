@@ -282,8 +282,10 @@ class Warmer:
             async for attempt in stamina.retry_context(
                 on=BlobNotKept,
                 attempts=self.verify_attempts,
-                wait_initial=0.02,
-                wait_jitter=0.02,
+                # A store the look itself started ends within a few ms once the proxy has the blob;
+                # every link of a shared layer's repair chain waits this long (bench/README.md).
+                wait_initial=0.008,
+                wait_jitter=0.008,
                 wait_max=1.0,
                 timeout=60,
             ):
