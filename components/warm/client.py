@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import contextvars
 import enum
+import functools
 import hashlib
 import math
 import os
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import stamina
+from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from components.warm.auth import CredentialSource, RegistryAuth, is_loopback, origin_of
@@ -129,6 +131,20 @@ def _retry_hook(error: Exception) -> bool | float:
     return isinstance(error, TransportError | DigestMismatch)
 
 
+@functools.cache
+def env_proxy(scheme: str, host: str, port: int | None) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """The proxy `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` give for an origin, by aiohttp's own rules.
+
+    Looked up once per origin: aiohttp's `trust_env` looks it up, and `~/.netrc`, on a thread for
+    every request, a quarter of the warm's client CPU (bench/README.md). `.netrc` logins are not
+    wanted anyway: a login goes only where `auth` allows.
+    """
+    try:
+        return get_env_proxy_for_url(URL.build(scheme=scheme, host=host, port=port))
+    except LookupError:
+        return None, None
+
+
 def ssl_context() -> ssl.SSLContext:
     """Verification on, against `SSL_CERT_FILE` when set, otherwise the system's CA bundle."""
     return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None)
@@ -177,7 +193,7 @@ class RegistryClient:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.concurrency + URGENT_LANES, ssl=ssl_context()),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.limits.connect_timeout),
-                trust_env=True,
+                trust_env=False,  # proxies come from `env_proxy`, once per origin
                 auto_decompress=False,
                 skip_auto_headers=("Accept-Encoding",),
                 max_line_size=self.limits.max_header_bytes,
@@ -338,7 +354,10 @@ class RegistryClient:
             self.requests += 1
             same_origin = origin_of(str(current)) == self.origin
             sent = {**headers, **self.auth.headers(scope)} if same_origin else dict(headers)
-            response = await self._http().request(method, current, headers=sent, allow_redirects=False)
+            proxy, proxy_auth = env_proxy(current.scheme, current.host or "", current.port)
+            response = await self._http().request(
+                method, current, headers=sent, allow_redirects=False, proxy=proxy, proxy_auth=proxy_auth
+            )
             location = response.headers.get("location")
             if not (follow_redirects and response.status in REDIRECT_STATUS and location):
                 return _Answer(response, redirected)

@@ -23,6 +23,7 @@ from components.warm.client import (
     BlobStatus,
     RegistryClient,
     RetryPolicy,
+    env_proxy,
     parse_retry_after,
 )
 from components.warm.ecr_login import ecr_credentials, ecr_login
@@ -659,3 +660,17 @@ def test_headers_past_the_cap_fail_without_retrying() -> None:
 
     run(go())
     assert len(server.requests) == 1
+
+
+def test_proxies_come_from_the_environment_once_per_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "registry.internal")
+    env_proxy.cache_clear()
+    try:
+        proxy, _ = env_proxy("https", "quay.io", None)
+        assert str(proxy) == "http://proxy.internal:3128"
+        assert env_proxy("https", "registry.internal", None) == (None, None), "NO_PROXY is honoured"
+        monkeypatch.delenv("HTTPS_PROXY")
+        assert env_proxy("https", "quay.io", None)[0] == proxy, "looked up once, not per request"
+    finally:
+        env_proxy.cache_clear()
