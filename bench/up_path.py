@@ -58,6 +58,46 @@ def props(image: SeededImage, upstream: RunningRegistry, cache: RunningRegistry)
     }
 
 
+def contenders_for(
+    provider: Any, upstream: RunningRegistry, images: list[SeededImage]
+) -> dict[str, Callable[[RunningRegistry], None]]:
+    """Each path, as a function of the cold cache it warms."""
+
+    def up_path(cache: RunningRegistry) -> None:
+        with ThreadPoolExecutor(PROVIDER_THREADS) as pool:
+            list(pool.map(lambda i: provider.create(props(i, upstream, cache)), images))
+
+    def one_client_per_image(cache: RunningRegistry) -> None:
+        def create(image: SeededImage) -> None:
+            target = WarmTarget(parse_image(image.reference(upstream.address)), image.repository, image.tag)
+
+            async def go() -> None:
+                async with RegistryClient(cache.url, plain_http=True) as client:
+                    assert (await Warmer(client).warm(target)).ok
+
+            asyncio.run(go())
+
+        with ThreadPoolExecutor(PROVIDER_THREADS) as pool:
+            list(pool.map(create, images))
+
+    def cli_warm(cache: RunningRegistry) -> None:
+        targets = [
+            WarmTarget(parse_image(i.reference(upstream.address)), i.repository, i.tag) for i in images
+        ]
+
+        async def go() -> None:
+            async with WarmEngine(WarmOptions(plain_http=True)) as engine:
+                assert all(r.ok for r in await engine.warm_all({cache.url: targets}, lambda _: None))
+
+        asyncio.run(go())
+
+    return {
+        "up path (shared engine, 4 provider threads)": up_path,
+        "up path, one client per image (before)": one_client_per_image,
+        "CLI warm (engine, in process)": cli_warm,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
@@ -70,42 +110,7 @@ def main() -> None:
         try:
             images = seed(upstream.url, options.images)
 
-            def up_path(cache: RunningRegistry) -> None:
-                with ThreadPoolExecutor(PROVIDER_THREADS) as pool:
-                    list(pool.map(lambda i: provider.create(props(i, upstream, cache)), images))
-
-            def one_client_per_image(cache: RunningRegistry) -> None:
-                def create(image: SeededImage) -> None:
-                    target = WarmTarget(
-                        parse_image(image.reference(upstream.address)), image.repository, image.tag
-                    )
-
-                    async def go() -> None:
-                        async with RegistryClient(cache.url, plain_http=True) as client:
-                            assert (await Warmer(client).warm(target)).ok
-
-                    asyncio.run(go())
-
-                with ThreadPoolExecutor(PROVIDER_THREADS) as pool:
-                    list(pool.map(create, images))
-
-            def cli_warm(cache: RunningRegistry) -> None:
-                targets = [
-                    WarmTarget(parse_image(i.reference(upstream.address)), i.repository, i.tag)
-                    for i in images
-                ]
-
-                async def go() -> None:
-                    async with WarmEngine(WarmOptions(plain_http=True)) as engine:
-                        assert all(r.ok for r in await engine.warm_all({cache.url: targets}, lambda _: None))
-
-                asyncio.run(go())
-
-            contenders: dict[str, Callable[[RunningRegistry], None]] = {
-                "up path (shared engine, 4 provider threads)": up_path,
-                "up path, one client per image (before)": one_client_per_image,
-                "CLI warm (engine, in process)": cli_warm,
-            }
+            contenders = contenders_for(provider, upstream, images)
             walls: dict[str, list[float]] = {name: [] for name in contenders}
             lost: dict[str, list[int]] = {name: [] for name in contenders}
             serial = 0

@@ -152,6 +152,64 @@ def summary(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} ({min(values):.2f} to {max(values):.2f})"
 
 
+def measure(
+    contender: Contender, name: str, work: Path, upstream: RunningRegistry, images: list[SeededImage]
+) -> Run:
+    """One run of `contender` into a fresh cold cache called `name`, stopped and removed afterwards."""
+    cache = start_registry(name, work, remote_url=upstream.url)
+    try:
+        scratch = work / f"{name}-out"
+        registries = process_cpu(cache.process.pid) + process_cpu(upstream.process.pid)
+        client = children_cpu() + time.process_time()
+        started = time.perf_counter()
+        contender.action(cache, scratch)
+        wall = time.perf_counter() - started
+        client = children_cpu() + time.process_time() - client
+        registries = process_cpu(cache.process.pid) + process_cpu(upstream.process.pid) - registries
+        time.sleep(SETTLE)
+        return Run(wall, client, registries, lost_blobs(cache, images))
+    finally:
+        cache.stop()
+        subprocess.run(["rm", "-rf", str(work / f"{name}-out"), str(cache.root)], check=False)
+
+
+def print_table(contenders: list[Contender], images: list[SeededImage], rounds: int) -> None:
+    probe_wall = statistics.median(r.wall for r in contenders[0].runs)
+    print(
+        f"\n{len(images)} images ({sum(len(i.blobs) for i in images)} blobs), {rounds} interleaved rounds, medians (range)\n"
+    )
+    print("| contender | wall, s | ÷ probe | client CPU, s | registry CPU, s | blobs lost |")
+    print("|---|---|---|---|---|---|")
+    for contender in contenders:
+        walls = [r.wall for r in contender.runs]
+        print(
+            f"| {contender.name} | {summary(walls)} | {summary([w / probe_wall for w in walls])} | "
+            f"{summary([r.client_cpu for r in contender.runs])} | "
+            f"{summary([r.registry_cpu for r in contender.runs])} | "
+            f"{', '.join(str(r.lost) for r in contender.runs)} |"
+        )
+
+
+def noop_rewarm(catalogue: Path, upstream: RunningRegistry, work: Path) -> None:
+    """Warm with a lock, then again with the lock unchanged, counting the second run's blob requests."""
+    noop_cache = start_registry("cache-noop", work, remote_url=upstream.url)
+    lock = work / "lock.yaml"
+    try:
+        with faulty_proxy(noop_cache.url) as counting:
+            command = warm_command(catalogue, upstream, counting.url, "--lock", str(lock))
+            subprocess.run(command, capture_output=True, check=True)
+            before = counting.count("/blobs/")
+            started = time.perf_counter()
+            subprocess.run(command, capture_output=True, check=True)
+            seconds = time.perf_counter() - started
+            print(
+                f"no-op re-warm with an unchanged lock: {counting.count('/blobs/') - before} "
+                f"blob requests, {seconds:.2f} s"
+            )
+    finally:
+        noop_cache.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
@@ -191,32 +249,13 @@ def main() -> None:
                 Contender("warm --concurrency 8 (this project)", warm),
             ]
 
-            def measure(contender: Contender) -> Run:
-                name = f"cache-{next(serial)}"
-                cache = start_registry(name, work, remote_url=upstream.url)
-                try:
-                    scratch = work / f"{name}-out"
-                    registries = process_cpu(cache.process.pid) + process_cpu(upstream.process.pid)
-                    client = children_cpu() + time.process_time()
-                    started = time.perf_counter()
-                    contender.action(cache, scratch)
-                    wall = time.perf_counter() - started
-                    client = children_cpu() + time.process_time() - client
-                    registries = (
-                        process_cpu(cache.process.pid) + process_cpu(upstream.process.pid) - registries
-                    )
-                    time.sleep(SETTLE)
-                    return Run(wall, client, registries, lost_blobs(cache, images))
-                finally:
-                    cache.stop()
-                    subprocess.run(["rm", "-rf", str(work / f"{name}-out"), str(cache.root)], check=False)
-
             for contender in contenders:  # untimed: bytecode compiled, page cache warm
-                measure(contender)
+                measure(contender, f"cache-{next(serial)}", work, upstream, images)
+            written.clear()  # the warm-up may write bytecode after an edit; the timed runs may not write
             for round_number in range(options.rounds):
                 shift = round_number % len(contenders)
                 for contender in contenders[shift:] + contenders[:shift]:
-                    contender.runs.append(measure(contender))
+                    contender.runs.append(measure(contender, f"cache-{next(serial)}", work, upstream, images))
                     run = contender.runs[-1]
                     print(
                         f"round {round_number + 1}: {contender.name:<40} {run.wall:5.2f} s, client CPU "
@@ -224,47 +263,10 @@ def main() -> None:
                         flush=True,
                     )
 
-            probe_wall = statistics.median(r.wall for r in contenders[0].runs)
-            print(
-                f"\n{options.images} images ({sum(len(i.blobs) for i in images)} blobs), {options.rounds} "
-                "interleaved rounds, medians (range)\n"
-            )
-            print("| contender | wall, s | ÷ probe | client CPU, s | registry CPU, s | blobs lost |")
-            print("|---|---|---|---|---|---|")
-            for contender in contenders:
-                walls = [r.wall for r in contender.runs]
-                ratios = [w / probe_wall for w in walls]
-                print(
-                    f"| {contender.name} | {summary(walls)} | {summary(ratios)} | "
-                    f"{summary([r.client_cpu for r in contender.runs])} | "
-                    f"{summary([r.registry_cpu for r in contender.runs])} | "
-                    f"{', '.join(str(r.lost) for r in contender.runs)} |"
-                )
+            print_table(contenders, images, options.rounds)
             print(f"\nbytes the warm process wrote to disk: {', '.join(sorted(set(written)))}")
 
-            noop_cache = start_registry("cache-noop", work, remote_url=upstream.url)
-            lock = work / "lock.yaml"
-            try:
-                with faulty_proxy(noop_cache.url) as counting:
-                    first = subprocess.run(
-                        warm_command(catalogue, upstream, counting.url, "--lock", str(lock)),
-                        capture_output=True,
-                    )
-                    assert first.returncode == 0
-                    before = counting.count("/blobs/")
-                    started = time.perf_counter()
-                    subprocess.run(
-                        warm_command(catalogue, upstream, counting.url, "--lock", str(lock)),
-                        capture_output=True,
-                        check=True,
-                    )
-                    seconds = time.perf_counter() - started
-                    print(
-                        f"no-op re-warm with an unchanged lock: {counting.count('/blobs/') - before} "
-                        f"blob requests, {seconds:.2f} s"
-                    )
-            finally:
-                noop_cache.stop()
+            noop_rewarm(catalogue, upstream, work)
         finally:
             upstream.stop()
 
