@@ -1,41 +1,51 @@
-"""Benchmark: warm 50 images cold through a local pull-through cache, against the alternatives.
+"""Benchmark: warm 50 images cold through a pull-through cache, against the alternatives (issue 14).
 
-Every method gets a fresh, cold cache (distribution in proxy mode) in front of the same
-seeded upstream, on 127.0.0.1:
-- `warm`: `python -m components warm --concurrency 8`, timed from process start to exit
-  (start-up and the verification pass included), with the bytes it wrote to disk;
-- `skopeo x1` and `skopeo x8`: `skopeo copy docker://... dir:...`, one at a time and 8 at once;
-- `probe`: GET every manifest and HEAD every blob, 8 at a time, the least a client can ask of
-  the cache; on this machine the cache registry is the bottleneck, and this measures it.
-Then a no-op re-warm with an unchanged lock, counting the blob requests it makes.
-Run: `.venv/bin/python bench/warm_speed.py [IMAGES] [--quick]`; `--quick` times only the warm and
-the probe, for iterating on the warm.
+One seeded upstream on 127.0.0.1: 50 images, each a shared 256 KiB base layer, a unique 64 KiB
+layer and a config. Every contender, every round, gets its own fresh cold cache (distribution in
+proxy mode) in front of it:
+- `probe`: GET every manifest, then HEAD every blob, 8 at a time (in this process, aiohttp): the
+  least a client can ask of the cache; on 2 cores the registries, not the client, set its pace;
+- `skopeo x8`: `skopeo copy docker://... dir:...`, 8 at once (blobs go to a temporary folder);
+- `warm`: `python -m components warm --concurrency 8`, timed from process start to exit.
+Rounds are interleaved (the order rotates each round) after one untimed warm-up of each. Per run:
+wall time; client CPU (the contender's processes, from `getrusage(RUSAGE_CHILDREN)`, or this
+process's own CPU for the probe); registry CPU (the cache's and the upstream's utime+stime from
+/proc/<pid>/stat); and the blobs the cache failed to keep, read from its storage folder (a blob
+is kept when the image's repository links it) after the cache had 2 s to finish its stores.
+Then a no-op re-warm with an unchanged lock, counting its blob requests, and the bytes the warm
+wrote to disk. Run: `.venv/bin/python bench/warm_speed.py [--rounds N] [--quick]`; `--quick`
+leaves skopeo out, for iterating on the warm.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from standins.faulty_proxy import faulty_proxy  # noqa: E402 - after the path is set
 from standins.registries import RunningRegistry, start_registry  # noqa: E402
-from standins.seed import SeededImage, seed_many  # noqa: E402
+from standins.seed import Pusher, SeededImage, layer  # noqa: E402
 
-QUICK = "--quick" in sys.argv[1:]
-_COUNTS = [arg for arg in sys.argv[1:] if arg != "--quick"]
-COUNT = int(_COUNTS[0]) if _COUNTS else 50
+COUNT = 50
 CONCURRENCY = 8
+SETTLE = 2.0
+TICK = os.sysconf("SC_CLK_TCK")
 MEASURE_IO = (
     "import atexit, runpy, sys\n"
     "atexit.register(lambda: print('write_bytes', dict(l.split(': ') for l in open('/proc/self/io').read()"
@@ -45,17 +55,60 @@ MEASURE_IO = (
 )
 
 
+@dataclass
+class Run:
+    wall: float
+    client_cpu: float
+    registry_cpu: float
+    lost: int
+
+
+@dataclass
+class Contender:
+    name: str
+    action: Callable[[RunningRegistry, Path], None]
+    runs: list[Run] = field(default_factory=list)
+
+
+def seed(upstream_url: str, count: int) -> list[SeededImage]:
+    pusher = Pusher(upstream_url)
+    try:
+        base = layer("base", 256 * 1024)
+        return [
+            pusher.single(f"bench/app-{n:03d}", "v1", "linux/amd64", [base, layer(f"app-{n}", 64 * 1024)])
+            for n in range(count)
+        ]
+    finally:
+        pusher.close()
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def lost_blobs(cache: RunningRegistry, images: list[SeededImage]) -> int:
+    """Blobs of each image its repository in the cache does not link (distribution's storage layout)."""
+    repositories = cache.root / "data" / "docker" / "registry" / "v2" / "repositories"
+    return sum(
+        not (
+            repositories / image.repository / "_layers" / "sha256" / blob.removeprefix("sha256:") / "link"
+        ).exists()
+        for image in images
+        for blob in image.blobs
+    )
+
+
 def warm_command(catalogue: Path, upstream: RunningRegistry, cache_url: str, *extra: str) -> list[str]:
     return [
         sys.executable, "-c", MEASURE_IO, "warm", "--images", str(catalogue),
         "--mirror", f"{upstream.address}={cache_url}", "--plain-http", "--concurrency", str(CONCURRENCY), *extra,
     ]  # fmt: skip
-
-
-def timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
 
 
 def skopeo_copy(reference: str, destination: Path) -> None:
@@ -78,11 +131,13 @@ def probe(cache: RunningRegistry, images: list[SeededImage]) -> None:
     async def run() -> None:
         limit = asyncio.Semaphore(CONCURRENCY)
         accept = {"Accept": images[0].media_type}
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=CONCURRENCY)) as client:
+        connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+        async with aiohttp.ClientSession(connector=connector) as client:
 
             async def ask(method: str, url: str) -> None:
-                async with limit:
-                    (await client.request(method, url, headers=accept)).raise_for_status()
+                async with limit, client.request(method, url, headers=accept) as response:
+                    response.raise_for_status()
+                    await response.read()
 
             base = cache.url
             await asyncio.gather(*(ask("GET", f"{base}/v2/{i.repository}/manifests/{i.tag}") for i in images))
@@ -93,100 +148,126 @@ def probe(cache: RunningRegistry, images: list[SeededImage]) -> None:
     asyncio.run(run())
 
 
+def summary(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f} to {max(values):.2f})"
+
+
+def measure(
+    contender: Contender, name: str, work: Path, upstream: RunningRegistry, images: list[SeededImage]
+) -> Run:
+    """One run of `contender` into a fresh cold cache called `name`, stopped and removed afterwards."""
+    cache = start_registry(name, work, remote_url=upstream.url)
+    try:
+        scratch = work / f"{name}-out"
+        registries = process_cpu(cache.process.pid) + process_cpu(upstream.process.pid)
+        client = children_cpu() + time.process_time()
+        started = time.perf_counter()
+        contender.action(cache, scratch)
+        wall = time.perf_counter() - started
+        client = children_cpu() + time.process_time() - client
+        registries = process_cpu(cache.process.pid) + process_cpu(upstream.process.pid) - registries
+        time.sleep(SETTLE)
+        return Run(wall, client, registries, lost_blobs(cache, images))
+    finally:
+        cache.stop()
+        subprocess.run(["rm", "-rf", str(work / f"{name}-out"), str(cache.root)], check=False)
+
+
+def print_table(contenders: list[Contender], images: list[SeededImage], rounds: int) -> None:
+    probe_wall = statistics.median(r.wall for r in contenders[0].runs)
+    print(
+        f"\n{len(images)} images ({sum(len(i.blobs) for i in images)} blobs), {rounds} interleaved rounds, medians (range)\n"
+    )
+    print("| contender | wall, s | ÷ probe | client CPU, s | registry CPU, s | blobs lost |")
+    print("|---|---|---|---|---|---|")
+    for contender in contenders:
+        walls = [r.wall for r in contender.runs]
+        print(
+            f"| {contender.name} | {summary(walls)} | {summary([w / probe_wall for w in walls])} | "
+            f"{summary([r.client_cpu for r in contender.runs])} | "
+            f"{summary([r.registry_cpu for r in contender.runs])} | "
+            f"{', '.join(str(r.lost) for r in contender.runs)} |"
+        )
+
+
+def noop_rewarm(catalogue: Path, upstream: RunningRegistry, work: Path) -> None:
+    """Warm with a lock, then again with the lock unchanged, counting the second run's blob requests."""
+    noop_cache = start_registry("cache-noop", work, remote_url=upstream.url)
+    lock = work / "lock.yaml"
+    try:
+        with faulty_proxy(noop_cache.url) as counting:
+            command = warm_command(catalogue, upstream, counting.url, "--lock", str(lock))
+            subprocess.run(command, capture_output=True, check=True)
+            before = counting.count("/blobs/")
+            started = time.perf_counter()
+            subprocess.run(command, capture_output=True, check=True)
+            seconds = time.perf_counter() - started
+            print(
+                f"no-op re-warm with an unchanged lock: {counting.count('/blobs/') - before} "
+                f"blob requests, {seconds:.2f} s"
+            )
+    finally:
+        noop_cache.stop()
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--images", type=int, default=COUNT)
+    parser.add_argument("--quick", action="store_true")
+    options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ptc-bench-") as temp:
         work = Path(temp)
         upstream = start_registry("upstream", work)
-        caches: list[RunningRegistry] = []
-
-        def cold_cache(name: str) -> RunningRegistry:
-            cache = start_registry(name, work, remote_url=upstream.url)
-            caches.append(cache)
-            return cache
-
+        serial = iter(range(10**6))
         try:
-            images = seed_many(upstream.url, COUNT)
+            images = seed(upstream.url, options.images)
             catalogue = work / "images.yaml"
             catalogue.write_text("".join(f"- {i.reference(upstream.address)}\n" for i in images))
-            total_bytes = sum(len(i.blobs) for i in images)
-            print(
-                f"{COUNT} images, {total_bytes} blobs (3 layers and a config each, one layer shared)",
-                flush=True,
-            )
+            written: list[str] = []
 
-            results: dict[str, float] = {}
-            # An untimed first run, so the timed one does not pay for compiling bytecode.
-            subprocess.run(
-                warm_command(catalogue, upstream, cold_cache("cache-untimed").url), capture_output=True
-            )
-            started = time.perf_counter()
-            warm = subprocess.run(
-                warm_command(catalogue, upstream, cold_cache("cache-warm-timed").url),
-                capture_output=True,
-                text=True,
-            )
-            results["warm (this project)"] = time.perf_counter() - started
-            assert warm.returncode == 0, warm.stdout + warm.stderr
-            written = next(
-                line.split()[1] for line in warm.stderr.splitlines() if line.startswith("write_bytes")
-            )
+            def warm(cache: RunningRegistry, _scratch: Path) -> None:
+                done = subprocess.run(
+                    warm_command(catalogue, upstream, cache.url), capture_output=True, text=True, check=False
+                )
+                assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+                written.extend(
+                    line.split()[1] for line in done.stderr.splitlines() if line.startswith("write_bytes")
+                )
 
-            if not QUICK:
-                cache = cold_cache("cache-skopeo-1")
-
-                def skopeo_sequential() -> None:
-                    for image in images:
-                        skopeo_copy(image.reference(cache.address), work / "s1" / image.repository)
-
-                results["skopeo copy x1"] = timed(skopeo_sequential)
-                cache8 = cold_cache("cache-skopeo-8")
+            def skopeo8(cache: RunningRegistry, scratch: Path) -> None:
                 with ThreadPoolExecutor(CONCURRENCY) as pool:
-                    results["skopeo copy x8"] = timed(
-                        lambda: list(
-                            pool.map(
-                                lambda i: skopeo_copy(
-                                    i.reference(cache8.address), work / "s8" / i.repository
-                                ),
-                                images,
-                            )
+                    list(
+                        pool.map(
+                            lambda i: skopeo_copy(i.reference(cache.address), scratch / i.repository), images
                         )
                     )
-            probe_cache = cold_cache("cache-probe")
-            results["probe (GET manifests, HEAD blobs, x8)"] = timed(lambda: probe(probe_cache, images))
 
-            for name, seconds in results.items():
-                print(f"{name:<40} {seconds:6.2f} s", flush=True)
-            ratio = results["warm (this project)"] / results["probe (GET manifests, HEAD blobs, x8)"]
-            print(f"warm / probe: {ratio:.2f}x (target 1.25x or less)")
-            if not QUICK:
-                print(
-                    f"warm vs skopeo x8: {results['skopeo copy x8'] / results['warm (this project)']:.2f}x faster"
-                )
-            print(f"bytes the warm process wrote to disk: {written}")
-            if QUICK:
-                return
+            contenders = [
+                Contender("probe (GET manifests, HEAD blobs, x8)", lambda cache, _: probe(cache, images)),
+                *([] if options.quick else [Contender("skopeo copy x8", skopeo8)]),
+                Contender("warm --concurrency 8 (this project)", warm),
+            ]
 
-            noop_cache = cold_cache("cache-noop")
-            lock = work / "lock.yaml"
-            with faulty_proxy(noop_cache.url) as counting:
-                first = subprocess.run(
-                    warm_command(catalogue, upstream, counting.url, "--lock", str(lock)), capture_output=True
-                )
-                assert first.returncode == 0
-                before = counting.count("/blobs/")
-                seconds = timed(
-                    lambda: subprocess.run(
-                        warm_command(catalogue, upstream, counting.url, "--lock", str(lock)),
-                        capture_output=True,
-                        check=True,
+            for contender in contenders:  # untimed: bytecode compiled, page cache warm
+                measure(contender, f"cache-{next(serial)}", work, upstream, images)
+            written.clear()  # the warm-up may write bytecode after an edit; the timed runs may not write
+            for round_number in range(options.rounds):
+                shift = round_number % len(contenders)
+                for contender in contenders[shift:] + contenders[:shift]:
+                    contender.runs.append(measure(contender, f"cache-{next(serial)}", work, upstream, images))
+                    run = contender.runs[-1]
+                    print(
+                        f"round {round_number + 1}: {contender.name:<40} {run.wall:5.2f} s, client CPU "
+                        f"{run.client_cpu:.2f} s, registry CPU {run.registry_cpu:.2f} s, lost {run.lost}",
+                        flush=True,
                     )
-                )
-                print(
-                    f"no-op re-warm with an unchanged lock: {counting.count('/blobs/') - before} blob requests, {seconds:.2f} s"
-                )
+
+            print_table(contenders, images, options.rounds)
+            print(f"\nbytes the warm process wrote to disk: {', '.join(sorted(set(written)))}")
+
+            noop_rewarm(catalogue, upstream, work)
         finally:
-            for cache in caches:
-                cache.stop()
             upstream.stop()
 
 

@@ -26,10 +26,12 @@ from components.model.ecr import path_below_prefix
 from components.redaction import redact_userinfo
 from components.safe_yaml import MAX_LOCK_BYTES, describe_kind, node_line, read_yaml, to_python
 from components.warm.auth import Credentials, CredentialSource, is_loopback
-from components.warm.client import ECR_HOST, RegistryClient, RetryPolicy
+from components.warm.client import RetryPolicy
+from components.warm.ecr_login import ECR_HOST
+from components.warm.engine import WarmEngine, WarmOptions
 from components.warm.errors import BlobNotKept
 from components.warm.limits import Limits
-from components.warm.warmer import Warmer, WarmResult, WarmTarget, warm_all
+from components.warm.warmer import WarmResult, WarmTarget
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -232,29 +234,20 @@ def _describe(result: WarmResult) -> str:
     )
 
 
-async def _warm_group(
-    url: str, targets: list[WarmTarget], args: argparse.Namespace, report: Any
-) -> list[WarmResult]:
-    retry = RetryPolicy(attempts=args.attempts, wait_initial=args.retry_wait, timeout=args.retry_timeout)
-    client = RegistryClient(
-        url,
-        credentials=_cache_login(url),
-        concurrency=args.concurrency,
-        plain_http=args.plain_http,
-        retry=retry,
-        limits=Limits().with_timeout(args.timeout),
-    )
-    async with client:
-        return await warm_all(Warmer(client, attestations=args.attestations), targets, report)
-
-
 async def warm_catalogue(
     grouped: Mapping[str, list[WarmTarget]], args: argparse.Namespace, report: Any
 ) -> list[WarmResult]:
-    results = await asyncio.gather(
-        *(_warm_group(url, targets, args, report) for url, targets in grouped.items())
+    """Every target through the warm engine: one client and one login per cache origin."""
+    options = WarmOptions(
+        concurrency=args.concurrency,
+        attestations=args.attestations,
+        plain_http=args.plain_http,
+        retry=RetryPolicy(attempts=args.attempts, wait_initial=args.retry_wait, timeout=args.retry_timeout),
+        limits=Limits().with_timeout(args.timeout),
+        login=_cache_login,
     )
-    return [result for group in results for result in group]
+    async with WarmEngine(options) as engine:
+        return await engine.warm_all(grouped, report)
 
 
 def _cache_login(url: str) -> CredentialSource | None:

@@ -1,14 +1,27 @@
 """What the cache-warming dynamic provider does, kept out of the provider class itself.
 
-The provider class is pickled by value into Pulumi's state; this module is imported
-when an operation runs, so its code is the checkout's, not a frozen copy. Nothing
-here holds a secret: ECR tokens are fetched with the caller's AWS credentials when
-needed (`warm.client.ecr_credentials`) and never written to state.
+The provider class is pickled by value into Pulumi's state; this module is imported by this
+name when an operation runs (so it stays at this path: every deployed stack's pickle names it),
+and its code is the checkout's, not a frozen copy. Nothing here holds a secret: ECR tokens are
+fetched with the caller's AWS credentials when needed (`warm.ecr_login`) and never written to state.
+
+Every operation goes through the provider process's one warm engine (`warm.engine.shared_engine`):
+one pool per cache origin, one ECR login per registry, one digest order for layers images share.
+
+Why each `WarmedImage` still warms its own image, rather than one resource warming the catalogue
+(resolve every manifest, then pull and verify, as the CLI does): a resource per image keeps every
+URN and every image's props as existing stacks hold them, so nothing is replaced; one image's
+failure fails that resource alone, named, and the next `up` retries only it; and `read`
+(refresh) and `delete` (prune) stay per image. A batching resource (a `WarmRun` whose results the
+`WarmedImage`s record) would add a resource, give every existing image a new input on its first
+`up`, and make `--target` on one image need the run too. What per-image creates cost: the provider
+host runs at most 4 operations at once (a 4-thread gRPC pool in pulumi/dynamic/__main__.py), so
+`warm.concurrency` above 4 images adds nothing here, and each image is verified right after its
+own pull. Both are measured in bench/README.md (`bench/up_path.py`).
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,17 +29,16 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult
 
 from components.errors import DigestMismatchError
 from components.model.images import parse_image
-from components.warm.auth import is_loopback
-from components.warm.client import ECR_HOST, RegistryClient
+from components.warm.ecr_login import ECR_HOST
+from components.warm.engine import SharedEngine, shared_engine
 from components.warm.warmer import Warmer, WarmResult, WarmTarget
 
 REPLACE_ON = ("source", "cache_reference", "registry_url", "platforms")
 OUTPUTS = ("digest", "platforms_warmed", "media_type")
 
 
-def _client(props: dict[str, Any]) -> RegistryClient:
-    host = urlsplit(props["registry_url"]).hostname or ""
-    return RegistryClient(props["registry_url"], plain_http=is_loopback(host))
+def _engine() -> SharedEngine:
+    return shared_engine(Warmer)
 
 
 def warm_image(props: dict[str, Any]) -> WarmResult:
@@ -37,11 +49,7 @@ def warm_image(props: dict[str, Any]) -> WarmResult:
         platforms=tuple(props["platforms"]) if props.get("platforms") else None,
     )
 
-    async def go() -> WarmResult:
-        async with _client(props) as client:
-            return await Warmer(client).warm(target)
-
-    result = asyncio.run(go())
+    result = _engine().run(lambda engine: engine.warm_one(props["registry_url"], target))
     if not result.ok:
         raise RuntimeError(
             f"warming {props['source']} through {props['cache_reference']} failed: {result.error}"
@@ -84,13 +92,10 @@ def read(id_: str, props: dict[str, Any]) -> ReadResult:
     if not digest:
         return ReadResult(id_=None, outs={})
 
-    async def served() -> str | None:
-        async with _client(props) as client:
-            return await client.head_manifest(props["repository"], digest)
-
-    return (
-        ReadResult(id_=id_, outs=props) if asyncio.run(served()) == digest else ReadResult(id_=None, outs={})
+    served = _engine().run(
+        lambda engine: engine.head_manifest(props["registry_url"], props["repository"], digest)
     )
+    return ReadResult(id_=id_, outs=props) if served == digest else ReadResult(id_=None, outs={})
 
 
 def delete(props: dict[str, Any]) -> None:
@@ -107,9 +112,6 @@ def delete(props: dict[str, Any]) -> None:
             repositoryName=repository, imageIds=[{"imageDigest": props["digest"]}]
         )
         return
-
-    async def remove() -> None:
-        async with _client(props) as client:
-            await client.delete_manifest(props["repository"], props["digest"])
-
-    asyncio.run(remove())
+    _engine().run(
+        lambda engine: engine.delete_manifest(props["registry_url"], props["repository"], props["digest"])
+    )

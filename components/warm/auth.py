@@ -17,6 +17,7 @@ Token flow: https://distribution.github.io/distribution/spec/auth/token/.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
 import json
@@ -101,13 +102,17 @@ class RegistryAuth:
         if scheme == "basic":
             if self.credentials is None:
                 raise CredentialRefused("the registry asks for a login, and none is configured", 401)
-            self._basic = basic(self.credentials())
+            # On a thread: ECR's login is a blocking AWS call (`ecr_login`), which would stall
+            # every other request on the event loop.
+            self._basic = basic(await asyncio.to_thread(self.credentials))
             return
         realm = params.get("realm", "")
         if scheme != "bearer" or urlsplit(realm).scheme not in ("http", "https"):
             raise CredentialRefused(f"unsupported authentication challenge {scheme[:20]!r}", 401)
         query = {"service": params.get("service", ""), "scope": params.get("scope", scope)}
-        login = basic(self.credentials()) if self.credentials and self.login_goes_to(realm) else None
+        login = None
+        if self.credentials and self.login_goes_to(realm):
+            login = basic(await asyncio.to_thread(self.credentials))
         body = await fetch(realm, query, login)
         try:
             answer = json.loads(body)

@@ -12,16 +12,14 @@ message, and URLs appear only redacted.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import contextvars
 import enum
+import functools
 import hashlib
 import math
 import os
-import re
 import ssl
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,11 +27,13 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import stamina
+from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from components.redaction import redact
 from components.warm.auth import CredentialSource, RegistryAuth, is_loopback, origin_of
 from components.warm.digests import check_digest, hasher_for
+from components.warm.ecr_login import ecr_login
 from components.warm.errors import (
     BodyTooLarge,
     CredentialRefused,
@@ -49,9 +49,6 @@ from components.warm.limits import Limits
 from components.warm.manifests import Manifest, parse_manifest
 from components.warm.media_types import ACCEPT
 
-ECR_HOST = re.compile(r"[0-9]{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
-ECR_TOKEN_LIFETIME = 12 * 3600
-ECR_TOKEN_REFRESH_MARGIN = 3600
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 256 * 1024
@@ -134,23 +131,18 @@ def _retry_hook(error: Exception) -> bool | float:
     return isinstance(error, TransportError | DigestMismatch)
 
 
-def ecr_credentials(region: str) -> CredentialSource:
-    """`AWS:<password>` from ECR's GetAuthorizationToken, renewed an hour before its 12 hours end."""
-    cached: dict[str, Any] = {}
+@functools.cache
+def env_proxy(scheme: str, host: str, port: int | None) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """The proxy `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` give for an origin, by aiohttp's own rules.
 
-    def fetch() -> tuple[str, str]:
-        if cached and cached["expires"] - time.time() > ECR_TOKEN_REFRESH_MARGIN:
-            return cached["credentials"]  # type: ignore[no-any-return]
-        import boto3
-
-        data = boto3.client("ecr", region_name=region).get_authorization_token()["authorizationData"][0]
-        user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-        expires = data.get("expiresAt")
-        cached["expires"] = expires.timestamp() if expires else time.time() + ECR_TOKEN_LIFETIME
-        cached["credentials"] = (user, password)
-        return user, password
-
-    return fetch
+    Looked up once per origin: aiohttp's `trust_env` looks it up, and `~/.netrc`, on a thread for
+    every request, a quarter of the warm's client CPU (bench/README.md). `.netrc` logins are not
+    wanted anyway: a login goes only where `auth` allows.
+    """
+    try:
+        return get_env_proxy_for_url(URL.build(scheme=scheme, host=host, port=port))
+    except LookupError:
+        return None, None
 
 
 def ssl_context() -> ssl.SSLContext:
@@ -188,8 +180,8 @@ class RegistryClient:
             )
         self.origin = origin_of(self.base_url)
         self.path_prefix = parts.path.strip("/")
-        if self.credentials is None and (match := ECR_HOST.fullmatch(parts.hostname or "")):
-            self.credentials = ecr_credentials(match["region"])
+        if self.credentials is None:
+            self.credentials = ecr_login(parts.hostname or "")
         self.auth = RegistryAuth(self.base_url, self.credentials, self.trusted_realms)
         self._slots = asyncio.Semaphore(self.concurrency)
         self._urgent_slots = asyncio.Semaphore(URGENT_LANES)
@@ -201,7 +193,7 @@ class RegistryClient:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.concurrency + URGENT_LANES, ssl=ssl_context()),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.limits.connect_timeout),
-                trust_env=True,
+                trust_env=False,  # proxies come from `env_proxy`, once per origin
                 auto_decompress=False,
                 skip_auto_headers=("Accept-Encoding",),
                 max_line_size=self.limits.max_header_bytes,
@@ -362,7 +354,10 @@ class RegistryClient:
             self.requests += 1
             same_origin = origin_of(str(current)) == self.origin
             sent = {**headers, **self.auth.headers(scope)} if same_origin else dict(headers)
-            response = await self._http().request(method, current, headers=sent, allow_redirects=False)
+            proxy, proxy_auth = env_proxy(current.scheme, current.host or "", current.port)
+            response = await self._http().request(
+                method, current, headers=sent, allow_redirects=False, proxy=proxy, proxy_auth=proxy_auth
+            )
             location = response.headers.get("location")
             if not (follow_redirects and response.status in REDIRECT_STATUS and location):
                 return _Answer(response, redirected)

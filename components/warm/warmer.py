@@ -84,21 +84,19 @@ def blobs_of_all(manifests: Iterable[Manifest]) -> list[Descriptor]:
 
 
 class Warmer:
-    """Warms targets through one cache endpoint, sharing a connection pool and its concurrency bound.
+    """Warms targets through one cache origin, sharing a connection pool and its concurrency bound.
 
-    `fetch` pulls a tag's manifests and blobs through the cache; `verify` then confirms the cache
-    serves the manifests and holds every blob, and fetches again what it lost. `warm_all` fetches
-    everything before verifying anything: by then the cache has finished storing what it relayed,
-    so one look per blob suffices, where an early look at a blob whose store is in flight makes
-    distribution's proxy fetch it from upstream once more.
+    `fetch` pulls a tag's manifests (`resolve`) and blobs (`pull`) through the cache; `verify` then
+    confirms the cache serves the manifests and holds every blob, and fetches again what it lost.
 
-    Work on one digest runs one repository at a time (`_digest_lock`): distribution's proxy keeps a
-    single store of a digest in flight, whatever the repository, and a second repository asking
-    meanwhile gets the blob relayed and never stored. A layer many repositories share is thus a
-    chain of requests the end of the warm waits on, so its later links use the client's urgent
-    lane. Copies the proxy still lost are found by `verify` and fetched again. Waiting for each
-    store before the next repository asks, which loses none, measured slower here: every link
-    then costs a look and a wait on top of its download.
+    Copies of one layer are fetched for all repositories at once. distribution's proxy keeps a single
+    store of a digest in flight, whatever the repository, so a repository asking meanwhile gets the
+    blob relayed and never stored: `verify` finds those copies and has them stored again. That
+    repair runs one repository at a time per digest (`_digest_lock`), so it does not lose them
+    again; for a layer several repositories share (`expect`), that chain is what the end of the
+    warm waits on, so it runs in the client's urgent lane. Fetching the copies one repository at a
+    time instead, which loses none, measured slower (bench/README.md): the 50 links of a layer 50
+    images share became the whole tail of the warm.
     """
 
     def __init__(
@@ -110,8 +108,17 @@ class Warmer:
         self._blobs: dict[tuple[str, str], asyncio.Task[Blob]] = {}
         self._digest_locks: dict[str, asyncio.Lock] = {}
         self._stored: set[tuple[str, str]] = set()
-        self._fetched_digests: set[str] = set()
         self._lost: set[tuple[str, str]] = set()
+        self._shared: set[str] = set()
+
+    def expect(self, results: Iterable[WarmResult]) -> None:
+        """Note the digests more than one repository asks for, from resolved manifests: their repair
+        chain sets the end of the warm, so it goes in the urgent lane."""
+        seen: dict[str, set[str]] = {}
+        for result in results:
+            for blob in blobs_of_all(result.manifests):
+                seen.setdefault(blob.digest, set()).add(result.target.repository)
+        self._shared |= {digest for digest, repositories in seen.items() if len(repositories) > 1}
 
     def _digest_lock(self, digest: str) -> asyncio.Lock:
         return self._digest_locks.setdefault(digest, asyncio.Lock())
@@ -121,7 +128,8 @@ class Warmer:
         Later askers move no bytes of their own (their `size` is 0)."""
         key = (repository, blob.digest)
         task = self._blobs.get(key)
-        if task is None:
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            # None yet, or a failed one: a long-lived warmer (the provider's) tries again.
             task = asyncio.ensure_future(self._fetch_blob(repository, blob, keep=keep))
             self._blobs[key] = task
             return await asyncio.shield(task)
@@ -132,11 +140,7 @@ class Warmer:
         return Blob(0, body, fetched.stored)
 
     async def _fetch_blob(self, repository: str, blob: Descriptor, *, keep: bool) -> Blob:
-        async with self._digest_lock(blob.digest):
-            shared = blob.digest in self._fetched_digests
-            self._fetched_digests.add(blob.digest)
-            with self.client.urgent() if shared else contextlib.nullcontext():
-                fetched = await self.client.get_blob(repository, blob.digest, blob.size, keep=keep)
+        fetched = await self.client.get_blob(repository, blob.digest, blob.size, keep=keep)
         # An answer from the cache's own storage proves it holds the blob (always so for ECR, which
         # redirects to S3); distribution's proxy relays a cold blob while it stores it.
         if fetched.stored:
@@ -157,9 +161,23 @@ class Warmer:
 
     async def fetch(self, target: WarmTarget) -> WarmResult:
         """Pull the tag's manifests and blobs through the cache."""
+        return await self.pull(await self.resolve(target))
+
+    async def resolve(self, target: WarmTarget) -> WarmResult:
+        """The tag's manifests, those of the chosen platforms with them; or `unchanged` per the lock."""
         result = WarmResult(target)
         try:
-            await self._fetch(target, result)
+            await self._resolve(target, result)
+        except Exception as error:  # one image's failure must not stop the others
+            result.error = _describe_error(error)
+        return result
+
+    async def pull(self, result: WarmResult) -> WarmResult:
+        """Every blob the resolved manifests name, through the cache."""
+        if not result.ok or result.unchanged:
+            return result
+        try:
+            await self._pull(result)
         except Exception as error:  # one image's failure must not stop the others
             result.error = _describe_error(error)
         return result
@@ -172,7 +190,8 @@ class Warmer:
 
         async def confirm_blob(blob: Descriptor) -> None:
             async with self._digest_lock(blob.digest):
-                await self._confirm(repository, blob)
+                with self.client.urgent() if blob.digest in self._shared else contextlib.nullcontext():
+                    await self._confirm(repository, blob)
 
         try:
             blobs = blobs_of_all(result.manifests)
@@ -185,7 +204,7 @@ class Warmer:
             result.error = _describe_error(error)
         return result
 
-    async def _fetch(self, target: WarmTarget, result: WarmResult) -> None:
+    async def _resolve(self, target: WarmTarget, result: WarmResult) -> None:
         repository = target.repository
         if target.locked_digest is not None:
             served = await self.client.head_manifest(repository, target.tag)
@@ -222,7 +241,11 @@ class Warmer:
                 )
         else:
             manifests = [top]
-        blobs = blobs_of_all(manifests)
+        result.manifests = [top, *manifests] if top.is_index else [top]
+
+    async def _pull(self, result: WarmResult) -> None:
+        target, repository, top = result.target, result.target.repository, result.manifests[0]
+        blobs = blobs_of_all(result.manifests)
         # A single manifest's platform is in its config, fetched with the layers rather than before
         # them, which would cost every image a round trip.
         config_digest = top.config.digest if top.config is not None else None
@@ -237,7 +260,6 @@ class Warmer:
         )
         if config_digest is not None:
             result.platforms = [config_platform(fetched[config_digest].body or b"", str(target.source))]
-        result.manifests = [top, *manifests] if top.is_index else [top]
         result.blobs = len(blobs)
         result.bytes_moved = sum(len(m.body) for m in result.manifests) + sum(
             f.size for f in fetched.values()
@@ -260,8 +282,10 @@ class Warmer:
             async for attempt in stamina.retry_context(
                 on=BlobNotKept,
                 attempts=self.verify_attempts,
-                wait_initial=0.02,
-                wait_jitter=0.02,
+                # A store the look itself started ends within a few ms once the proxy has the blob;
+                # every link of a shared layer's repair chain waits this long (bench/README.md).
+                wait_initial=0.008,
+                wait_jitter=0.008,
                 wait_max=1.0,
                 timeout=60,
             ):
@@ -285,22 +309,20 @@ def _describe_error(error: Exception) -> str:
 async def warm_all(
     warmer: Warmer, targets: Sequence[WarmTarget], report: Callable[[WarmResult], None] = lambda _: None
 ) -> list[WarmResult]:
-    """Fetch everything, then verify (see `Warmer`), reporting each image as it is verified, and an
-    image whose fetch failed as soon as it failed."""
+    """Resolve every manifest, then pull each image's blobs and verify it as soon as they are in,
+    reporting each image when it is done, or as soon as it failed.
 
-    async def fetch(target: WarmTarget) -> WarmResult:
-        result = await warmer.fetch(target)
-        if not result.ok:
-            report(result)
-        return result
+    Manifests first, all of them: they are small, and they tell which layers several repositories
+    share (`Warmer.expect`). Verifying an image right after its own pull overlaps the
+    verification with the tail of the warm (the chain of a shared layer) instead of queueing it
+    all behind that tail; a look at a copy whose store is still finishing waits and looks again.
+    """
+    resolved = await asyncio.gather(*(warmer.resolve(target) for target in targets))
+    warmer.expect(result for result in resolved if result.ok)
 
-    fetched = await asyncio.gather(*(fetch(target) for target in targets))
+    async def finish(result: WarmResult) -> WarmResult:
+        done = await warmer.verify(await warmer.pull(result))
+        report(done)
+        return done
 
-    async def verify(result: WarmResult) -> WarmResult:
-        if not result.ok:
-            return result
-        verified = await warmer.verify(result)
-        report(verified)
-        return verified
-
-    return list(await asyncio.gather(*(verify(result) for result in fetched)))
+    return list(await asyncio.gather(*(finish(result) for result in resolved)))

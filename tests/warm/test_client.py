@@ -23,9 +23,10 @@ from components.warm.client import (
     BlobStatus,
     RegistryClient,
     RetryPolicy,
-    ecr_credentials,
+    env_proxy,
     parse_retry_after,
 )
+from components.warm.ecr_login import ecr_credentials, ecr_login
 from components.warm.errors import DeadlineExceeded, DigestMismatch, RegistryError, TransportError
 from components.warm.limits import Limits
 from components.warm.media_types import ACCEPT, DOCKER_MANIFEST, OCI_INDEX
@@ -191,6 +192,16 @@ def test_ecr_hosts_log_in_with_an_authorization_token_renewed_before_it_ends(
     eleven_and_a_half_hours_later = time.time() + 11.5 * 3600
     monkeypatch.setattr(time, "time", lambda: eleven_and_a_half_hours_later)
     assert login() == ("AWS", "ecr-password-2"), "renewed in its last hour"
+
+
+def test_one_ecr_login_per_registry_host_shared_by_every_client() -> None:
+    host = "210987654321.dkr.ecr.eu-west-2.amazonaws.com"
+    first = RegistryClient(f"https://{host}/docker-hub").credentials
+    assert first is not None
+    assert RegistryClient(f"https://{host}/quay").credentials is first, "one login for two prefixes"
+    assert ecr_login(host.upper()) is first
+    assert ecr_login("111111111111.dkr.ecr.eu-west-2.amazonaws.com") is not first, "another registry"
+    assert ecr_login("registry.example.com") is None
 
 
 def test_login_needed_but_none_configured() -> None:
@@ -649,3 +660,17 @@ def test_headers_past_the_cap_fail_without_retrying() -> None:
 
     run(go())
     assert len(server.requests) == 1
+
+
+def test_proxies_come_from_the_environment_once_per_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "registry.internal")
+    env_proxy.cache_clear()
+    try:
+        proxy, _ = env_proxy("https", "quay.io", None)
+        assert str(proxy) == "http://proxy.internal:3128"
+        assert env_proxy("https", "registry.internal", None) == (None, None), "NO_PROXY is honoured"
+        monkeypatch.delenv("HTTPS_PROXY")
+        assert env_proxy("https", "quay.io", None)[0] == proxy, "looked up once, not per request"
+    finally:
+        env_proxy.cache_clear()

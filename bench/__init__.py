@@ -1,0 +1,1 @@
+"""Benchmarks: scripts with reported numbers (see README.md), not timed tests."""
