@@ -96,6 +96,17 @@ def test_the_plan_with_a_schedule_has_the_function_and_one_schedule(run_program:
     )
 
 
+def test_the_plan_prints_the_functions_code_as_its_files(run_program: RunProgram) -> None:
+    """`plan --json` is one JSON object: the code archive shows as its files, the catalogue as text."""
+    run = run_program({**BASE, "warm": {"schedule": "rate(1 day)"}}, images=IMAGES)
+    planned = json.loads(json.dumps(run.plan.as_json()))
+    (function,) = [r for r in planned["resources"] if r["type"] == FUNCTION]
+    files = function["inputs"]["code"]["assets"]
+    assert set(files) == {CATALOGUE_FILE, PLACEHOLDER_FILE}
+    catalogue = PackagedCatalogue.model_validate_json(files[CATALOGUE_FILE]["text"])
+    assert len(catalogue.shards) == 1
+
+
 def test_the_plan_without_a_schedule_registers_nothing_new(run_program: RunProgram) -> None:
     run = run_program(BASE, images=IMAGES)
     assert not {type_ for type_, _ in run.raw_inputs} & NEW_TYPES
