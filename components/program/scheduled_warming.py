@@ -15,7 +15,13 @@ from components.config.settings import StackSettings
 from components.model.images import DEFAULT_TAG
 from components.policies.scheduled_warming import shard_catalogue
 from components.program import engine
-from components.program.lambda_package import ARCHITECTURE, HANDLER, LAMBDA_RUNTIME, code_archive
+from components.program.lambda_package import (
+    ARCHITECTURE,
+    HANDLER,
+    LAMBDA_RUNTIME,
+    PackagingError,
+    code_archive,
+)
 from components.resources.scheduled_warming import FunctionCode, ScheduledWarming, ScheduledWarmingArgs
 from components.warm.lambda_handler import PackagedCatalogue, PackagedImage
 from components.warming import WarmSpec
@@ -47,8 +53,14 @@ def packaged_catalogue(images: Sequence[PackagedImage]) -> PackagedCatalogue:
 
 
 def function_code(catalogue: PackagedCatalogue, *, placeholder: bool) -> FunctionCode:
+    """The packaged code; pip failing under `pulumi up` stops the run with pip's answer, not a traceback."""
+    try:
+        archive = code_archive(catalogue, placeholder=placeholder)
+    except PackagingError as error:
+        # pulumi.RunError: Pulumi's documented way to end a program cleanly (pulumi/errors.py).
+        raise pulumi.RunError(str(error)) from None
     return FunctionCode(
-        archive=code_archive(catalogue, placeholder=placeholder),
+        archive=archive,
         handler=HANDLER,
         runtime=LAMBDA_RUNTIME,
         architecture=ARCHITECTURE,

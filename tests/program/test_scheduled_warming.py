@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 
 from components.config.load import load_stack_settings
@@ -13,7 +14,7 @@ from components.errors import InputError
 from components.model.ecr import registry_host
 from components.policies.scheduled_warming import MiB
 from components.program.lambda_package import PLACEHOLDER_FILE
-from components.program.scheduled_warming import packaged_catalogue, scheduled_images
+from components.program.scheduled_warming import function_code, packaged_catalogue, scheduled_images
 from components.warm.lambda_handler import CATALOGUE_FILE, PackagedCatalogue
 from components.warming import warm_specs
 from tests.config.test_settings import error_for, settings_for
@@ -169,3 +170,14 @@ def test_a_bad_schedule_in_a_stack_file_names_the_key_and_its_line(tmp_path: Pat
 def test_a_schedule_more_often_than_daily_is_a_warning(tmp_path: Path) -> None:
     settings = settings_for({"upstreams": {"quay.io": {}}, "warm": {"schedule": "rate(6 hours)"}}, tmp_path)
     assert any("at most once per 24 hours" in warning for warning in settings.warnings)
+
+
+def test_pip_failing_under_the_engine_ends_the_run_with_pips_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components.program import lambda_package
+
+    def failing() -> Path:
+        raise lambda_package.PackagingError("pip could not fetch the wheels; check access to PyPI")
+
+    monkeypatch.setattr(lambda_package, "install_dependencies", failing)
+    with pytest.raises(pulumi.RunError, match="check access to PyPI"):
+        function_code(packaged_catalogue([]), placeholder=False)
