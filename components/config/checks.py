@@ -17,6 +17,12 @@ from components.model.ecr import (
     TEMPLATE_DESCRIPTION_MAX,
     UNSUPPORTED_REGIONS,
 )
+from components.model.schedules import (
+    SCHEDULE_EXAMPLES,
+    schedule_expression_problem,
+    schedule_expression_warning,
+    timezone_problem,
+)
 from components.model.upstreams import Credential, resolve_upstream
 from components.policies.access import ACCOUNT_ID, ORGANIZATION_ID
 from components.policies.lifecycle import RetentionSettings, build_lifecycle_policy
@@ -124,7 +130,8 @@ def check_lifecycle(config: ProjectConfig, check: Checker) -> tuple[str, list[st
         return "", []
 
 
-def check_warm(config: ProjectConfig, check: Checker) -> None:
+def check_warm(config: ProjectConfig, check: Checker) -> list[str]:
+    """The backend's command, and `schedule`/`scheduleTimezone`; returns a warning for a schedule faster than daily."""
     warm = config.warm
     if warm.backend == "command" and not warm.pull_command:
         check.add(
@@ -134,6 +141,16 @@ def check_warm(config: ProjectConfig, check: Checker) -> None:
         )
     elif warm.backend != "command" and warm.pull_command:
         check.add(("warm", "pullCommand"), f"is only used by the command backend, not {warm.backend!r}")
+    if (zone := timezone_problem(warm.schedule_timezone)) is not None:
+        check.add(("warm", "scheduleTimezone"), zone)
+    if warm.schedule is None:
+        return []
+    problem = schedule_expression_problem(warm.schedule)
+    if problem is not None:
+        check.add(("warm", "schedule"), problem, f"for example {SCHEDULE_EXAMPLES}")
+        return []
+    warning = schedule_expression_warning(warm.schedule)
+    return [warning] if warning else []
 
 
 def check_access(config: ProjectConfig, check: Checker) -> list[str]:

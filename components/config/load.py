@@ -131,7 +131,7 @@ def build_settings(
     warnings += check_access(config, check)
     check_policy_sizes(config, rules, region, check)
     check_endpoints(config, check)
-    check_warm(config, check)
+    warnings += check_warm(config, check)
     check_alerts_and_rotation(config, region, check)
     raise_if_any(check.problems)
     entries = check_catalogue(config, rules, root, check)

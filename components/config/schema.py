@@ -77,6 +77,9 @@ class WarmConfig(_Section):
     prune: bool = False
     pull_command: str | None = None
     concurrency: int = Field(default=8, ge=1, le=64)
+    # Scheduled re-warming (program/scheduled_warming.py): an EventBridge Scheduler expression.
+    schedule: str | None = None
+    schedule_timezone: str = "UTC"
 
 
 class AlertsConfig(_Section):

@@ -25,6 +25,11 @@ def use_offline_settings(settings: StackSettings | None) -> None:
     _offline_settings = settings
 
 
+def is_offline() -> bool:
+    """True under the offline plan and the mock tests: nothing may be fetched from the network."""
+    return _offline_settings is not None
+
+
 def engine_settings() -> StackSettings:
     """The whole config bag the language host passes in `PULUMI_CONFIG`, secrets marked as such.
 

@@ -29,6 +29,7 @@ OUTPUTS: tuple[OutputSpec, ...] = (
     OutputSpec("vpc_endpoint_security_group_id", "string or null"),
     OutputSpec("kubelet_credential_provider_config", "string (YAML)"),
     OutputSpec("alerts_topic_arn", "string or null"),
+    OutputSpec("warm_schedule_function_arn", "string or null"),
     OutputSpec("containerd_hosts", "map: upstream registry -> hosts.toml"),
     OutputSpec("al2023_user_data", "string (MIME multi-part)"),
     OutputSpec("bottlerocket_settings", "string (TOML)"),
@@ -49,6 +50,7 @@ class StackOutputs:
     vpc_endpoint_security_group_id: pulumi.Input[str] | None
     kubelet_credential_provider_config: pulumi.Input[str]
     alerts_topic_arn: pulumi.Input[str] | None
+    warm_schedule_function_arn: pulumi.Input[str] | None
     containerd_hosts: pulumi.Input[dict[str, str]]
     al2023_user_data: pulumi.Input[str]
     bottlerocket_settings: pulumi.Input[str]

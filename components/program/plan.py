@@ -97,7 +97,20 @@ def _masked(value: Any) -> Any:
         }
     if isinstance(value, list):
         return [_masked(v) for v in value]
+    if isinstance(value, pulumi.Asset | pulumi.Archive):
+        return _asset(value)
     return value
+
+
+def _asset(value: pulumi.Asset | pulumi.Archive) -> dict[str, Any]:
+    """An asset or archive (a Lambda function's code) as JSON: its files, each string's text or file's path."""
+    if isinstance(value, pulumi.AssetArchive):
+        return {"assets": {name: _masked(asset) for name, asset in sorted(value.assets.items())}}
+    if isinstance(value, pulumi.StringAsset):
+        return {"text": value.text}
+    if isinstance(value, pulumi.FileAsset | pulumi.FileArchive):
+        return {"path": str(value.path)}
+    return {"uri": str(getattr(value, "uri", type(value).__name__))}
 
 
 # `aws:ecr/pullThroughCacheRule:PullThroughCacheRule`: package, module (its service), resource.

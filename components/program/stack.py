@@ -16,6 +16,7 @@ from components.policies.network import validate_route_table_id, validate_subnet
 from components.policies.node_config import containerd_hosts, kubelet_credential_provider_config
 from components.policies.node_userdata import al2023_user_data, bottlerocket_settings
 from components.program.outputs import StackOutputs
+from components.program.scheduled_warming import scheduled_warming
 from components.program.stack_documents import documents_for
 from components.resources.access import CacheAccess, CacheAccessArgs
 from components.resources.alerts import CacheAlerts, CacheAlertsArgs
@@ -158,6 +159,10 @@ TAGGED = frozenset(
         "aws:kms/key:Key",
         "aws:sns/topic:Topic",
         "aws:cloudwatch/eventRule:EventRule",
+        # Scheduled re-warming (program/scheduled_warming.py).
+        "aws:lambda/function:Function",
+        "aws:sqs/queue:Queue",
+        "aws:cloudwatch/logGroup:LogGroup",
     }
 )
 
@@ -216,6 +221,11 @@ def build(settings: StackSettings) -> StackOutputs:
         }
     )
     endpoint_ids, security_group_id = _endpoints(settings)
+    # --- scheduled re-warming (`warm.schedule`): None, and nothing registered, without a schedule ---
+    warm_schedule_function_arn = scheduled_warming(
+        settings, specs, partition=partition, account_id=account_id, depends_on=[cache, templates]
+    )
+    # --- end of scheduled re-warming ---
     region = settings.region
     return StackOutputs(
         registry=registry,
@@ -229,6 +239,7 @@ def build(settings: StackSettings) -> StackOutputs:
         vpc_endpoint_ids=endpoint_ids,
         vpc_endpoint_security_group_id=security_group_id,
         alerts_topic_arn=_alerts(settings, partition, account_id),
+        warm_schedule_function_arn=warm_schedule_function_arn,
         kubelet_credential_provider_config=kubelet_credential_provider_config(
             registry_host=registry, region=region, upstreams=settings.cache_prefixes()
         ),

@@ -1,7 +1,7 @@
 """Scheduled re-warming: the Lambda function EventBridge Scheduler invokes, one shard per schedule.
 
 Each schedule sends `{"shard": i, "of": n}`. The catalogue travels with the code as JSON
-(`CATALOGUE_FILE`, written at `pulumi up` by `components.scheduled_warming_package`), already
+(`CATALOGUE_FILE`, written at `pulumi up` by `components.program.lambda_package`), already
 split into `n` shards, so the function needs no config and reads nothing but ECR. It logs in with
 GetAuthorizationToken (boto3 ships in the Lambda Python runtime:
 https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html), warms its shard through the

@@ -1,6 +1,6 @@
 """`warm.schedule`: the EventBridge Scheduler expressions it accepts, checked before anything is registered.
 
-Pure and light (only the standard library), so the settings can import it without the warm engine.
+A domain validator, pure (only the standard library): config/ checks the setting with it.
 """
 
 from __future__ import annotations

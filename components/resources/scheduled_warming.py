@@ -4,7 +4,8 @@ A tag nobody pulls is never refreshed, and an image nobody pulls may be archived
 catalogue regularly keeps mutable tags fresh, keeps the images pulled, and turns an upstream
 deletion into a failed invocation (dead-letter queue, Lambda's `Errors` metric) and a failed
 sync event for the alerts. EventBridge Scheduler runs one schedule per shard of the catalogue,
-each within Lambda's time limit (`scheduled_warming_policies.shard_catalogue`).
+each within Lambda's time limit (`policies/scheduled_warming.py`, `shard_catalogue`). The code,
+with the catalogue already split into those shards, arrives built (`program/lambda_package.py`).
 
 Failures: Scheduler's dead-letter queue gets invocations it could not deliver
 (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html). Scheduler
@@ -17,36 +18,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config.source import PROJECT_ROOT
-from components.model.images import DEFAULT_TAG
-from components.scheduled_warming_package import (
-    ARCHITECTURE,
-    HANDLER,
-    LAMBDA_RUNTIME,
-    archive_files,
-    install_dependencies,
-)
-from components.scheduled_warming_policies import (
+from components.policies.scheduled_warming import (
     LAMBDA_MAX_TIMEOUT_SECONDS,
     function_policy,
     function_trust_policy,
     policy_excess,
     scheduler_policy,
     scheduler_trust_policy,
-    shard_catalogue,
 )
-from components.warm.lambda_handler import CATALOGUE_FILE, PackagedCatalogue, PackagedImage, render_catalogue
-from components.warming import WarmSpec
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:ScheduledWarming"
-PLACEHOLDER_FILE = "PLACEHOLDER"
-PLACEHOLDER_TEXT = "The offline plan does not fetch wheels; `pulumi up` packages the real code here.\n"
 # CloudWatch Logs' allowed retention periods (PutRetentionPolicy):
 # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
 LOG_RETENTION_DAYS = frozenset(
@@ -63,37 +49,28 @@ FUNCTION_RETRY_ATTEMPTS = 0
 FUNCTION_MAX_EVENT_AGE_SECONDS = 3600
 
 
-def scheduled_images(
-    specs: Sequence[WarmSpec], sizes: Mapping[str, int] | None = None
-) -> list[PackagedImage]:
-    """The catalogue as the function warms it; `sizes` maps a catalogue reference to its bytes, when known."""
-    sizes = sizes or {}
-    return [
-        PackagedImage(
-            source=str(spec.entry.ref),
-            registry_url=spec.registry_url,
-            repository=spec.path,
-            tag=spec.entry.ref.tag or DEFAULT_TAG,
-            platforms=tuple(spec.entry.platforms) if spec.entry.platforms else None,
-            size_bytes=sizes.get(str(spec.entry.ref)),
-        )
-        for spec in specs
-    ]
+@dataclass(frozen=True)
+class FunctionCode:
+    """The function's code as the program packaged it, with the runtime it was packaged for."""
+
+    archive: pulumi.Archive
+    handler: str
+    runtime: str
+    architecture: str
 
 
 @dataclass(frozen=True)
 class ScheduledWarmingArgs:
-    """Plain values: when to run, what to warm, where, and how the function is sized.
+    """Plain values: when to run, how many shards the code holds, where, and how the function is sized.
 
     `memory_mb`: the warm is network-bound, but Lambda gives CPU in proportion to memory and the
     warm hashes every byte it receives; 1,024 MB is about 0.6 vCPU
     (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
-    `placeholder_code`: the offline plan and the mock tests package a placeholder instead of
-    fetching wheels from PyPI.
     """
 
     schedule: str
-    images: Sequence[PackagedImage]
+    shards: int
+    code: FunctionCode
     prefixes: Sequence[str]
     partition: str
     region: str
@@ -103,11 +80,10 @@ class ScheduledWarmingArgs:
     memory_mb: int = 1024
     log_retention_days: int = 30
     flexible_window_minutes: int = 15
-    placeholder_code: bool = False
-    project_root: Path = PROJECT_ROOT
-    tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.shards < 1:
+            raise ValueError(f"{self.shards} shards: the catalogue is at least one shard, even empty")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise ValueError(
                 f"log retention of {self.log_retention_days} days: CloudWatch Logs allows {sorted(LOG_RETENTION_DAYS)}"
@@ -118,19 +94,6 @@ class ScheduledWarmingArgs:
             raise ValueError(
                 f"a flexible window of {self.flexible_window_minutes} minutes: Scheduler allows 1 to 1,440"
             )
-
-
-def code_archive(args: ScheduledWarmingArgs, catalogue: PackagedCatalogue) -> pulumi.Archive:
-    """The function's code: the handler's modules, the wheels and the catalogue, or a placeholder offline."""
-    assets: dict[str, pulumi.Asset | pulumi.Archive] = {
-        CATALOGUE_FILE: pulumi.StringAsset(render_catalogue(catalogue))
-    }
-    if args.placeholder_code:
-        assets[PLACEHOLDER_FILE] = pulumi.StringAsset(PLACEHOLDER_TEXT)
-    else:
-        files = archive_files(args.project_root, install_dependencies())
-        assets |= {path: pulumi.FileAsset(str(source)) for path, source in files.items()}
-    return pulumi.AssetArchive(assets)
 
 
 def _checked(text: str, what: str) -> str:
@@ -151,37 +114,53 @@ class ScheduledWarming(pulumi.ComponentResource):
     function_arn: pulumi.Output[str]
     dead_letter_queue_url: pulumi.Output[str]
     log_group_name: pulumi.Output[str]
+    schedule_arns: pulumi.Output[list[str]]
     shards: int
 
     def __init__(
         self, name: str, args: ScheduledWarmingArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
-        catalogue = shard_catalogue(args.images)
-        self.shards = len(catalogue.shards)
-
+        self.shards = args.shards
         queue = aws.sqs.Queue(
             f"{name}-dead-letters",
             sqs_managed_sse_enabled=True,
             message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
-            tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", retention_in_days=args.log_retention_days, tags=tags, opts=child
+            f"{name}-logs",
+            retention_in_days=args.log_retention_days,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        function_role = aws.iam.Role(
+        function = self._function(name, args, queue, log_group)
+        schedules = self._schedules(name, args, function, queue)
+        self.function_arn = function.arn
+        self.dead_letter_queue_url = queue.url
+        self.log_group_name = log_group.name
+        self.schedule_arns = pulumi.Output.all(*(schedule.arn for schedule in schedules))
+        self.register_outputs(
+            {
+                "function_arn": self.function_arn,
+                "dead_letter_queue_url": self.dead_letter_queue_url,
+                "log_group_name": self.log_group_name,
+                "schedule_arns": self.schedule_arns,
+            }
+        )
+
+    def _function(
+        self, name: str, args: ScheduledWarmingArgs, queue: aws.sqs.Queue, log_group: aws.cloudwatch.LogGroup
+    ) -> aws.lambda_.Function:
+        """The function with its role, and where its failed asynchronous invocations go."""
+        role = aws.iam.Role(
             f"{name}-function",
             description="The scheduled re-warming function: pulls this stack's catalogue through its cache.",
             assume_role_policy=_render(function_trust_policy()),
-            tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        function_permissions = aws.iam.RolePolicy(
+        permissions = aws.iam.RolePolicy(
             f"{name}-function",
-            role=function_role.id,
+            role=role.id,
             policy=pulumi.Output.all(log_group.arn, queue.arn).apply(
                 lambda arns: _checked(
                     _render(
@@ -198,21 +177,20 @@ class ScheduledWarming(pulumi.ComponentResource):
                     "function's policy",
                 )
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        after_permissions = pulumi.ResourceOptions(parent=self, depends_on=[function_permissions])
+        after_permissions = pulumi.ResourceOptions(parent=self, depends_on=[permissions])
         function = aws.lambda_.Function(
             f"{name}-function",
             description="Pulls this stack's image catalogue through the ECR pull-through cache (one shard per call).",
-            runtime=LAMBDA_RUNTIME,
-            architectures=[ARCHITECTURE],
-            handler=HANDLER,
-            code=code_archive(args, catalogue),
-            role=function_role.arn,
+            runtime=args.code.runtime,
+            architectures=[args.code.architecture],
+            handler=args.code.handler,
+            code=args.code.archive,
+            role=role.arn,
             memory_size=args.memory_mb,
             timeout=LAMBDA_MAX_TIMEOUT_SECONDS,
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=log_group.name),
-            tags=tags,
             opts=after_permissions,
         )
         aws.lambda_.FunctionEventInvokeConfig(
@@ -227,28 +205,33 @@ class ScheduledWarming(pulumi.ComponentResource):
             ),
             opts=after_permissions,
         )
-        scheduler_role = aws.iam.Role(
+        return function
+
+    def _schedules(
+        self, name: str, args: ScheduledWarmingArgs, function: aws.lambda_.Function, queue: aws.sqs.Queue
+    ) -> list[aws.scheduler.Schedule]:
+        """The scheduler's role, and one schedule per shard, each sending its shard's number."""
+        role = aws.iam.Role(
             f"{name}-scheduler",
             description="EventBridge Scheduler invokes the scheduled re-warming function with this role.",
             assume_role_policy=_render(scheduler_trust_policy(account_id=args.account_id)),
-            tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        scheduler_permissions = aws.iam.RolePolicy(
+        permissions = aws.iam.RolePolicy(
             f"{name}-scheduler",
-            role=scheduler_role.id,
+            role=role.id,
             policy=pulumi.Output.all(function.arn, queue.arn).apply(
                 lambda arns: _checked(
                     _render(scheduler_policy(function_arn=arns[0], dead_letter_queue_arn=arns[1])),
                     "scheduler's policy",
                 )
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        schedules = [
+        return [
             aws.scheduler.Schedule(
                 f"{name}-shard-{shard}",
-                description=f"Re-warms shard {shard} of {self.shards} of the image catalogue.",
+                description=f"Re-warms shard {shard} of {args.shards} of the image catalogue.",
                 schedule_expression=args.schedule,
                 schedule_expression_timezone=args.timezone,
                 # Shards start at different moments in the window, instead of all pulling at once.
@@ -257,28 +240,15 @@ class ScheduledWarming(pulumi.ComponentResource):
                 ),
                 target=aws.scheduler.ScheduleTargetArgs(
                     arn=function.arn,
-                    role_arn=scheduler_role.arn,
-                    input=_render({"shard": shard, "of": self.shards}),
+                    role_arn=role.arn,
+                    input=_render({"shard": shard, "of": args.shards}),
                     retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
                         maximum_retry_attempts=SCHEDULER_RETRY_ATTEMPTS,
                         maximum_event_age_in_seconds=SCHEDULER_MAX_EVENT_AGE_SECONDS,
                     ),
                     dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(arn=queue.arn),
                 ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_permissions]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[permissions]),
             )
-            for shard in range(self.shards)
+            for shard in range(args.shards)
         ]
-
-        self.function_arn = function.arn
-        self.dead_letter_queue_url = queue.url
-        self.log_group_name = log_group.name
-        self.schedule_arns = pulumi.Output.all(*(schedule.arn for schedule in schedules))
-        self.register_outputs(
-            {
-                "function_arn": self.function_arn,
-                "dead_letter_queue_url": self.dead_letter_queue_url,
-                "log_group_name": self.log_group_name,
-                "schedule_arns": self.schedule_arns,
-            }
-        )

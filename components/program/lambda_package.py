@@ -13,8 +13,9 @@ python3.11 (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html); 
 AWS documents for a different build machine: `pip install --platform ... --only-binary=:all:`
 (https://docs.aws.amazon.com/lambda/latest/dg/python-package.html#python-package-native-libraries).
 
-Everything here but `install_dependencies` is pure, so the command and the file list are tested
-without the network; `install_dependencies` runs only at `pulumi up`.
+The command and the file list are tested without the network; `install_dependencies` runs pip,
+and `code_archive` calls it only when the program runs under the real engine: the offline plan and
+the mock tests package a placeholder instead (`placeholder=True`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+import pulumi
+
+from components.config.source import PROJECT_ROOT
+from components.warm.lambda_handler import CATALOGUE_FILE, PackagedCatalogue, render_catalogue
 
 LAMBDA_RUNTIME = "python3.12"
 PYTHON_VERSION = "3.12"
@@ -59,6 +65,8 @@ RUNTIME_REQUIREMENTS = (
 )
 PIP_TIMEOUT_SECONDS = 600
 _DONE_MARKER = ".complete"
+PLACEHOLDER_FILE = "PLACEHOLDER"
+PLACEHOLDER_TEXT = "The offline plan does not fetch wheels; `pulumi up` packages the real code here.\n"
 
 
 class PackagingError(RuntimeError):
@@ -209,3 +217,18 @@ def install_dependencies(cache_root: Path | None = None) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def code_archive(
+    catalogue: PackagedCatalogue, *, placeholder: bool, project_root: Path = PROJECT_ROOT
+) -> pulumi.AssetArchive:
+    """The function's code: the handler's modules, the wheels and the catalogue, or a placeholder offline."""
+    assets: dict[str, pulumi.Asset | pulumi.Archive] = {
+        CATALOGUE_FILE: pulumi.StringAsset(render_catalogue(catalogue))
+    }
+    if placeholder:
+        assets[PLACEHOLDER_FILE] = pulumi.StringAsset(PLACEHOLDER_TEXT)
+    else:
+        files = archive_files(project_root, install_dependencies())
+        assets |= {path: pulumi.FileAsset(str(source)) for path, source in files.items()}
+    return pulumi.AssetArchive(assets)

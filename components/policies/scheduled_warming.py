@@ -1,6 +1,8 @@
 """Scheduled re-warming, the pure part: IAM documents, how the catalogue is sharded, what a run costs.
 
-Tested as JSON and numbers, without Pulumi. What each grant is for:
+Tested as JSON and numbers, without Pulumi. Sharding and cost take any image with a `source` and
+a `size_bytes` (the handler's `PackagedImage` in the program), so this module needs neither the warm
+engine nor pydantic. What each grant is for:
 - the function pulls through the cache as a node does: `ecr:GetAuthorizationToken` (it has no
   resource, so `*`), the pull actions, `ecr:BatchImportUpstreamImage`, and `ecr:CreateRepository`,
   which ECR needs "if the repository storing the cached images doesn't already exist"
@@ -23,12 +25,11 @@ import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from components.policies.access import FIRST_PULL_ACTIONS, PULL_ACTIONS, pull_only
 from components.policies.limits import IAM_ROLE_INLINE_POLICIES
 from components.policies.templates import repository_arns
-from components.warm.lambda_handler import PackagedCatalogue, PackagedImage
 
 LAMBDA_SERVICE_PRINCIPAL = "lambda.amazonaws.com"
 SCHEDULER_SERVICE_PRINCIPAL = "scheduler.amazonaws.com"
@@ -55,6 +56,21 @@ ASSUMED_IMAGE_BYTES = 512 * MiB
 LAMBDA_ARM64_USD_PER_GB_SECOND = 0.0000133334
 LAMBDA_USD_PER_REQUEST = 0.20 / 1_000_000
 SAME_REGION_TRANSFER_USD_PER_GB = 0.0
+
+
+class SizedImage(Protocol):
+    """What sharding needs of an image: a stable name to order by, and its bytes when known."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def size_bytes(self) -> int | None: ...
+
+
+Image = TypeVar("Image", bound=SizedImage)
+# The catalogue split for the schedules: shard `i` is what the schedule sending `{"shard": i}` warms.
+Shards = tuple[tuple[Image, ...], ...]
 
 
 def function_trust_policy() -> dict[str, Any]:
@@ -159,17 +175,17 @@ def policy_excess(text: str) -> str | None:
     return IAM_ROLE_INLINE_POLICIES.excess(text)
 
 
-def estimated_seconds(image: PackagedImage) -> float:
+def estimated_seconds(image: SizedImage) -> float:
     """How long one image takes to warm, by the slow assumptions above."""
     size = image.size_bytes if image.size_bytes is not None else ASSUMED_IMAGE_BYTES
     return IMAGE_OVERHEAD_SECONDS + size / ASSUMED_BYTES_PER_SECOND
 
 
-def _packed(images: Sequence[PackagedImage], count: int) -> list[list[PackagedImage]]:
+def _packed(images: Sequence[Image], count: int) -> list[list[Image]]:
     """Longest first, each into the least loaded shard (ties: the lowest index): balanced and stable."""
     ordered = sorted(images, key=lambda image: (-estimated_seconds(image), image.source))
     loads = [(0.0, index) for index in range(count)]
-    shards: list[list[PackagedImage]] = [[] for _ in range(count)]
+    shards: list[list[Image]] = [[] for _ in range(count)]
     for image in ordered:
         load, index = heapq.heappop(loads)
         shards[index].append(image)
@@ -177,9 +193,7 @@ def _packed(images: Sequence[PackagedImage], count: int) -> list[list[PackagedIm
     return [sorted(shard, key=lambda image: image.source) for shard in shards]
 
 
-def shard_catalogue(
-    images: Sequence[PackagedImage], budget: float = SHARD_BUDGET_SECONDS
-) -> PackagedCatalogue:
+def shard_catalogue(images: Sequence[Image], budget: float = SHARD_BUDGET_SECONDS) -> Shards[Image]:
     """As few shards as keep each one's estimate within `budget`; one image per shard at most.
 
     Starts from the total over the budget, and adds shards while packing leaves one over it.
@@ -187,7 +201,7 @@ def shard_catalogue(
     does not make the others spread thinner.
     """
     if not images:
-        return PackagedCatalogue(shards=((),))
+        return ((),)
     total = sum(estimated_seconds(image) for image in images)
     limit = max(budget, max(estimated_seconds(image) for image in images))
     count = min(len(images), max(1, math.ceil(total / limit)))
@@ -195,7 +209,7 @@ def shard_catalogue(
         shards = _packed(images, count)
         worst = max(sum(estimated_seconds(image) for image in shard) for shard in shards)
         if worst <= limit or count == len(images):
-            return PackagedCatalogue(shards=tuple(tuple(shard) for shard in shards))
+            return tuple(tuple(shard) for shard in shards)
         count += 1
 
 
@@ -218,7 +232,7 @@ class RunCost:
 
 
 def estimate_run_cost(
-    catalogue: PackagedCatalogue,
+    shards: Sequence[Sequence[SizedImage]],
     *,
     memory_mb: int,
     usd_per_gb_second: float = LAMBDA_ARM64_USD_PER_GB_SECOND,
@@ -229,17 +243,17 @@ def estimate_run_cost(
 
     Every run moves every image's bytes: the warm pulls each blob through the cache to prove it is kept.
     """
-    images = [image for shard in catalogue.shards for image in shard]
+    images = [image for shard in shards for image in shard]
     seconds = sum(estimated_seconds(image) for image in images)
     moved = sum(image.size_bytes if image.size_bytes is not None else ASSUMED_IMAGE_BYTES for image in images)
     gb_seconds = seconds * memory_mb / 1024
     return RunCost(
-        shards=len(catalogue.shards),
+        shards=len(shards),
         images=len(images),
         bytes_moved=moved,
         unknown_sizes=sum(image.size_bytes is None for image in images),
         function_seconds=seconds,
         gb_seconds=gb_seconds,
-        lambda_usd=gb_seconds * usd_per_gb_second + len(catalogue.shards) * usd_per_request,
+        lambda_usd=gb_seconds * usd_per_gb_second + len(shards) * usd_per_request,
         transfer_usd=moved / GiB * transfer_usd_per_gb,
     )
