@@ -125,26 +125,39 @@ def node_pull_policy(
     creation also needs `ecr:TagResource` (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html).
     """
     resources = _prefix_arns(partition, region, account_id, prefixes)
-    first_pull = sorted({*FIRST_PULL_ACTIONS, *(["ecr:TagResource"] if tags_new_repositories else [])})
     return pull_only(
         {
             "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AuthenticateToEcr",
-                    "Effect": "Allow",
-                    "Action": ["ecr:GetAuthorizationToken"],
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "PullThroughCache",
-                    "Effect": "Allow",
-                    "Action": sorted({*PULL_ACTIONS, *first_pull}),
-                    "Resource": resources,
-                },
-            ],
+            "Statement": pull_through_cache_statements(
+                resources, tags_new_repositories=tags_new_repositories
+            ),
         }
     )
+
+
+def pull_through_cache_statements(
+    repository_arns: Sequence[str], *, tags_new_repositories: bool
+) -> list[dict[str, Any]]:
+    """What any puller through the cache needs: a token, the pull actions and first-time caching.
+
+    One statement per action group, each repository ARN once; `ecr:TagResource` only when the
+    creation templates tag the repositories a first pull creates.
+    """
+    first_pull = {*FIRST_PULL_ACTIONS, *(["ecr:TagResource"] if tags_new_repositories else [])}
+    return [
+        {
+            "Sid": "AuthenticateToEcr",
+            "Effect": "Allow",
+            "Action": ["ecr:GetAuthorizationToken"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "PullThroughCache",
+            "Effect": "Allow",
+            "Action": sorted({*PULL_ACTIONS, *first_pull}),
+            "Resource": list(repository_arns),
+        },
+    ]
 
 
 def iter_actions(doc: Mapping[str, Any]) -> Iterator[str]:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from components.policies.access import FIRST_PULL_ACTIONS, PULL_ACTIONS, pull_only
+from components.policies.access import pull_only, pull_through_cache_statements
 from components.policies.limits import IAM_ROLE_INLINE_POLICIES
 from components.policies.templates import repository_arns
 
@@ -112,25 +112,12 @@ def function_policy(
     tags_new_repositories: bool = False,
 ) -> dict[str, Any]:
     """What the re-warming function may do: pull through the cache under the stack's prefixes, log, report."""
-    first_pull = {*FIRST_PULL_ACTIONS, *(["ecr:TagResource"] if tags_new_repositories else [])}
+    pulls = repository_arns(partition=partition, region=region, account_id=account_id, prefixes=prefixes)
     return pull_only(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AuthenticateToEcr",
-                    "Effect": "Allow",
-                    "Action": ["ecr:GetAuthorizationToken"],
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "PullThroughCache",
-                    "Effect": "Allow",
-                    "Action": sorted({*PULL_ACTIONS, *first_pull}),
-                    "Resource": repository_arns(
-                        partition=partition, region=region, account_id=account_id, prefixes=prefixes
-                    ),
-                },
+                *pull_through_cache_statements(pulls, tags_new_repositories=tags_new_repositories),
                 {
                     "Sid": "WriteItsOwnLogs",
                     "Effect": "Allow",
