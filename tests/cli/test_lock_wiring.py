@@ -194,7 +194,9 @@ def test_warm_signatures_in_the_stack_file_is_checked_with_its_line(tmp_path: Pa
     line = len(stack.splitlines()) + 2
     assert f"Pulumi.sig.yaml:{line}" in str(raised.value)
     assert "signatures" in str(raised.value)
-    (tmp_path / "Pulumi.sig.yaml").write_text(stack + "  ecr-pull-through-cache:warm:\n    signatures: true\n")
+    (tmp_path / "Pulumi.sig.yaml").write_text(
+        stack + "  ecr-pull-through-cache:warm:\n    signatures: true\n"
+    )
     assert load_stack_settings("sig", root=tmp_path).warm.signatures
 
 
