@@ -101,7 +101,9 @@ def run_lock(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", default=None, help="check the catalogue against Pulumi.<stack>.yaml")
-    parser.add_argument("--images", default="images.yaml", help="image catalogue (default: images.yaml)")
+    parser.add_argument(
+        "--images", default=None, help="image catalogue (default: the stack's imagesFile, else images.yaml)"
+    )
     parser.add_argument("--lock", type=Path, default=None, help="lock file (default: beside --images)")
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 when the upstream moved (for CI)"
@@ -114,13 +116,13 @@ def run(args: argparse.Namespace, make_source: Callable[[], TagSource], out: Tex
         if args.stack:
             from components.config.load import load_stack_settings
 
-            entries: Sequence[CatalogueEntry] = load_stack_settings(
-                args.stack, images_file=args.images
-            ).images
+            settings = load_stack_settings(args.stack, images_file=args.images)
+            entries: Sequence[CatalogueEntry] = settings.images
+            default_lock = settings.lock_path  # beside the catalogue `validate` and `plan` read
         else:
-            entries = load_catalogue(args.images)
-        lock_path = args.lock or lock_path_for(args.images)
-        return run_lock(entries, make_source(), lock_path, check=args.check, out=out)
+            images = args.images or "images.yaml"
+            entries, default_lock = load_catalogue(images), lock_path_for(images)
+        return run_lock(entries, make_source(), args.lock or default_lock, check=args.check, out=out)
     except InputError as error:
         print(f"error: the input needs fixing:\n{error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,6 +1,7 @@
-"""`python -m components`: validate, plan and warm, offline-first; doctor checks a deployed stack.
+"""`python -m components`: validate, plan and warm, offline-first; doctor checks a deployed stack;
+lock resolves the catalogue's tag selectors; discover compares rendered manifests with it.
 
-Each command imports only what it needs, so `warm` starts without Pulumi.
+Each command imports only what it needs, so `warm` and `lock` start without Pulumi.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ def _validate(args: argparse.Namespace) -> int:
     from components.config.load import load_stack_settings
 
     settings = load_stack_settings(args.stack, images_file=args.images)
+    warm_tags = settings.warm_tags()  # a selector without its lock entry is bad input here
     for warning in settings.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    locked = sum(1 for tag in warm_tags if tag.digest is not None)
     print(
         f"stack {args.stack}: {len(settings.rules)} cache rules, {len(settings.images)} images, "
         f"region {settings.region}: valid"
     )
+    if locked:
+        print(f"{len(warm_tags)} tags to warm, {locked} of them from {settings.lock_path.name}")
     for command in settings.missing_secrets:
         print(f"note: secret not set; before `pulumi up` run: {command}")
     return EXIT_OK
@@ -53,6 +58,20 @@ def _warm(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     from components.cli.doctor import run
+
+    return run(args)
+
+
+def _lock(args: argparse.Namespace) -> int:
+    from components.cli.lock import run
+    from components.warm.tags import UpstreamTagSource
+
+    with UpstreamTagSource() as source:
+        return run(args, lambda: source)
+
+
+def _discover(args: argparse.Namespace) -> int:
+    from components.cli.discover import run
 
     return run(args)
 
@@ -90,6 +109,20 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         from components.cli.doctor import add_arguments as add_doctor_arguments
 
         add_doctor_arguments(doctor)
+    lock = commands.add_parser(
+        "lock", help="resolve tag selectors into images.lock.yaml, from the upstreams", parents=[common]
+    )
+    if "lock" in argv:
+        from components.cli.lock import add_arguments as add_lock_arguments
+
+        add_lock_arguments(lock)
+    discover = commands.add_parser(
+        "discover", help="list the images rendered manifests run, against the catalogue", parents=[common]
+    )
+    if "discover" in argv:
+        from components.cli.discover import add_arguments as add_discover_arguments
+
+        add_discover_arguments(discover)
     return parser
 
 
@@ -104,7 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from components.errors import BadInputError
     from components.redaction import redact_userinfo
 
-    handlers = {"validate": _validate, "plan": _plan, "warm": _warm, "doctor": _doctor}
+    handlers = {
+        "validate": _validate,
+        "plan": _plan,
+        "warm": _warm,
+        "doctor": _doctor,
+        "lock": _lock,
+        "discover": _discover,
+    }
     try:
         args = _parser(argv).parse_args(argv)
         debug = args.debug

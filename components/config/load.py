@@ -30,7 +30,12 @@ from components.config.settings import (
     TemplateSettings,
 )
 from components.config.source import PROJECT_ROOT, SECRET_PLACEHOLDER, RawConfig, read_stack_file
-from components.config.stack_checks import check_catalogue, check_endpoints, check_policy_sizes
+from components.config.stack_checks import (
+    catalogue_path,
+    check_catalogue,
+    check_endpoints,
+    check_policy_sizes,
+)
 from components.config.upstream_checks import TOKEN_KEY_SUFFIX, check_rules, set_token_command, token_key
 from components.errors import raise_if_any
 from components.policies.access import Consumers
@@ -118,8 +123,13 @@ def build_settings(
     placeholder_secrets: bool = False,
     images_file: Path | str | None = None,
     root: Path = PROJECT_ROOT,
+    stack: str | None = None,
 ) -> StackSettings:
-    """Check everything; raise InputError listing all problems, or return the settings."""
+    """Check everything; raise InputError listing all problems, or return the settings.
+
+    The selector lock is read by `StackSettings.warm_tags`, not here: `lock --stack S` loads
+    the settings to write it.
+    """
     check = Checker(raw)
     region = check_region(raw, check)
     config = _project_config(raw, check, images_file)
@@ -150,9 +160,11 @@ def build_settings(
         warm=config.warm,
         alerts=_alerts(config),
         images=tuple(entries),
+        images_path=catalogue_path(config, root),
         tags=dict(config.tags),
         warnings=tuple(warnings),
         missing_secrets=_missing_secrets(raw, rules),
+        stack=stack,
     )
 
 
@@ -169,4 +181,5 @@ def load_stack_settings(
         placeholder_secrets=placeholder_secrets,
         images_file=images_file,
         root=root,
+        stack=stack,
     )

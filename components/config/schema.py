@@ -77,6 +77,7 @@ class WarmConfig(_Section):
     prune: bool = False
     pull_command: str | None = None
     concurrency: int = Field(default=8, ge=1, le=64)
+    signatures: bool = False  # every image's cosign artifacts and OCI referrers too
     # Scheduled re-warming (program/scheduled_warming.py): an EventBridge Scheduler expression.
     schedule: str | None = None
     schedule_timezone: str = "UTC"

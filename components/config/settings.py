@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import SecretStr
 
 from components.config.schema import WarmConfig
 from components.model.catalogue import CatalogueEntry
+from components.model.image_lock import WarmTag, lock_path_for
 from components.model.upstreams import Upstream
+from components.model.warm_selection import warm_tags_for
 from components.policies.access import Consumers
 
 
@@ -105,9 +108,19 @@ class StackSettings:
     warm: WarmConfig  # the warm section as checked; components/warming.py takes it as it is
     alerts: AlertSettings | None  # None when absent or disabled
     images: tuple[CatalogueEntry, ...]
+    images_path: Path  # the catalogue read; its selector lock sits beside it
     tags: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     missing_secrets: tuple[str, ...] = ()
+    stack: str | None = None  # named in the `lock --stack S` command an error asks for
+
+    @property
+    def lock_path(self) -> Path:
+        return lock_path_for(self.images_path)
+
+    def warm_tags(self) -> list[WarmTag]:
+        """The tags to warm: listed ones, and selectors' through the lock (InputError without it)."""
+        return warm_tags_for(self.images, self.images_path, stack=self.stack, signatures=self.warm.signatures)
 
     def cache_prefixes(self) -> dict[str, str]:
         """Upstream registry (as image references name it) -> ECR repository prefix."""

@@ -129,13 +129,16 @@ def check_endpoints(config: ProjectConfig, check: Checker) -> None:
                 check.add((*path, key), str(error))
 
 
+def catalogue_path(config: ProjectConfig, root: Path) -> Path:
+    """`imagesFile`, relative to the project's root unless absolute."""
+    images_path = Path(config.images_file)
+    return images_path if images_path.is_absolute() else root / images_path
+
+
 def check_catalogue(
     config: ProjectConfig, rules: list[CacheRuleSettings], root: Path, check: Checker
 ) -> list[CatalogueEntry]:
-    images_path = Path(config.images_file)
-    if not images_path.is_absolute():
-        images_path = root / images_path
-    entries = load_catalogue(images_path)
+    entries = load_catalogue(catalogue_path(config, root))
     enabled = {rule.registry: rule for rule in rules}
     for entry in entries:
         registry = entry.ref.registry

@@ -1,8 +1,8 @@
 """The image catalogue, `images.yaml`: which tags the cache must hold.
 
 Entries are either plain references, as people already write them, or mappings
-with `image`, `tags`, `platforms` and the tag selector keys (`semver`, `allow`,
-`deny`, `latest`, `prereleases`; see components/model/tag_selectors.py). Every problem
+with `image`, `tags`, `platforms`, `signatures` and the tag selector keys (`semver`,
+`allow`, `deny`, `latest`, `prereleases`; see components/model/tag_selectors.py). Every problem
 is reported with the file, the line and the entry, before anything talks to AWS
 or a registry.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -24,8 +24,10 @@ from components.safe_yaml import MAX_CATALOGUE_BYTES, compose_yaml, describe_kin
 _PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 _COUNT = re.compile(r"[0-9]+")
 _SELECTOR_KEYS = frozenset({"semver", "allow", "deny", "latest", "prereleases"})
-_ENTRY_KEYS = frozenset({"image", "tags", "platforms"}) | _SELECTOR_KEYS
+_ENTRY_KEYS = frozenset({"image", "tags", "platforms", "signatures"}) | _SELECTOR_KEYS
 _SYNTAX_HINT = "fix the YAML syntax; entries are '- registry/repository:tag' lines"
+_PRERELEASES_HINT = "write prereleases: true to select versions such as 1.2.3-rc.1"
+_SIGNATURES_HINT = "write signatures: true to warm the image's cosign signatures and OCI referrers too"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class CatalogueEntry:
 
     A selector entry (`selector` set) names a repository, with no tag: it is not warmable by
     itself, and components/model/image_lock.py turns it into tags through the lock.
+    `signatures`: also warm the image's cosign signatures, attestations and OCI referrers.
     """
 
     ref: ImageRef
@@ -41,6 +44,7 @@ class CatalogueEntry:
     source: str
     line: int
     selector: TagSelector | None = None
+    signatures: bool = False
 
     @property
     def where(self) -> str:
@@ -96,6 +100,43 @@ def _entries_of(node: yaml.Node, source: str, problems: list[Problem]) -> Iterat
         hint = "write '- registry/repository:tag' or '- image: registry/repository' with 'tags:'"
         problems.append(Problem(source, "an entry must be a reference or a mapping with 'image'", hint, line))
         return
+    fields = _entry_fields(node, source, line, problems)
+    image_node = fields.get("image")
+    if not isinstance(image_node, yaml.ScalarNode) or not image_node.value:
+        return
+    ref = _reference(image_node.value, source, line, problems)
+    platforms = _platforms(fields.get("platforms"), source, problems)
+    selector = _selector(fields, source, line, problems)
+    signatures = _flag(fields.get("signatures"), "signatures", _SIGNATURES_HINT, source, problems)
+    tags_node = fields.get("tags")
+    if ref is None:
+        return
+    if tags_node is None and not _SELECTOR_KEYS & set(fields):
+        yield CatalogueEntry(ref, platforms, source, line, signatures=signatures)
+        return
+    if tag_given(image_node.value) or ref.digest:
+        problems.append(
+            Problem(
+                source,
+                f"entry {image_node.value!r} has both a tag in 'image' and a 'tags' list or selector",
+                "put every tag in 'tags' and leave it off 'image'",
+                line=line,
+            )
+        )
+        return
+    if selector is not None:
+        yield CatalogueEntry(
+            ImageRef(ref.registry, ref.repository, None), platforms, source, line, selector, signatures
+        )
+    if tags_node is not None:
+        for entry in _listed_tags(ref, tags_node, platforms, source, line, problems):
+            yield replace(entry, signatures=signatures)
+
+
+def _entry_fields(
+    node: yaml.MappingNode, source: str, line: int, problems: list[Problem]
+) -> dict[str, yaml.Node]:
+    """An entry mapping's keys, after checking they are known and that 'image' is there."""
     fields = {key.value: value for key, value in node.value if isinstance(key, yaml.ScalarNode)}
     unknown = sorted(set(fields) - _ENTRY_KEYS)
     if unknown:
@@ -103,7 +144,8 @@ def _entries_of(node: yaml.Node, source: str, problems: list[Problem]) -> Iterat
             Problem(
                 source,
                 f"unknown key(s) {', '.join(unknown)} in an entry",
-                "an entry has only 'image', 'tags', 'platforms', 'semver', 'allow', 'deny', 'latest' and 'prereleases'",
+                "an entry has only 'image', 'tags', 'platforms', 'signatures', 'semver', 'allow', 'deny', "
+                "'latest' and 'prereleases'",
                 line=line,
             )
         )
@@ -117,30 +159,7 @@ def _entries_of(node: yaml.Node, source: str, problems: list[Problem]) -> Iterat
                 line=line,
             )
         )
-        return
-    ref = _reference(image_node.value, source, line, problems)
-    platforms = _platforms(fields.get("platforms"), source, problems)
-    selector = _selector(fields, source, line, problems)
-    tags_node = fields.get("tags")
-    if ref is None:
-        return
-    if tags_node is None and not _SELECTOR_KEYS & set(fields):
-        yield CatalogueEntry(ref, platforms, source, line)
-        return
-    if tag_given(image_node.value) or ref.digest:
-        problems.append(
-            Problem(
-                source,
-                f"entry {image_node.value!r} has both a tag in 'image' and a 'tags' list or selector",
-                "put every tag in 'tags' and leave it off 'image'",
-                line=line,
-            )
-        )
-        return
-    if selector is not None:
-        yield CatalogueEntry(ImageRef(ref.registry, ref.repository, None), platforms, source, line, selector)
-    if tags_node is not None:
-        yield from _listed_tags(ref, tags_node, platforms, source, line, problems)
+    return fields
 
 
 def _listed_tags(
@@ -195,7 +214,7 @@ def _selector(
             problems,
         )
     latest = _latest(fields.get("latest"), source, problems)
-    prereleases = _flag(fields.get("prereleases"), source, problems)
+    prereleases = _flag(fields.get("prereleases"), "prereleases", _PRERELEASES_HINT, source, problems)
     if len(problems) > before:
         return None
     try:
@@ -264,17 +283,13 @@ def _latest(node: yaml.Node | None, source: str, problems: list[Problem]) -> int
     return int(text)
 
 
-def _flag(node: yaml.Node | None, source: str, problems: list[Problem]) -> bool:
+def _flag(node: yaml.Node | None, key: str, hint: str, source: str, problems: list[Problem]) -> bool:
+    """A `true`/`false` key of an entry (default false); anything else is a problem at its line."""
     if node is None:
         return False
     if node.tag != "tag:yaml.org,2002:bool":
         problems.append(
-            Problem(
-                source,
-                "'prereleases' must be true or false",
-                "write prereleases: true to select versions such as 1.2.3-rc.1",
-                line=node.start_mark.line + 1,
-            )
+            Problem(source, f"'{key}' must be true or false", hint, line=node.start_mark.line + 1)
         )
         return False
     return str(node.value).lower() in {"true", "yes", "on"}

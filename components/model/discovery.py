@@ -1,4 +1,5 @@
-"""`python -m components discover PATH…`: the images rendered manifests run, against images.yaml.
+"""The images rendered manifests run, against images.yaml (`python -m components discover PATH…`,
+components/cli/discover.py).
 
 Reads the output of `helm template` or `kustomize build` (files, or directories of `.yaml`,
 `.yml` and `.json` files; multi-document YAML; `List` kinds), and collects the `image` of
@@ -14,23 +15,16 @@ points at it.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 import yaml
 
 from components.errors import ImageRefError, InputError, Problem
-from components.model.catalogue import CatalogueEntry, load_catalogue, parse_catalogue
+from components.model.catalogue import CatalogueEntry, parse_catalogue
 from components.model.images import ImageRef, parse_image
 from components.safe_yaml import compose_documents, mapping_fields, scalar_text
-
-EXIT_OK = 0
-EXIT_MISSING = 1
-EXIT_BAD_INPUT = 2
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
@@ -224,30 +218,3 @@ def append_entries(text: str, refs: Sequence[ImageRef], *, source: str) -> str:
     new_text = f"{text}{separator}{indent}# added by `python -m components discover --write`\n{added}"
     parse_catalogue(new_text, source=source)  # what we wrote must still be a valid catalogue
     return new_text
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", help="rendered manifests: files or directories")
-    parser.add_argument("--images", default="images.yaml", help="image catalogue (default: images.yaml)")
-    parser.add_argument("--write", action="store_true", help="append the missing images to the catalogue")
-
-
-def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    """Exit 0 when every image is listed or selected (or was written), 1 when some are missing or
-    pinned to a bare digest, 2 on bad input."""
-    try:
-        images_path = Path(args.images)
-        entries = load_catalogue(images_path) if images_path.exists() else []
-        findings = compare(find_images(args.paths), entries)
-        print(render_report(findings), file=out)
-        missing = [f.ref for f in findings if f.status == "missing" and f.ref is not None]
-        if args.write and missing:
-            text = images_path.read_text(encoding="utf-8") if images_path.exists() else ""
-            images_path.write_text(append_entries(text, missing, source=str(images_path)), encoding="utf-8")
-            print(f"added {len(missing)} images to {images_path}", file=out)
-            missing = []
-    except InputError as error:
-        print(f"error: the input needs fixing:\n{error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    unfixable = [f for f in findings if f.status in ("pinned", "invalid")]
-    return EXIT_MISSING if missing or unfixable else EXIT_OK

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -225,7 +225,7 @@ def tags_to_warm(
             continue
         for locked_tag in locked.tags:
             ref = ImageRef(entry.ref.registry, entry.ref.repository, locked_tag.tag)
-            concrete = CatalogueEntry(ref, entry.platforms, entry.source, entry.line)
+            concrete = replace(entry, ref=ref, selector=None)  # platforms and `signatures` carried
             warm.setdefault(str(ref), WarmTag(concrete, locked_tag.digest))
     if problems:
         raise InputError(problems)

@@ -42,7 +42,7 @@ def engine_settings() -> StackSettings:
     secret_keys = frozenset(get_config_secret_keys_env()) | {
         key for key in all_config if is_config_secret(key)
     }
-    return build_settings(read_engine_config(all_config, secret_keys))
+    return build_settings(read_engine_config(all_config, secret_keys), stack=pulumi.get_stack())
 
 
 @contextlib.contextmanager

@@ -203,7 +203,8 @@ def build(settings: StackSettings) -> StackOutputs:
     cache = PullThroughCache("cache", PullThroughCacheArgs([rule_args(rule) for rule in settings.rules]))
     documents = documents_for(settings, partition, account_id)
     templates = CreationTemplates("templates", templates_args(settings, documents))
-    specs = warm_specs(settings.images, settings.cache_prefixes(), registry, settings.upstream_prefixes())
+    entries = [tag.entry for tag in settings.warm_tags()]  # selectors' tags from the lock
+    specs = warm_specs(entries, settings.cache_prefixes(), registry, settings.upstream_prefixes())
     warming = (
         CacheWarming(
             "warm", specs=specs, settings=settings.warm, registry=registry, depends_on=[cache, templates]

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from components.cli.discover import run
 from components.errors import InputError
 from components.model.catalogue import load_catalogue, parse_catalogue
-from components.model.discovery import append_entries, compare, find_images, manifest_files, run
+from components.model.discovery import append_entries, compare, find_images, manifest_files
 from components.model.images import parse_image
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "manifests"
