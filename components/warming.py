@@ -2,7 +2,7 @@
 
 Backends (`warm.backend`):
 - `provider` (default): a Python dynamic resource that pulls through the cache itself,
-  without a Docker daemon (`warm_provider`, `warm_operations`).
+  without a Docker daemon (`warm.provider`, `warm.operations`).
 - `docker`: `pulumi_docker.RemoteImage`, for teams whose deploy host runs a Docker daemon.
 - `command`: `pulumi_command.local.Command` running the team's own pull command
   (crane, skopeo, nerdctl), with the image in `$IMAGE` and an ECR login in
@@ -31,7 +31,7 @@ from components.model.catalogue import CatalogueEntry
 from components.model.ecr import cache_prefix_url, cache_reference, cache_repository, path_below_prefix
 from components.model.images import DEFAULT_TAG
 from components.model.names import image_name, legacy_image_name, names_with_aliases
-from components.warm_provider import CacheWarmProvider
+from components.warm.provider import CacheWarmProvider
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheWarming"
 WARMED_IMAGE_TYPE = "pulumi-python:dynamic/ecr:WarmedImage"

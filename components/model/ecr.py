@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from components.errors import UnsupportedUpstreamError
 from components.model.images import ImageRef
@@ -125,6 +126,19 @@ class CachePrefix:
             raise ValueError(f"{url!r} is not '<registry host>[/<prefix>]'")
         return cls(host, prefix or ROOT_PREFIX)
 
+    @classmethod
+    def from_registry_url(cls, url: str) -> CachePrefix:
+        """The prefix a `registry_url` (`https://<registry host>[/<prefix>]`, as `registry_url` makes) names."""
+        parts = urlsplit(url)
+        if not parts.hostname:
+            raise ValueError(f"{url!r} is not 'https://<registry host>[/<prefix>]'")
+        host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        return cls(host, parts.path.strip("/") or ROOT_PREFIX)
+
+    def repository(self, path: str) -> str:
+        """The ECR repository `<prefix>/<path>` for a repository `path` below the prefix (`path` for ROOT)."""
+        return path if self.prefix == ROOT_PREFIX else f"{self.prefix}/{path}"
+
     def path_below(self, ref: ImageRef) -> str:
         """The cache repository's path below the prefix.
 
@@ -145,9 +159,7 @@ class CachePrefix:
         return ref.repository[len(head) :]
 
     def location(self, ref: ImageRef) -> CacheLocation:
-        path = self.path_below(ref)
-        repository = path if self.prefix == ROOT_PREFIX else f"{self.prefix}/{path}"
-        return CacheLocation(self, repository, ref.tag, ref.digest)
+        return CacheLocation(self, self.repository(self.path_below(ref)), ref.tag, ref.digest)
 
 
 @dataclass(frozen=True)
