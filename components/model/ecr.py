@@ -127,13 +127,13 @@ class CachePrefix:
         return cls(host, prefix or ROOT_PREFIX)
 
     @classmethod
-    def from_registry_url(cls, url: str) -> CachePrefix:
+    def from_registry_url(cls, url: str, upstream_prefix: str | None = None) -> CachePrefix:
         """The prefix a `registry_url` (`https://<registry host>[/<prefix>]`, as `registry_url` makes) names."""
         parts = urlsplit(url)
         if not parts.hostname:
             raise ValueError(f"{url!r} is not 'https://<registry host>[/<prefix>]'")
         host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-        return cls(host, parts.path.strip("/") or ROOT_PREFIX)
+        return cls(host, parts.path.strip("/") or ROOT_PREFIX, upstream_prefix)
 
     def repository(self, path: str) -> str:
         """The ECR repository `<prefix>/<path>` for a repository `path` below the prefix (`path` for ROOT)."""
