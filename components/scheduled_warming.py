@@ -25,6 +25,7 @@ import pulumi_aws as aws
 
 from components.config.source import PROJECT_ROOT
 from components.model.images import DEFAULT_TAG
+from components.resources.warming import WarmSpec
 from components.scheduled_warming_package import (
     ARCHITECTURE,
     HANDLER,
@@ -42,7 +43,6 @@ from components.scheduled_warming_policies import (
     shard_catalogue,
 )
 from components.warm.lambda_handler import CATALOGUE_FILE, PackagedCatalogue, PackagedImage, render_catalogue
-from components.warming import WarmSpec
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:ScheduledWarming"
 PLACEHOLDER_FILE = "PLACEHOLDER"

@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "policies": {"model", "policies"},
     "config": {"model", "policies", "config"},
     "resources": {"model", "policies", "resources"},
-    "program": {"model", "policies", "config", "resources", "program", "warm", "warming"},
+    "program": {"model", "policies", "config", "resources", "program", "warm"},
     "warm": {"model", "warm"},
     "cli": {"model", "policies", "config", "resources", "program", "warm", "cli"},
     "__main__": {"cli"},
@@ -36,10 +36,6 @@ THIRD_PARTY_REFUSED = {
     "policies": {"pulumi", "pulumi_aws", "aiohttp", "pydantic", "boto3"},
     "resources": {"pydantic", "aiohttp", "boto3"},
     "warm": {"pulumi", "pulumi_aws"},
-}
-# Modules the `engine` branch owns in this phase; they keep their place and imports until it merges.
-ENGINE_OWNED = {
-    "components/warming.py",
 }
 # Over the size limits, owned by `engine`, which is splitting them.
 TOO_LONG_ALLOWED = {"components/warm/client.py"}
@@ -97,8 +93,6 @@ def _imports(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("path", _modules(), ids=_relative)
 def test_imports_go_one_way(path: Path) -> None:
-    if _relative(path) in ENGINE_OWNED:
-        pytest.skip("owned by the engine branch in this phase; its imports are checked once it merges")
     layer = _layer(_module_name(path))
     allowed = ALLOWED.get(layer, set())
     for imported in _imports(path):

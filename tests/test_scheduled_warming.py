@@ -603,9 +603,9 @@ def test_ecr_login_is_one_credential_source_per_region_and_none_off_ecr() -> Non
 
 
 def test_the_catalogue_becomes_what_the_function_warms(tmp_path: Path) -> None:
-    from components.model.ecr import registry_host
+    from components.model.ecr import EcrRegistry
+    from components.program.warming import warm_specs
     from components.scheduled_warming import scheduled_images
-    from components.warming import warm_specs
     from tests.config.test_settings import settings_for
 
     settings = settings_for(
@@ -618,7 +618,7 @@ def test_the_catalogue_becomes_what_the_function_warms(tmp_path: Path) -> None:
         tmp_path,
         images="- nginx:1.27\n- quay.io/argoproj/argocd\n",
     )
-    host = registry_host(ACCOUNT, settings.region)
+    host = EcrRegistry(ACCOUNT, settings.region).host
     specs = warm_specs(settings.images, settings.cache_prefixes(), host, settings.upstream_prefixes())
     nginx, argocd = scheduled_images(specs, sizes={"docker.io/library/nginx:1.27": 70 * MiB})
     assert (nginx.source, nginx.registry_url, nginx.repository, nginx.tag, nginx.size_bytes) == (

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import SecretStr
 
-from components.config.schema import WarmConfig
 from components.model.catalogue import CatalogueEntry
 from components.model.upstreams import Upstream
 from components.policies.access import Consumers
@@ -63,6 +63,17 @@ class AccessSettings:
 
 
 @dataclass(frozen=True)
+class WarmSettings:
+    """How `pulumi up` warms the catalogue: the checked `warm` section, as plain values."""
+
+    enabled: bool = True
+    backend: Literal["provider", "docker", "command"] = "provider"
+    prune: bool = False
+    pull_command: str | None = None  # set when the backend is `command` (checked)
+    concurrency: int = 8
+
+
+@dataclass(frozen=True)
 class NetworkStack:
     """A network stack whose outputs place the endpoints, and the names of those outputs."""
 
@@ -102,7 +113,7 @@ class StackSettings:
     lifecycle_policy_json: str
     access: AccessSettings
     endpoints: EndpointSettings
-    warm: WarmConfig  # the warm section as checked; components/warming.py takes it as it is
+    warm: WarmSettings
     alerts: AlertSettings | None  # None when absent or disabled
     images: tuple[CatalogueEntry, ...]
     tags: Mapping[str, str] = field(default_factory=dict)

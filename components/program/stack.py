@@ -17,6 +17,7 @@ from components.policies.node_config import containerd_hosts, kubelet_credential
 from components.policies.node_userdata import al2023_user_data, bottlerocket_settings
 from components.program.outputs import StackOutputs
 from components.program.stack_documents import documents_for
+from components.program.warming import existing_repositories, warm_specs, warming_args
 from components.resources.access import CacheAccess, CacheAccessArgs
 from components.resources.alerts import CacheAlerts, CacheAlertsArgs
 from components.resources.cache import (
@@ -28,7 +29,7 @@ from components.resources.cache import (
 )
 from components.resources.endpoints import PrivateEndpoints, PrivateEndpointsArgs, VpcPlacement
 from components.resources.templates import CreationTemplates, CreationTemplatesArgs
-from components.warming import CacheWarming, existing_repositories, warm_specs
+from components.resources.warming import CacheWarming
 
 
 def rule_args(rule: CacheRuleSettings) -> CacheRuleArgs:
@@ -200,9 +201,7 @@ def build(settings: StackSettings) -> StackOutputs:
     templates = CreationTemplates("templates", templates_args(settings, documents))
     specs = warm_specs(settings.images, settings.cache_prefixes(), registry, settings.upstream_prefixes())
     warming = (
-        CacheWarming(
-            "warm", specs=specs, settings=settings.warm, registry=registry, depends_on=[cache, templates]
-        )
+        CacheWarming("warm", warming_args(settings, specs, registry), depends_on=[cache, templates])
         if settings.warm.enabled
         else None
     )

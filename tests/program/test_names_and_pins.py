@@ -126,7 +126,7 @@ def test_the_provider_fails_an_image_whose_served_digest_differs_from_its_pin(
 def test_other_backends_check_the_pin_when_the_output_is_built() -> None:
     from components.model.catalogue import CatalogueEntry
     from components.model.images import parse_image
-    from components.warming import WarmSpec, check_pin
+    from components.resources.warming import WarmSpec, check_pin
 
     entry = CatalogueEntry(
         ref=parse_image(f"quay.io/a/b:1@{PIN}"), platforms=None, source="images.yaml", line=3
