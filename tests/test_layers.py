@@ -37,8 +37,6 @@ THIRD_PARTY_REFUSED = {
     "resources": {"pydantic", "aiohttp", "boto3"},
     "warm": {"pulumi", "pulumi_aws"},
 }
-# Over the size limits, owned by `engine`, which is splitting them.
-TOO_LONG_ALLOWED = {"components/warm/client.py"}
 MAX_MODULE_LINES = 350
 MAX_FUNCTION_LINES = 60
 WHY_LONGER = re.compile(r"#\s*longer than 60 lines because")
@@ -125,8 +123,6 @@ def test_nothing_but_the_entry_point_imports_the_cli() -> None:
 
 @pytest.mark.parametrize("path", _modules(), ids=_relative)
 def test_no_module_over_350_lines(path: Path) -> None:
-    if _relative(path) in TOO_LONG_ALLOWED:
-        pytest.skip("owned by the engine branch, which splits it")
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_MODULE_LINES, f"{_relative(path)} has {lines} lines"
 
