@@ -51,7 +51,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _warm(args: argparse.Namespace) -> int:
-    from components.warm_command import run
+    from components.cli.warm import run
 
     return run(args)
 
@@ -101,7 +101,7 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         "warm", help="pull every catalogue tag through the cache, and verify", parents=[common]
     )
     if "warm" in argv:
-        from components.warm_command import add_arguments
+        from components.cli.warm import add_arguments
 
         add_arguments(warm)
     doctor = commands.add_parser("doctor", help="check the deployed cache with your AWS credentials")

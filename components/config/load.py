@@ -28,6 +28,7 @@ from components.config.settings import (
     NetworkStack,
     StackSettings,
     TemplateSettings,
+    WarmSettings,
 )
 from components.config.source import PROJECT_ROOT, SECRET_PLACEHOLDER, RawConfig, read_stack_file
 from components.config.stack_checks import (
@@ -157,7 +158,16 @@ def build_settings(
             access.apply_to_existing_repositories,
         ),
         endpoints=_endpoints(config),
-        warm=config.warm,
+        warm=WarmSettings(
+            enabled=config.warm.enabled,
+            backend=config.warm.backend,
+            prune=config.warm.prune,
+            pull_command=config.warm.pull_command,
+            concurrency=config.warm.concurrency,
+            signatures=config.warm.signatures,
+            schedule=config.warm.schedule,
+            schedule_timezone=config.warm.schedule_timezone,
+        ),
         alerts=_alerts(config),
         images=tuple(entries),
         images_path=catalogue_path(config, root),

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 
-from components.config.schema import WarmConfig
 from components.model.catalogue import CatalogueEntry
 from components.model.image_lock import WarmTag, lock_path_for
 from components.model.upstreams import Upstream
@@ -66,6 +66,20 @@ class AccessSettings:
 
 
 @dataclass(frozen=True)
+class WarmSettings:
+    """How `pulumi up` warms the catalogue: the checked `warm` section, as plain values."""
+
+    enabled: bool = True
+    backend: Literal["provider", "docker", "command"] = "provider"
+    prune: bool = False
+    pull_command: str | None = None  # set when the backend is `command` (checked)
+    concurrency: int = 8
+    signatures: bool = False  # also every image's cosign artifacts and OCI referrers
+    schedule: str | None = None  # scheduled re-warming: an EventBridge Scheduler expression (checked)
+    schedule_timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
 class NetworkStack:
     """A network stack whose outputs place the endpoints, and the names of those outputs."""
 
@@ -105,7 +119,7 @@ class StackSettings:
     lifecycle_policy_json: str
     access: AccessSettings
     endpoints: EndpointSettings
-    warm: WarmConfig  # the warm section as checked; components/warming.py takes it as it is
+    warm: WarmSettings
     alerts: AlertSettings | None  # None when absent or disabled
     images: tuple[CatalogueEntry, ...]
     images_path: Path  # the catalogue read; its selector lock sits beside it

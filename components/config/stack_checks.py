@@ -12,7 +12,7 @@ from components.config.settings import CacheRuleSettings
 from components.config.source import PROJECT
 from components.errors import PolicyInputError, UnsupportedUpstreamError
 from components.model.catalogue import CatalogueEntry, load_catalogue
-from components.model.ecr import path_below_prefix
+from components.model.ecr import path_below_upstream_prefix
 from components.model.upstreams import resolve_upstream, supported_upstreams_text
 from components.policies import network
 from components.policies.access import (
@@ -144,7 +144,7 @@ def check_catalogue(
         registry = entry.ref.registry
         if registry in enabled:
             try:
-                path_below_prefix(entry.ref, enabled[registry].upstream_repository_prefix)
+                path_below_upstream_prefix(entry.ref, enabled[registry].upstream_repository_prefix)
             except UnsupportedUpstreamError as error:
                 check.at(
                     entry.source,

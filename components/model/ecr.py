@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from components.errors import UnsupportedUpstreamError
 from components.model.images import ImageRef
@@ -94,6 +95,26 @@ def check_prefix(prefix: str) -> str | None:
     return None
 
 
+def path_below_upstream_prefix(ref: ImageRef, upstream: str | None) -> str:
+    """The path a cache keeps `ref` under, below its prefix, for a rule with upstream prefix `upstream`.
+
+    ECR maps cache `<ecrRepositoryPrefix>/<rest>` to upstream `<upstreamRepositoryPrefix>/<rest>`
+    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private-wildcards.html),
+    so the upstream prefix is not part of the cached name; `ROOT` matches every repository.
+    Raises UnsupportedUpstreamError for a repository outside the upstream prefix. The stack's checks
+    call it before any registry host is known.
+    """
+    if upstream is None or upstream == ROOT_PREFIX:
+        return ref.repository
+    head = f"{upstream}/"
+    if not ref.repository.startswith(head) or ref.repository == head:
+        raise UnsupportedUpstreamError(
+            f"{ref}: repository {ref.repository!r} is outside the rule's upstreamRepositoryPrefix "
+            f"{upstream!r}; ECR only caches {ref.registry}/{head}..."
+        )
+    return ref.repository[len(head) :]
+
+
 @dataclass(frozen=True)
 class CachePrefix:
     """A pull-through cache rule's `ecrRepositoryPrefix` in a registry, and the upstream path it maps."""
@@ -125,29 +146,25 @@ class CachePrefix:
             raise ValueError(f"{url!r} is not '<registry host>[/<prefix>]'")
         return cls(host, prefix or ROOT_PREFIX)
 
-    def path_below(self, ref: ImageRef) -> str:
-        """The cache repository's path below the prefix.
+    @classmethod
+    def from_registry_url(cls, url: str, upstream_prefix: str | None = None) -> CachePrefix:
+        """The prefix a `registry_url` (`https://<registry host>[/<prefix>]`, as `registry_url` makes) names."""
+        parts = urlsplit(url)
+        if not parts.hostname:
+            raise ValueError(f"{url!r} is not 'https://<registry host>[/<prefix>]'")
+        host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        return cls(host, parts.path.strip("/") or ROOT_PREFIX, upstream_prefix)
 
-        ECR maps cache `<ecrRepositoryPrefix>/<rest>` to upstream `<upstreamRepositoryPrefix>/<rest>`
-        (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private-wildcards.html),
-        so the upstream prefix is not part of the cached name; `ROOT` matches every repository.
-        Raises UnsupportedUpstreamError for a repository outside the upstream prefix.
-        """
-        upstream = self.upstream_prefix
-        if upstream is None or upstream == ROOT_PREFIX:
-            return ref.repository
-        head = f"{upstream}/"
-        if not ref.repository.startswith(head) or ref.repository == head:
-            raise UnsupportedUpstreamError(
-                f"{ref}: repository {ref.repository!r} is outside the rule's upstreamRepositoryPrefix "
-                f"{upstream!r}; ECR only caches {ref.registry}/{head}..."
-            )
-        return ref.repository[len(head) :]
+    def repository(self, path: str) -> str:
+        """The ECR repository `<prefix>/<path>` for a repository `path` below the prefix (`path` for ROOT)."""
+        return path if self.prefix == ROOT_PREFIX else f"{self.prefix}/{path}"
+
+    def path_below(self, ref: ImageRef) -> str:
+        """The cache repository's path below the prefix (see `path_below_upstream_prefix`)."""
+        return path_below_upstream_prefix(ref, self.upstream_prefix)
 
     def location(self, ref: ImageRef) -> CacheLocation:
-        path = self.path_below(ref)
-        repository = path if self.prefix == ROOT_PREFIX else f"{self.prefix}/{path}"
-        return CacheLocation(self, repository, ref.tag, ref.digest)
+        return CacheLocation(self, self.repository(self.path_below(ref)), ref.tag, ref.digest)
 
 
 @dataclass(frozen=True)
@@ -168,34 +185,3 @@ class CacheLocation:
         if pinned is not None:
             text += f"@{pinned}"
         return text
-
-
-# The functions below are what the warm modules (components/warming.py, warm_command.py) call;
-# each delegates to the types above, so every string is still composed here only.
-
-
-def registry_host(account_id: str, region: str, dns_suffix: str = DNS_SUFFIX) -> str:
-    return EcrRegistry(account_id, region, dns_suffix=dns_suffix).host
-
-
-def cache_prefix_url(registry_host: str, prefix: str) -> str:
-    return CachePrefix(registry_host, prefix).url
-
-
-def path_below_prefix(ref: ImageRef, upstream_prefix: str | None = None) -> str:
-    return CachePrefix("", ROOT_PREFIX, upstream_prefix).path_below(ref)
-
-
-def cache_repository(ref: ImageRef, prefix: str, upstream_prefix: str | None = None) -> str:
-    return CachePrefix("", prefix, upstream_prefix).location(ref).repository
-
-
-def cache_reference(
-    ref: ImageRef,
-    *,
-    registry_host: str,
-    prefix: str,
-    upstream_prefix: str | None = None,
-    digest: str | None = None,
-) -> str:
-    return CachePrefix(registry_host, prefix, upstream_prefix).location(ref).reference(digest)

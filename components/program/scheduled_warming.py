@@ -23,8 +23,8 @@ from components.program.lambda_package import (
     code_archive,
 )
 from components.resources.scheduled_warming import FunctionCode, ScheduledWarming, ScheduledWarmingArgs
+from components.resources.warming import WarmSpec
 from components.warm.lambda_handler import PackagedCatalogue, PackagedImage
-from components.warming import WarmSpec
 
 COMPONENT_NAME = "warm-schedule"
 

@@ -18,6 +18,7 @@ from components.policies.node_userdata import al2023_user_data, bottlerocket_set
 from components.program.outputs import StackOutputs
 from components.program.scheduled_warming import scheduled_warming
 from components.program.stack_documents import documents_for
+from components.program.warming import existing_repositories, warm_specs, warming_args
 from components.resources.access import CacheAccess, CacheAccessArgs
 from components.resources.alerts import CacheAlerts, CacheAlertsArgs
 from components.resources.cache import (
@@ -29,7 +30,7 @@ from components.resources.cache import (
 )
 from components.resources.endpoints import PrivateEndpoints, PrivateEndpointsArgs, VpcPlacement
 from components.resources.templates import CreationTemplates, CreationTemplatesArgs
-from components.warming import CacheWarming, existing_repositories, warm_specs
+from components.resources.warming import CacheWarming
 
 
 def rule_args(rule: CacheRuleSettings) -> CacheRuleArgs:
@@ -206,9 +207,7 @@ def build(settings: StackSettings) -> StackOutputs:
     entries = [tag.entry for tag in settings.warm_tags()]  # selectors' tags from the lock
     specs = warm_specs(entries, settings.cache_prefixes(), registry, settings.upstream_prefixes())
     warming = (
-        CacheWarming(
-            "warm", specs=specs, settings=settings.warm, registry=registry, depends_on=[cache, templates]
-        )
+        CacheWarming("warm", warming_args(settings, specs, registry), depends_on=[cache, templates])
         if settings.warm.enabled
         else None
     )

@@ -14,12 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import enum
-import functools
 import hashlib
-import math
-import os
-import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,55 +22,43 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import stamina
-from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from components.redaction import redact
+from components.warm.answers import (
+    REDIRECT_STATUS,
+    RETRYABLE_STATUS,
+    Answer,
+    describe_transport,
+    drain,
+    env_proxy,
+    raise_for_status,
+    read_capped,
+    retry_hook,
+    retryable,
+    ssl_context,
+)
 from components.warm.auth import CredentialSource, RegistryAuth, is_loopback, origin_of
-from components.warm.digests import check_digest, hasher_for
+from components.warm.blobs import BlobReads
+from components.warm.digests import check_digest
 from components.warm.ecr_login import ecr_login
 from components.warm.errors import (
-    BodyTooLarge,
     CredentialRefused,
     DeadlineExceeded,
     DigestMismatch,
     RegistryError,
     ResponseError,
-    RetryableResponse,
     TransportError,
     UnsafeRedirect,
 )
 from components.warm.limits import Limits
+from components.warm.listing import UpstreamReads
 from components.warm.manifests import Manifest, parse_manifest
 from components.warm.media_types import ACCEPT
 
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
-_CHUNK = 256 * 1024
-# An answer the client does not use (a 401 challenge, a 404) is read to its end when it is at
-# most this size, so that aiohttp keeps its connection open instead of closing it.
-_DRAIN_LIMIT = 64 * 1024
 # Requests on the critical path (see `RegistryClient.urgent`) get a lane of their own.
 URGENT_LANES = 1
 _urgent: contextvars.ContextVar[bool] = contextvars.ContextVar("urgent", default=False)
-
-
-class BlobStatus(enum.Enum):
-    """Whether a cache holds a blob itself, or only relays it from its upstream."""
-
-    ABSENT = "absent"
-    STORED = "stored"
-    PASSED_THROUGH = "passed through"
-
-
-@dataclass(frozen=True)
-class Blob:
-    """A blob fetched and checked: its size, its bytes when asked to keep them, and whether the
-    answer came from the registry's own storage (`served_from_storage`)."""
-
-    size: int
-    body: bytes | None
-    stored: bool
 
 
 @dataclass(frozen=True)
@@ -88,70 +71,8 @@ class RetryPolicy:
     timeout: float = 120.0
 
 
-@dataclass(frozen=True)
-class _Answer:
-    """A response, and whether a redirect led to it (then it is not the registry's own)."""
-
-    response: aiohttp.ClientResponse
-    redirected: bool
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a `Retry-After` header; `inf` or NaN mean "forever". HTTP dates are rare from
-    registries and treated as absent."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return max(0.0, seconds) if math.isfinite(seconds) else math.inf
-
-
-def served_from_storage(headers: Any, digest: str, redirected: bool) -> bool:
-    """Whether a 2xx blob answer (HEAD or GET) came from the registry's own storage.
-
-    distribution's proxy mode relays a blob it has not stored from its upstream, with an
-    unquoted `ETag: <digest>` and no `Accept-Ranges`; from its storage it answers with a
-    quoted ETag and `Accept-Ranges` (registry/proxy/proxyblobstore.go). Only that exact
-    unquoted digest counts as relayed: other registries, ECR among them, answer from their
-    own storage. A redirect (ECR points at S3) means the blob is in the registry's storage.
-    """
-    if redirected:
-        return True
-    return headers.get("etag") != digest or "accept-ranges" in headers
-
-
-def _retry_hook(error: Exception) -> bool | float:
-    """stamina's backoff hook: honour Retry-After, retry transport failures and corrupt transfers.
-
-    Retry-After was already checked against the cap and the budget (`_retryable`)."""
-    if isinstance(error, RetryableResponse):
-        return error.retry_after if error.retry_after is not None else True
-    return isinstance(error, TransportError | DigestMismatch)
-
-
-@functools.cache
-def env_proxy(scheme: str, host: str, port: int | None) -> tuple[URL | None, aiohttp.BasicAuth | None]:
-    """The proxy `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` give for an origin, by aiohttp's own rules.
-
-    Looked up once per origin: aiohttp's `trust_env` looks it up, and `~/.netrc`, on a thread for
-    every request, a quarter of the warm's client CPU (bench/README.md). `.netrc` logins are not
-    wanted anyway: a login goes only where `auth` allows.
-    """
-    try:
-        return get_env_proxy_for_url(URL.build(scheme=scheme, host=host, port=port))
-    except LookupError:
-        return None, None
-
-
-def ssl_context() -> ssl.SSLContext:
-    """Verification on, against `SSL_CERT_FILE` when set, otherwise the system's CA bundle."""
-    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None)
-
-
 @dataclass
-class RegistryClient:
+class RegistryClient(BlobReads, UpstreamReads):
     """Talks to one registry endpoint, `base_url`, which may carry a path (ECR's `/<prefix>`).
 
     `credentials` is the login for this registry's origin only (see `auth`); `trusted_realms`
@@ -246,13 +167,13 @@ class RegistryClient:
                         raise CredentialRefused(f"{what} refused access ({response.status})", response.status)
                     if response.status != 200:
                         raise ResponseError(f"{what} answered {response.status}", response.status)
-                    return await _read_capped(response, self.limits.max_token_bytes, what)
+                    return await read_capped(response, self.limits.max_token_bytes, what)
         except TimeoutError:
             raise DeadlineExceeded(
                 f"{what}: no complete answer within {self.limits.token_deadline:g} s"
             ) from None
         except aiohttp.ClientError as error:
-            raise TransportError(f"{what}: {_describe_transport(error)}") from None
+            raise TransportError(f"{what}: {describe_transport(error)}") from None
 
     async def _send(
         self,
@@ -260,14 +181,14 @@ class RegistryClient:
         url: str,
         scope: str,
         headers: dict[str, str],
-        consume: Callable[[_Answer], Awaitable[Any]],
+        consume: Callable[[Answer], Awaitable[Any]],
         deadline: float,
         follow_redirects: bool = True,
     ) -> Any:
         """One request with auth, a total deadline per attempt, and retries; `consume` reads the
         answer while the connection is held."""
         async for attempt in stamina.retry_context(
-            on=_retry_hook,
+            on=retry_hook,
             attempts=self.retry.attempts,
             timeout=self.retry.timeout,
             wait_initial=self.retry.wait_initial,
@@ -287,11 +208,9 @@ class RegistryClient:
                     except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientResponseError) as error:
                         # An untrusted certificate, or an answer aiohttp cannot parse (headers past
                         # the cap): another try fails alike.
-                        raise RegistryError(f"{method} {redact(url)}: {_describe_transport(error)}") from None
+                        raise RegistryError(f"{method} {redact(url)}: {describe_transport(error)}") from None
                     except aiohttp.ClientError as error:
-                        raise TransportError(
-                            f"{method} {redact(url)}: {_describe_transport(error)}"
-                        ) from None
+                        raise TransportError(f"{method} {redact(url)}: {describe_transport(error)}") from None
         raise AssertionError("stamina either returns or raises")  # pragma: no cover
 
     async def _exchange(
@@ -300,7 +219,7 @@ class RegistryClient:
         url: str,
         scope: str,
         headers: dict[str, str],
-        consume: Callable[[_Answer], Awaitable[Any]],
+        consume: Callable[[Answer], Awaitable[Any]],
         follow_redirects: bool,
     ) -> Any:
         for authorized in (False, True):
@@ -319,34 +238,25 @@ class RegistryClient:
                     )
                 if response.status == 401:
                     challenge = response.headers.get("www-authenticate", "")
-                    await _drain(response)
+                    await drain(response)
                     await self.auth.on_challenge(challenge, scope, self._fetch_token)
                     continue
                 if response.status in RETRYABLE_STATUS:
-                    raise self._retryable(method, url, response)
+                    raise retryable(
+                        f"{method} {redact(url)}",
+                        response,
+                        min(self.limits.max_retry_after, self.retry.timeout),
+                    )
                 result = await consume(answer)
-                await _drain(response)  # within the deadline; never on the way out of a failure
+                await drain(response)  # within the deadline; never on the way out of a failure
                 return result
             finally:
                 response.release()
         raise AssertionError("the second answer returns or raises")  # pragma: no cover
 
-    def _retryable(self, method: str, url: str, response: aiohttp.ClientResponse) -> RegistryError:
-        """429/5xx as a retry, unless the registry asks to wait longer than the cap or the budget."""
-        what = f"{method} {redact(url)}: {response.status}"
-        wait = parse_retry_after(response.headers.get("retry-after"))
-        cap = min(self.limits.max_retry_after, self.retry.timeout)
-        if wait is not None and wait > cap:
-            shown = "forever" if math.isinf(wait) else f"{wait:g} s"
-            return ResponseError(
-                f"{what}, and the upstream asked to wait {shown}; the warm waits at most {cap:g} s",
-                response.status,
-            )
-        return RetryableResponse(what, response.status, wait)
-
     async def _request(
         self, method: str, url: str, scope: str, headers: dict[str, str], follow_redirects: bool
-    ) -> _Answer:
+    ) -> Answer:
         """Send, following redirects by hand: `Authorization` goes only to the registry's origin."""
         current = URL(url, encoded=True)
         redirected = False
@@ -360,8 +270,8 @@ class RegistryClient:
             )
             location = response.headers.get("location")
             if not (follow_redirects and response.status in REDIRECT_STATUS and location):
-                return _Answer(response, redirected)
-            await _drain(response)
+                return Answer(response, redirected)
+            await drain(response)
             response.release()
             # A login in the Location is dropped: aiohttp would send it, to an origin of the redirect's choosing.
             target = current.join(URL(location, encoded=True)).with_user(None)
@@ -375,10 +285,10 @@ class RegistryClient:
         url = self.url(repository, "manifests", reference)
         source = redact(url)
 
-        async def consume(answer: _Answer) -> Manifest:
+        async def consume(answer: Answer) -> Manifest:
             response = answer.response
-            _raise_for_status(response, f"manifest {repository}:{reference}")
-            body = await _read_capped(response, self.limits.max_manifest_bytes, f"manifest from {source}")
+            raise_for_status(response, f"manifest {repository}:{reference}")
+            body = await read_capped(response, self.limits.max_manifest_bytes, f"manifest from {source}")
             self.bytes_received += len(body)
             algorithm = reference.partition(":")[0] if ":" in reference else "sha256"
             digest = f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
@@ -401,10 +311,10 @@ class RegistryClient:
     async def head_manifest(self, repository: str, reference: str) -> str | None:
         """The digest the registry serves for `reference`, or None when it has no such manifest."""
 
-        async def consume(answer: _Answer) -> str | None:
+        async def consume(answer: Answer) -> str | None:
             if answer.response.status == 404:
                 return None
-            _raise_for_status(answer.response, f"manifest {repository}:{reference}")
+            raise_for_status(answer.response, f"manifest {repository}:{reference}")
             digest = answer.response.headers.get("docker-content-digest")
             if digest:
                 return check_digest(digest, f"the digest of manifest {repository}:{reference}")
@@ -422,90 +332,12 @@ class RegistryClient:
         )
         return result
 
-    async def fetch_blob(self, repository: str, digest: str, size: int) -> int:
-        """Stream a blob through and discard it, checking its digest; returns its size."""
-        return (await self.get_blob(repository, digest, size)).size
-
-    async def get_blob(self, repository: str, digest: str, size: int, *, keep: bool = False) -> Blob:
-        """Stream a blob of the declared `size`, checking its digest; bytes are kept only when asked.
-
-        Reading stops one byte past the declared size: a longer answer fails at once."""
-        check_digest(digest, f"blob of {repository}")
-        what = f"blob {digest} of {repository}"
-        if keep and size > self.limits.max_manifest_bytes:  # kept in memory: an image config, as small
-            raise BodyTooLarge(
-                f"{what} declares {size} bytes, more than the {self.limits.max_manifest_bytes} bytes "
-                "kept in memory"
-            )
-
-        async def consume(answer: _Answer) -> Blob:
-            response = answer.response
-            _raise_for_status(response, what)
-            hasher = hasher_for(digest)
-            received = 0
-            kept = bytearray()
-            while chunk := await response.content.read(min(_CHUNK, size + 1 - received)):
-                received += len(chunk)
-                if received > size:
-                    raise BodyTooLarge(f"{what} is longer than the {size} bytes its manifest declares")
-                hasher.update(chunk)
-                if keep:
-                    kept += chunk
-            self.bytes_received += received
-            computed = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
-            if received < size:
-                raise DigestMismatch(f"{what} arrived truncated: {received} of {size} bytes")
-            if computed != digest:
-                raise DigestMismatch(
-                    f"{what} does not match its digest: expected {digest}, computed {computed}"
-                )
-            stored = served_from_storage(response.headers, digest, answer.redirected)
-            return Blob(received, bytes(kept) if keep else None, stored)
-
-        result: Blob = await self._send(
-            "GET",
-            self.url(repository, "blobs", digest),
-            self.scope(repository),
-            {},
-            consume,
-            self.limits.blob_deadline,
-        )
-        return result
-
-    async def blob_status(self, repository: str, digest: str) -> BlobStatus:
-        """HEAD a blob, telling a stored blob from one a distribution proxy merely relays.
-
-        A redirect (ECR points at S3) is not followed, since a URL presigned for GET refuses HEAD.
-        """
-        check_digest(digest, f"blob of {repository}")
-
-        async def consume(answer: _Answer) -> BlobStatus:
-            response = answer.response
-            if response.status == 404:
-                return BlobStatus.ABSENT
-            redirect = response.status in REDIRECT_STATUS
-            if not redirect:
-                _raise_for_status(response, f"blob {digest} of {repository}")
-            stored = served_from_storage(response.headers, digest, redirect)
-            return BlobStatus.STORED if stored else BlobStatus.PASSED_THROUGH
-
-        result: BlobStatus = await self._send(
-            "HEAD",
-            self.url(repository, "blobs", digest),
-            self.scope(repository),
-            {},
-            consume,
-            self.limits.manifest_deadline,
-            follow_redirects=False,
-        )
-        return result
-
     async def delete_manifest(self, repository: str, digest: str) -> None:
         check_digest(digest, f"manifest {repository}")
 
-        async def consume(answer: _Answer) -> None:
+        async def consume(answer: Answer) -> None:
             if answer.response.status != 404:
-                _raise_for_status(answer.response, f"manifest {repository}@{digest}")
+                raise_for_status(answer.response, f"manifest {repository}@{digest}")
 
         await self._send(
             "DELETE",
@@ -515,136 +347,3 @@ class RegistryClient:
             consume,
             self.limits.manifest_deadline,
         )
-
-    # ---- lockwire: reading an upstream for `lock` and for signatures (components/warm/tags.py,
-    # ---- components/warm/signatures.py). New methods only; they use the limits and rules above.
-
-    async def list_tags_page(
-        self, repository: str, next_link: str | None, *, n: int, max_bytes: int
-    ) -> tuple[bytes, dict[str, str]]:
-        """One page of `GET /v2/<name>/tags/list?n=`: its body, capped, and its headers (lower case).
-
-        `next_link` is the previous page's `Link: <...>; rel="next"` target, or None for the first
-        page. It is followed only on this registry's origin and to this repository's tags/list
-        path (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-tags):
-        a registry cannot point the listing, or the login, anywhere else.
-        """
-        first = URL(self.url(repository, "tags", "list"), encoded=True)
-        url = first.with_query({"n": str(n)})
-        if next_link is not None:
-            url = first.join(URL(next_link, encoded=True)).with_user(None).with_fragment(None)
-            if origin_of(str(url)) != self.origin or url.path != first.path:
-                raise UnsafeRedirect(
-                    f"the tag list of {repository} points its next page at {redact(str(url))}, "
-                    f"off {redact(str(first))}"
-                )
-        what = f"the tag list of {repository} from {redact(str(url))}"
-
-        async def consume(answer: _Answer) -> tuple[bytes, dict[str, str]]:
-            response = answer.response
-            _raise_for_status(response, f"tags of {repository}")
-            body = await _read_capped(response, max_bytes, what)
-            self.bytes_received += len(body)
-            return body, {name.lower(): value for name, value in response.headers.items()}
-
-        result: tuple[bytes, dict[str, str]] = await self._send(
-            "GET", str(url), self.scope(repository), {}, consume, self.limits.manifest_deadline
-        )
-        return result
-
-    async def manifest_digest(self, repository: str, tag: str) -> tuple[str | None, dict[str, str]]:
-        """`HEAD` a tag's manifest: its `Docker-Content-Digest`, checked, or None when the registry
-        has no such tag; and the answer's headers (lower case: Docker Hub's `ratelimit-*`).
-
-        A HEAD is not a pull on Docker Hub (https://docs.docker.com/docker-hub/usage/pulls/).
-        A registry that answers without the digest fails the tag: the lock never guesses one.
-        """
-
-        async def consume(answer: _Answer) -> tuple[str | None, dict[str, str]]:
-            response = answer.response
-            headers = {name.lower(): value for name, value in response.headers.items()}
-            if response.status == 404:
-                return None, headers
-            _raise_for_status(response, f"manifest {repository}:{tag}")
-            digest = headers.get("docker-content-digest")
-            if digest is None:
-                raise RegistryError(
-                    f"manifest {repository}:{tag}: the registry sent no Docker-Content-Digest"
-                )
-            return check_digest(digest, f"the digest of manifest {repository}:{tag}"), headers
-
-        result: tuple[str | None, dict[str, str]] = await self._send(
-            "HEAD",
-            self.url(repository, "manifests", tag),
-            self.scope(repository),
-            {"Accept": ACCEPT},
-            consume,
-            self.limits.manifest_deadline,
-        )
-        return result
-
-    async def list_referrers(self, repository: str, digest: str) -> Manifest | None:
-        """The OCI referrers API's index for `digest` (`GET /v2/<name>/referrers/<digest>`), parsed
-        and capped like a manifest; None when the registry answers 404, which the spec says means
-        it has no referrers API, so the caller falls back to the `sha256-<hex>` tag schema
-        (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers).
-        """
-        check_digest(digest, f"referrers of {repository}")
-        url = self.url(repository, "referrers", digest)
-        source = redact(url)
-
-        async def consume(answer: _Answer) -> Manifest | None:
-            response = answer.response
-            if response.status == 404:
-                return None
-            _raise_for_status(response, f"referrers of {repository}@{digest}")
-            body = await _read_capped(response, self.limits.max_manifest_bytes, f"referrers from {source}")
-            self.bytes_received += len(body)
-            media_type = response.headers.get("content-type", "").split(";")[0].strip()
-            return parse_manifest(body, media_type, f"sha256:{hashlib.sha256(body).hexdigest()}", source)
-
-        result: Manifest | None = await self._send(
-            "GET", url, self.scope(repository), {"Accept": ACCEPT}, consume, self.limits.manifest_deadline
-        )
-        return result
-
-    # ---- end of lockwire's block
-
-
-async def _read_capped(response: aiohttp.ClientResponse, cap: int, what: str) -> bytes:
-    """The whole body, refused as soon as it passes `cap` bytes, before it is all in memory."""
-    length = response.content_length
-    if length is not None and length > cap:
-        raise BodyTooLarge(f"{what} is {length} bytes, more than the {cap} bytes allowed")
-    body = bytearray()
-    while chunk := await response.content.read(min(_CHUNK, cap + 1 - len(body))):
-        body += chunk
-        if len(body) > cap:
-            raise BodyTooLarge(f"{what} is longer than the {cap} bytes allowed")
-    return bytes(body)
-
-
-async def _drain(response: aiohttp.ClientResponse) -> None:
-    """Read a small unused answer to its end: aiohttp closes a connection whose answer was not read."""
-    if response.closed or response.content.at_eof():
-        return
-    length = response.content_length
-    if length is not None and length <= _DRAIN_LIMIT:
-        with contextlib.suppress(aiohttp.ClientError):  # the connection is closed then, as it would have been
-            await response.content.read(length + 1)
-
-
-def _describe_transport(error: aiohttp.ClientError) -> str:
-    """aiohttp's error as one line without URLs (which could carry a signature or a login)."""
-    if isinstance(error, aiohttp.ClientResponseError):
-        return f"unreadable answer ({error.message[:120]})"
-    if isinstance(error, aiohttp.ClientConnectorCertificateError):
-        return "cannot connect: its TLS certificate is not trusted (see SSL_CERT_FILE)"
-    if isinstance(error, aiohttp.ClientConnectorError):
-        return f"cannot connect ({error.os_error.strerror or type(error.os_error).__name__})"
-    return type(error).__name__
-
-
-def _raise_for_status(response: aiohttp.ClientResponse, what: str) -> None:
-    if response.status >= 400:
-        raise ResponseError(f"{what}: the registry answered {response.status}", response.status)

@@ -10,13 +10,12 @@ written anywhere.
 from __future__ import annotations
 
 import base64
-import re
 import threading
 import time
 
+from components.model.ecr import EcrRegistry
 from components.warm.auth import Credentials, CredentialSource
 
-ECR_HOST = re.compile(r"[0-9]{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 ECR_TOKEN_LIFETIME = 12 * 3600
 ECR_TOKEN_REFRESH_MARGIN = 3600
 
@@ -51,11 +50,11 @@ def ecr_credentials(region: str) -> CredentialSource:
 
 def ecr_login(host: str) -> CredentialSource | None:
     """The shared login for an ECR registry host, or None when `host` is not ECR."""
-    match = ECR_HOST.fullmatch(host.lower())
-    if match is None:
+    registry = EcrRegistry.parse(host.lower())
+    if registry is None:
         return None
     with _logins_lock:
-        login = _logins.get(match[0])
+        login = _logins.get(registry.host)
         if login is None:
-            login = _logins[match[0]] = ecr_credentials(match["region"])
+            login = _logins[registry.host] = ecr_credentials(registry.region)
         return login

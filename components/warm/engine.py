@@ -2,7 +2,7 @@
 registry, every manifest resolved before the blobs, each image verified once its blobs are in.
 
 - The CLI (`python -m components warm`) calls `WarmEngine.warm_all` once for the catalogue.
-- `pulumi up`'s dynamic provider (`components.warm_operations`) runs each `WarmedImage` operation on
+- `pulumi up`'s dynamic provider (`components.warm.operations`) runs each `WarmedImage` operation on
   a thread of the provider process; `shared_engine()` gives them all one `WarmEngine`, on an event
   loop of its own, so they share the pools, the ECR login and the warmer's per-digest order.
 

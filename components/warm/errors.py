@@ -13,7 +13,7 @@
   + UnsafeRedirect - a redirect to plain HTTP off loopback, or one redirect too many.
 * BlobNotKept - the cache relayed a blob but has not stored it yet (the warm looks again).
 
-Messages never hold a credential, and name URLs only as `redact` prints them.
+Messages never hold a credential, and name URLs only as `components.redaction.redact` prints them.
 """
 
 from __future__ import annotations
@@ -73,14 +73,3 @@ class UnsafeRedirect(RegistryError):
 
 class BlobNotKept(Exception):
     """The cache relayed a blob but has not stored it (yet)."""
-
-
-def redact(url: str) -> str:
-    """A URL fit for a message: no userinfo, and no query or fragment (presigned URLs sign there)."""
-    scheme, _, rest = url.partition("://")
-    if not rest:
-        return url.split("?")[0].split("#")[0]
-    authority, slash, path = rest.partition("/")
-    host = authority.rpartition("@")[2]
-    path = path.split("?")[0].split("#")[0]
-    return f"{scheme}://{host}{slash}{path}"

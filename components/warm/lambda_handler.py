@@ -27,10 +27,11 @@ from urllib.parse import urlsplit
 import pydantic
 import stamina
 
+from components.model.ecr import ECR_HOST
 from components.model.images import parse_image
 from components.warm.auth import CredentialSource
 from components.warm.client import RegistryClient
-from components.warm.ecr_login import ECR_HOST, ecr_credentials
+from components.warm.ecr_login import ecr_credentials
 from components.warm.errors import BlobNotKept
 from components.warm.limits import Limits
 from components.warm.warmer import Warmer, WarmResult, WarmTarget, warm_all

@@ -18,7 +18,8 @@ import pydantic
 import stamina
 
 from components.model.images import ImageRef
-from components.warm.client import Blob, BlobStatus, RegistryClient
+from components.warm.answers import Blob, BlobStatus
+from components.warm.client import RegistryClient
 from components.warm.errors import BlobNotKept, MalformedManifest, RegistryError, TooManyManifests
 from components.warm.manifests import Descriptor, Manifest, Platform
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from components import warm_command
+from components.cli import warm as warm_command
 from components.model.catalogue import load_catalogue
 from components.model.images import parse_image
 from components.warm.warmer import WarmResult, WarmTarget
@@ -136,7 +136,7 @@ def test_warm_without_any_mirror_is_bad_input(capsys: pytest.CaptureFixture[str]
 
 
 def test_warm_command_does_not_import_pulumi() -> None:
-    code = "import sys, components.warm_command; print(any(m.split('.')[0] == 'pulumi' for m in sys.modules))"
+    code = "import sys, components.cli.warm; print(any(m.split('.')[0] == 'pulumi' for m in sys.modules))"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )

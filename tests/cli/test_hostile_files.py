@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from components.cli.warm import mirrors_from_stack, parse_mirror
 from components.errors import InputError
 from components.safe_yaml import MAX_CATALOGUE_BYTES, MAX_LOCK_BYTES, MAX_STACK_FILE_BYTES
-from components.warm_command import mirrors_from_stack, parse_mirror
 from tests.bounded import Outcome, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -76,3 +76,19 @@ def test_an_image_outside_the_upstream_prefix_is_refused() -> None:
 def test_a_prefix_url_parses_back() -> None:
     assert CachePrefix.from_url(f"{HOST}/team/k8s") == CachePrefix(HOST, "team/k8s")
     assert CachePrefix.from_url(HOST) == CachePrefix(HOST, ROOT_PREFIX)
+
+
+@pytest.mark.parametrize(
+    ("url", "prefix", "repository"),
+    [
+        (f"https://{HOST}/quay", CachePrefix(HOST, "quay"), "quay/a/b"),
+        (f"https://{HOST}", CachePrefix(HOST, ROOT_PREFIX), "a/b"),
+        ("http://127.0.0.1:5000/team/hub/", CachePrefix("127.0.0.1:5000", "team/hub"), "team/hub/a/b"),
+    ],
+)
+def test_a_registry_url_names_its_prefix_and_the_repositories_below_it(
+    url: str, prefix: CachePrefix, repository: str
+) -> None:
+    parsed = CachePrefix.from_registry_url(url)
+    assert parsed == prefix and parsed.repository("a/b") == repository
+    assert CachePrefix.from_registry_url(parsed.registry_url) == parsed

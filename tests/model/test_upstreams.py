@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from components.errors import UnsupportedUpstreamError
-from components.model.ecr import cache_reference, check_prefix, registry_host
+from components.model.ecr import CachePrefix, EcrRegistry, check_prefix
 from components.model.images import parse_image
 from components.model.upstreams import Credential, resolve_upstream, short_region
 
-REGISTRY = registry_host("123456789012", "eu-west-1")
+REGISTRY = EcrRegistry("123456789012", "eu-west-1").host
 
 
 @pytest.mark.parametrize(
@@ -96,20 +96,20 @@ def test_every_supported_upstream(
     assert upstream.default_prefix == prefix
     assert check_prefix(prefix) is None, "default prefixes must be valid ECR prefixes"
     assert upstream.credential is credential
-    assert cache_reference(ref, registry_host=REGISTRY, prefix=upstream.default_prefix) == cache_ref
+    assert CachePrefix(REGISTRY, upstream.default_prefix).location(ref).reference() == cache_ref
 
 
 def test_docker_hub_official_images_keep_library_in_the_cache_path() -> None:
     ref = parse_image("docker.io/nginx:1")
-    assert cache_reference(ref, registry_host=REGISTRY, prefix="docker-hub").endswith(
-        "/docker-hub/library/nginx:1"
+    assert (
+        CachePrefix(REGISTRY, "docker-hub").location(ref).reference().endswith("/docker-hub/library/nginx:1")
     )
 
 
 def test_digest_is_kept_after_the_tag() -> None:
     digest = "sha256:" + "a" * 64
     ref = parse_image(f"quay.io/a/b:1@{digest}")
-    assert cache_reference(ref, registry_host=REGISTRY, prefix="quay") == f"{REGISTRY}/quay/a/b:1@{digest}"
+    assert CachePrefix(REGISTRY, "quay").location(ref).reference() == f"{REGISTRY}/quay/a/b:1@{digest}"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from components.errors import DigestMismatchError, InputError
-from components.warm_operations import warm_image
+from components.warm.operations import warm_image
 from tests.conftest import WARMED_DIGEST, RunProgram
 
 RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
@@ -93,7 +93,7 @@ def test_without_warming_the_output_carries_the_pin_once(run_program: RunProgram
 def test_the_provider_fails_an_image_whose_served_digest_differs_from_its_pin(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from components import warm_operations
+    from components.warm import operations as warm_operations
     from components.warm.warmer import WarmResult, WarmTarget
 
     class FakeWarmer:
@@ -126,7 +126,7 @@ def test_the_provider_fails_an_image_whose_served_digest_differs_from_its_pin(
 def test_other_backends_check_the_pin_when_the_output_is_built() -> None:
     from components.model.catalogue import CatalogueEntry
     from components.model.images import parse_image
-    from components.warming import WarmSpec, check_pin
+    from components.resources.warming import WarmSpec, check_pin
 
     entry = CatalogueEntry(
         ref=parse_image(f"quay.io/a/b:1@{PIN}"), platforms=None, source="images.yaml", line=3

@@ -11,12 +11,12 @@ import pytest
 
 from components.config.load import load_stack_settings
 from components.errors import InputError
-from components.model.ecr import registry_host
+from components.model.ecr import EcrRegistry
 from components.policies.scheduled_warming import MiB
 from components.program.lambda_package import PLACEHOLDER_FILE
 from components.program.scheduled_warming import function_code, packaged_catalogue, scheduled_images
+from components.program.warming import warm_specs
 from components.warm.lambda_handler import CATALOGUE_FILE, PackagedCatalogue
-from components.warming import warm_specs
 from tests.config.test_settings import error_for, settings_for
 from tests.conftest import RunProgram
 
@@ -46,7 +46,7 @@ def test_the_catalogue_becomes_what_the_function_warms(tmp_path: Path) -> None:
         tmp_path,
         images="- nginx:1.27\n- quay.io/argoproj/argocd\n",
     )
-    host = registry_host(ACCOUNT, settings.region)
+    host = EcrRegistry(ACCOUNT, settings.region).host
     specs = warm_specs(settings.images, settings.cache_prefixes(), host, settings.upstream_prefixes())
     nginx, argocd = scheduled_images(specs, sizes={"docker.io/library/nginx:1.27": 70 * MiB})
     assert (nginx.source, nginx.registry_url, nginx.repository, nginx.tag, nginx.size_bytes) == (

@@ -11,10 +11,11 @@ from typing import Any
 
 import dill
 import httpx
+import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from components import warm_operations
-from components.warm_provider import CacheWarmProvider
+from components.warm import operations as warm_operations
+from components.warm.provider import CacheWarmProvider
 from tests.registry.conftest import ROOT, Seeded
 
 FRESH_INTERPRETER = """
@@ -123,3 +124,44 @@ def test_update_keeps_what_was_warmed(seeded: Seeded) -> None:
         ["linux/amd64"],
         "x",
     )
+
+
+def test_providers_pickled_before_the_move_still_find_their_operations() -> None:
+    """Deployed stacks' pickles import `components.warm_operations` by name."""
+    import importlib
+
+    old = importlib.import_module("components.warm_operations")
+    assert (old.create, old.read, old.delete) == (
+        warm_operations.create,
+        warm_operations.read,
+        warm_operations.delete,
+    )
+
+
+def test_pruning_an_ecr_image_deletes_it_from_the_prefixed_repository(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import boto3
+
+    calls: list[tuple[str, dict[str, object]]] = []
+
+    class FakeEcr:
+        def batch_delete_image(self, **kwargs: object) -> None:
+            calls.append(("delete", kwargs))
+
+    def client(service: str, region_name: str) -> FakeEcr:
+        calls.append((service, {"region": region_name}))
+        return FakeEcr()
+
+    monkeypatch.setattr(boto3, "client", client)
+    props = {
+        "registry_url": "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/quay",
+        "repository": "a/b",
+        "digest": "sha256:" + "a" * 64,
+        "prune": True,
+    }
+    warm_operations.delete(props)
+    assert calls == [
+        ("ecr", {"region": "eu-west-1"}),
+        ("delete", {"repositoryName": "quay/a/b", "imageIds": [{"imageDigest": props["digest"]}]}),
+    ]

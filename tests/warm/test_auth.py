@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from components.redaction import redact
 from components.warm.auth import RegistryAuth, origin_of
-from components.warm.errors import redact
 
 
 def login() -> tuple[str, str]:
@@ -38,3 +38,13 @@ def test_origins_and_redaction() -> None:
     assert origin_of("http://[::1]:5000/v2/") == "http://[::1]:5000"
     assert redact("http://AWS:secret@host:5000/v2/a?X-Amz-Signature=abc#f") == "http://host:5000/v2/a"
     assert redact("https://host/path") == "https://host/path"
+
+
+def test_the_ecr_login_follows_the_one_ecr_host_grammar() -> None:
+    from components.warm.ecr_login import ecr_login
+
+    plain = ecr_login("123456789012.dkr.ecr.eu-west-1.amazonaws.com")
+    assert plain is not None and plain is ecr_login("123456789012.DKR.ecr.eu-west-1.amazonaws.com")
+    assert ecr_login("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com") is not None
+    assert ecr_login("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn") is None, "China is refused"
+    assert ecr_login("127.0.0.1:5000") is None

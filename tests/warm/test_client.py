@@ -17,15 +17,9 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 import pytest
 
+from components.warm.answers import Blob, BlobStatus, env_proxy, parse_retry_after
 from components.warm.auth import parse_challenge
-from components.warm.client import (
-    Blob,
-    BlobStatus,
-    RegistryClient,
-    RetryPolicy,
-    env_proxy,
-    parse_retry_after,
-)
+from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.ecr_login import ecr_credentials, ecr_login
 from components.warm.errors import DeadlineExceeded, DigestMismatch, RegistryError, TransportError
 from components.warm.limits import Limits

@@ -1,8 +1,9 @@
 """Cache warming inside `pulumi up`: one generated resource per catalogue tag.
 
 Backends (`warm.backend`):
-- `provider` (default): a Python dynamic resource that pulls through the cache itself,
-  without a Docker daemon (`warm_provider`, `warm_operations`).
+- `provider` (default): a Python dynamic resource that pulls through the cache itself, without a
+  Docker daemon, through the same warm engine as the CLI (`warm.provider`, `warm.operations`);
+  the program hands it the provider already pickled (`program/warming.py`).
 - `docker`: `pulumi_docker.RemoteImage`, for teams whose deploy host runs a Docker daemon.
 - `command`: `pulumi_command.local.Command` running the team's own pull command
   (crane, skopeo, nerdctl), with the image in `$IMAGE` and an ECR login in
@@ -12,26 +13,25 @@ Every warmed image depends on the rules and templates, so templates apply on fir
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
 import pulumi_docker as docker
-from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
-from components.config.schema import WarmConfig
-from components.config.source import PROJECT_ROOT
+# `dynamic.Resource` stores its pickled provider under this key; importing the constant keeps the
+# key Pulumi's own (WarmedImage registers the resource itself, see its docstring).
+from pulumi.dynamic.dynamic import PROVIDER_KEY
+
 from components.errors import DigestMismatchError
 from components.model.catalogue import CatalogueEntry
-from components.model.ecr import cache_prefix_url, cache_reference, cache_repository, path_below_prefix
+from components.model.ecr import CacheLocation, CachePrefix
 from components.model.images import DEFAULT_TAG
 from components.model.names import image_name, legacy_image_name, names_with_aliases
-from components.warm_provider import CacheWarmProvider
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheWarming"
 WARMED_IMAGE_TYPE = "pulumi-python:dynamic/ecr:WarmedImage"
@@ -48,39 +48,36 @@ class WarmSpec:
     upstream_prefix: str | None = None
 
     @property
+    def cache_prefix(self) -> CachePrefix:
+        return CachePrefix(self.registry, self.prefix, self.upstream_prefix)
+
+    @property
+    def location(self) -> CacheLocation:
+        return self.cache_prefix.location(self.entry.ref)
+
+    @property
     def registry_url(self) -> str:
-        return f"https://{cache_prefix_url(self.registry, self.prefix)}"
+        return self.cache_prefix.registry_url
 
     @property
     def repository(self) -> str:
         """The ECR repository, `<prefix>/<path>`, as ECR names it."""
-        return cache_repository(self.entry.ref, self.prefix, self.upstream_prefix)
+        return self.location.repository
 
     @property
     def path(self) -> str:
         """The repository below `registry_url`."""
-        return path_below_prefix(self.entry.ref, self.upstream_prefix)
+        return self.cache_prefix.path_below(self.entry.ref)
 
     @property
     def cache_reference(self) -> str:
         """What is warmed: always the tag, since ECR cannot pull an uncached image by digest."""
         ref = self.entry.ref
-        return cache_reference(
-            ref.with_tag(ref.tag or DEFAULT_TAG),
-            registry_host=self.registry,
-            prefix=self.prefix,
-            upstream_prefix=self.upstream_prefix,
-        )
+        return self.cache_prefix.location(ref.with_tag(ref.tag or DEFAULT_TAG)).reference()
 
     def pinned_reference(self, served: str | None) -> str:
         """The `images` output: the cache reference at the digest the cache served (else the catalogue's pin)."""
-        return cache_reference(
-            self.entry.ref,
-            registry_host=self.registry,
-            prefix=self.prefix,
-            upstream_prefix=self.upstream_prefix,
-            digest=served,
-        )
+        return self.location.reference(served)
 
     def props(self, prune: bool) -> dict[str, Any]:
         pin = {"pinned_digest": self.entry.ref.digest} if self.entry.ref.digest else {}
@@ -96,24 +93,6 @@ class WarmSpec:
         }
 
 
-def warm_specs(
-    entries: Sequence[CatalogueEntry],
-    prefixes: Mapping[str, str],
-    registry: str,
-    upstream_prefixes: Mapping[str, str | None] | None = None,
-) -> list[WarmSpec]:
-    upstream_prefixes = upstream_prefixes or {}
-    return [
-        WarmSpec(entry, registry, prefixes[entry.ref.registry], upstream_prefixes.get(entry.ref.registry))
-        for entry in entries
-    ]
-
-
-def existing_repositories(specs: Sequence[WarmSpec]) -> list[str]:
-    """The cache repositories the catalogue implies, named as ECR names them (`<prefix>/<repository>`)."""
-    return sorted({spec.repository for spec in specs})
-
-
 def check_pin(spec: WarmSpec, served: str | None) -> str | None:
     """The served digest, after checking it against the catalogue's pin (backends other than the provider)."""
     pin = spec.entry.ref.digest
@@ -125,37 +104,40 @@ def check_pin(spec: WarmSpec, served: str | None) -> str | None:
     return served
 
 
-@functools.cache
-def serialized_warm_provider() -> str:
-    """The provider, pickled once with Pulumi's own `serialize_provider` and shared by every image.
-
-    `pulumi.dynamic.Resource` pickles its provider again for each resource: about 9 ms each here,
-    and every call nests one more sorting shim around pickle's `_batch_setitems` that Pulumi never
-    removes (pulumi/dynamic/dynamic.py), so a thousand images overflow the stack. One pickle avoids both.
-    """
-    serialized: str = serialize_provider(CacheWarmProvider(str(PROJECT_ROOT)))
-    return serialized
-
-
 class WarmedImage(pulumi.CustomResource):
     """A catalogue tag pulled through the cache; `digest` is what the cache served.
 
     Registered exactly as `pulumi.dynamic.Resource` registers one (type `pulumi-python:dynamic/...`,
-    the pickled provider under `__provider`), but with the provider pickled once.
+    the pickled provider under `__provider`), but with the provider pickled once for every image.
     """
 
     digest: pulumi.Output[str]
     platforms_warmed: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+    def __init__(self, name: str, props: dict[str, Any], provider: str, opts: pulumi.ResourceOptions) -> None:
         outputs = {"digest": None, "platforms_warmed": None, "media_type": None}
-        inputs = {**props, **outputs, PROVIDER_KEY: serialized_warm_provider()}
+        inputs = {**props, **outputs, PROVIDER_KEY: provider}
         super().__init__(WARMED_IMAGE_TYPE, name, inputs, opts)
 
 
 def _digest_of(text: str | None) -> str | None:
     found = _DIGEST.findall(text or "")
     return found[-1] if found else None
+
+
+WarmBackend = Literal["provider", "docker", "command"]
+
+
+@dataclass(frozen=True)
+class CacheWarmingArgs:
+    """Plain values: the images, where they are cached, and how `pulumi up` pulls them."""
+
+    specs: Sequence[WarmSpec]
+    registry: str
+    backend: WarmBackend = "provider"
+    prune: bool = False
+    pull_command: str | None = None  # the `command` backend's pull
+    provider: str | None = None  # the `provider` backend's pickled provider (program/warming.py)
 
 
 class CacheWarming(pulumi.ComponentResource):
@@ -167,10 +149,8 @@ class CacheWarming(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
+        args: CacheWarmingArgs,
         *,
-        specs: Sequence[WarmSpec],
-        settings: WarmConfig,
-        registry: str,
         depends_on: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -180,22 +160,22 @@ class CacheWarming(pulumi.ComponentResource):
         self.warmed = []
         login = None
         docker_provider = None
-        if settings.backend != "provider":
+        if args.backend != "provider":
             login = aws.ecr.get_authorization_token_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        if settings.backend == "docker" and login is not None:
+        if args.backend == "docker" and login is not None:
             docker_provider = docker.Provider(
                 "warm-docker",
                 registry_auth=[
                     docker.ProviderRegistryAuthArgs(
-                        address=registry,
+                        address=args.registry,
                         username=login.user_name,
                         password=pulumi.Output.secret(login.password),
                     )
                 ],
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        names = names_with_aliases([spec.entry.ref for spec in specs], image_name, legacy_image_name)
-        for spec in specs:
+        names = names_with_aliases([spec.entry.ref for spec in args.specs], image_name, legacy_image_name)
+        for spec in args.specs:
             resource: pulumi.Resource
             digest: pulumi.Output[str | None]
             name, legacy = names[spec.entry.ref]
@@ -206,22 +186,29 @@ class CacheWarming(pulumi.ComponentResource):
             if docker_provider is not None:
                 resource, digest = self._docker(spec, logical_name, docker_provider, opts)
             elif login is not None:
-                resource, digest = self._command(spec, logical_name, settings, registry, login, opts)
+                resource, digest = self._command(spec, logical_name, args, login, opts)
             else:
-                image = WarmedImage(logical_name, spec.props(settings.prune), opts)
-                resource, digest = image, image.digest
+                resource, digest = self._warmed_image(spec, logical_name, args, opts)
             self.warmed.append(resource)
             digests.append(digest)
         self.images = pulumi.Output.all(*digests).apply(
             lambda served: {
                 # The provider backend checks the pin itself, failing only that image's create.
                 str(spec.entry.ref): spec.pinned_reference(
-                    digest if settings.backend == "provider" else check_pin(spec, digest)
+                    digest if args.backend == "provider" else check_pin(spec, digest)
                 )
-                for spec, digest in zip(specs, served, strict=True)
+                for spec, digest in zip(args.specs, served, strict=True)
             }
         )
         self.register_outputs({"images": self.images})
+
+    def _warmed_image(
+        self, spec: WarmSpec, logical_name: str, args: CacheWarmingArgs, opts: pulumi.ResourceOptions
+    ) -> tuple[pulumi.Resource, pulumi.Output[str | None]]:
+        if args.provider is None:
+            raise ValueError("the provider backend needs CacheWarmingArgs.provider, the pickled provider")
+        image = WarmedImage(logical_name, spec.props(args.prune), args.provider, opts)
+        return image, image.digest
 
     def _docker(
         self, spec: WarmSpec, logical_name: str, provider: docker.Provider, opts: pulumi.ResourceOptions
@@ -240,17 +227,16 @@ class CacheWarming(pulumi.ComponentResource):
         self,
         spec: WarmSpec,
         logical_name: str,
-        settings: WarmConfig,
-        registry: str,
+        args: CacheWarmingArgs,
         login: pulumi.Output[Any],
         opts: pulumi.ResourceOptions,
     ) -> tuple[pulumi.Resource, pulumi.Output[str | None]]:
         pull = command.local.Command(
             logical_name,
-            create=settings.pull_command,
+            create=args.pull_command,
             environment={
                 "IMAGE": spec.cache_reference,
-                "REGISTRY": registry,
+                "REGISTRY": args.registry,
                 "PLATFORMS": ",".join(spec.entry.platforms or ()),
                 "REGISTRY_USERNAME": login.user_name,
                 "REGISTRY_PASSWORD": pulumi.Output.secret(login.password),

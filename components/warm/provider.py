@@ -27,7 +27,7 @@ class CacheWarmProvider(ResourceProvider):
 
         if self.project_root not in sys.path:
             sys.path.insert(0, self.project_root)
-        return importlib.import_module("components.warm_operations")
+        return importlib.import_module("components.warm.operations")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         result: CreateResult = self._operations().create(props)

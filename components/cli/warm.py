@@ -18,19 +18,18 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import stamina
-import yaml
 
 from components.errors import InputError, Problem
 from components.model.catalogue import CatalogueEntry, load_catalogue
-from components.model.ecr import path_below_prefix
+from components.model.ecr import CachePrefix, EcrRegistry, is_ecr_host
+from components.model.images import DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_ALIASES, ImageRef
 from components.redaction import redact_userinfo
-from components.safe_yaml import MAX_LOCK_BYTES, describe_kind, node_line, read_yaml, to_python
 from components.warm.auth import Credentials, CredentialSource, is_loopback
 from components.warm.client import RetryPolicy
-from components.warm.ecr_login import ECR_HOST
 from components.warm.engine import WarmEngine, WarmOptions
 from components.warm.errors import BlobNotKept
 from components.warm.limits import Limits
+from components.warm.state import read_lock, write_lock
 from components.warm.warmer import WarmResult, WarmTarget
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -43,6 +42,10 @@ class Mirror:
     upstream: str
     url: str
     upstream_prefix: str | None = None  # an ECR upstream's upstreamRepositoryPrefix (--stack only)
+
+    def path_below(self, ref: ImageRef) -> str:
+        """The repository below `url`: ECR leaves the rule's upstream prefix out of the cached name."""
+        return CachePrefix.from_registry_url(self.url, self.upstream_prefix).path_below(ref)
 
 
 def _shown(text: str) -> str:
@@ -78,7 +81,7 @@ def _mirror(upstream: str, url: str, source: str, *, upstream_prefix: str | None
                 )
             ]
         )
-    registry = "docker.io" if upstream in ("index.docker.io", "registry-1.docker.io") else upstream
+    registry = DOCKER_HUB if upstream in DOCKER_HUB_ALIASES else upstream
     return Mirror(registry, url.rstrip("/"), upstream_prefix)
 
 
@@ -105,85 +108,20 @@ def mirrors_from_stack(stack: str, images_file: str | Path | None = None) -> lis
     import boto3
 
     from components.config.load import load_stack_settings
-    from components.model.ecr import cache_prefix_url, registry_host
 
     settings = load_stack_settings(stack, images_file=images_file)
     account = boto3.client("sts", region_name=settings.region).get_caller_identity()["Account"]
-    host = registry_host(account, settings.region)
+    host = EcrRegistry(account, settings.region).host
     upstream_prefixes = settings.upstream_prefixes()
     return [
         _mirror(
             upstream,
-            f"https://{cache_prefix_url(host, prefix)}",
+            CachePrefix(host, prefix).registry_url,
             f"--stack {stack}",
             upstream_prefix=upstream_prefixes[upstream],
         )
         for upstream, prefix in settings.cache_prefixes().items()
     ]
-
-
-_LOCK_HINT = "delete the lock file to warm every tag again; the next run writes a new one"
-
-
-def read_lock(path: Path | None) -> dict[str, dict[str, Any]]:
-    """The lock `write_lock` wrote: reference -> {digest, platforms}; anything else is an InputError."""
-    if path is None or not path.exists():
-        return {}
-    source = str(path)
-    root = read_yaml(path, max_bytes=MAX_LOCK_BYTES, source=source, hint=_LOCK_HINT)
-    if root is None:
-        return {}
-    if not isinstance(root, yaml.MappingNode):
-        raise InputError(
-            [
-                Problem(
-                    source,
-                    f"a lock file maps image references to digests, not {describe_kind(root)}",
-                    _LOCK_HINT,
-                    line=node_line(root),
-                )
-            ]
-        )
-    lock: dict[str, dict[str, Any]] = {}
-    problems: list[Problem] = []
-    for key, value in root.value:
-        entry = to_python(value, source=source)
-        if _is_lock_entry(entry):
-            lock[str(key.value)] = entry
-        else:
-            problems.append(
-                Problem(
-                    source,
-                    f"the entry for {str(key.value)[:200]!r} must be a mapping with 'digest' and 'platforms'",
-                    _LOCK_HINT,
-                    line=node_line(key),
-                )
-            )
-    if problems:
-        raise InputError(problems)
-    return lock
-
-
-def _is_lock_entry(value: Any) -> bool:
-    platforms = value.get("platforms", []) if isinstance(value, dict) else None
-    return (
-        isinstance(value, dict)
-        and isinstance(value.get("digest"), str)
-        and isinstance(platforms, list)
-        and all(isinstance(p, str) for p in platforms)
-    )
-
-
-def write_lock(path: Path, results: Sequence[WarmResult], previous: Mapping[str, Any]) -> None:
-    """Sorted, stable YAML: reference -> digest and platforms. Failed images keep their old entry."""
-    lock = dict(previous)
-    for result in results:
-        if result.ok and result.digest:
-            entry: dict[str, Any] = {"digest": result.digest}
-            old_platforms = (previous.get(str(result.target.source)) or {}).get("platforms", [])
-            entry["platforms"] = result.platforms or old_platforms
-            lock[str(result.target.source)] = entry
-    path.write_text(yaml.safe_dump(dict(sorted(lock.items())), sort_keys=True, default_flow_style=False))
 
 
 def _targets(
@@ -211,8 +149,8 @@ def _targets(
         locked = (lock.get(str(entry.ref)) or {}).get("digest")
         target = WarmTarget(
             source=entry.ref,
-            repository=path_below_prefix(entry.ref, mirror.upstream_prefix),
-            tag=entry.ref.tag or "latest",
+            repository=mirror.path_below(entry.ref),
+            tag=entry.ref.tag or DEFAULT_TAG,
             platforms=platforms or entry.platforms,
             locked_digest=locked,
         )
@@ -257,7 +195,7 @@ def _cache_login(url: str) -> CredentialSource | None:
     GetAuthorizationToken instead, so the variables are ignored for them.
     """
     user, password = os.environ.get("REGISTRY_USERNAME"), os.environ.get("REGISTRY_PASSWORD")
-    if not user or not password or ECR_HOST.fullmatch(urlsplit(url).hostname or ""):
+    if not user or not password or is_ecr_host(urlsplit(url).hostname or ""):
         return None
     login: Credentials = (user, password)
     return lambda: login

@@ -1,0 +1,102 @@
+"""Blobs: streamed through and checked against their digest, or asked whether the cache stores them.
+
+A mixin of `client.RegistryClient`, kept apart so the client's module holds the request flow and
+the manifests. Every method goes through the client's `_send`: the same deadlines, caps and retries.
+"""
+
+from __future__ import annotations
+
+from components.warm.answers import (
+    CHUNK,
+    REDIRECT_STATUS,
+    Answer,
+    Blob,
+    BlobStatus,
+    RequestFlow,
+    raise_for_status,
+    served_from_storage,
+)
+from components.warm.digests import check_digest, hasher_for
+from components.warm.errors import BodyTooLarge, DigestMismatch
+
+
+class BlobReads(RequestFlow):
+    """`fetch_blob`, `get_blob` and `blob_status`, for a class that has the client's request flow."""
+
+    async def fetch_blob(self, repository: str, digest: str, size: int) -> int:
+        """Stream a blob through and discard it, checking its digest; returns its size."""
+        return (await self.get_blob(repository, digest, size)).size
+
+    async def get_blob(self, repository: str, digest: str, size: int, *, keep: bool = False) -> Blob:
+        """Stream a blob of the declared `size`, checking its digest; bytes are kept only when asked.
+
+        Reading stops one byte past the declared size: a longer answer fails at once."""
+        check_digest(digest, f"blob of {repository}")
+        what = f"blob {digest} of {repository}"
+        if keep and size > self.limits.max_manifest_bytes:  # kept in memory: an image config, as small
+            raise BodyTooLarge(
+                f"{what} declares {size} bytes, more than the {self.limits.max_manifest_bytes} bytes "
+                "kept in memory"
+            )
+
+        async def consume(answer: Answer) -> Blob:
+            response = answer.response
+            raise_for_status(response, what)
+            hasher = hasher_for(digest)
+            received = 0
+            kept = bytearray()
+            while chunk := await response.content.read(min(CHUNK, size + 1 - received)):
+                received += len(chunk)
+                if received > size:
+                    raise BodyTooLarge(f"{what} is longer than the {size} bytes its manifest declares")
+                hasher.update(chunk)
+                if keep:
+                    kept += chunk
+            self.bytes_received += received
+            computed = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
+            if received < size:
+                raise DigestMismatch(f"{what} arrived truncated: {received} of {size} bytes")
+            if computed != digest:
+                raise DigestMismatch(
+                    f"{what} does not match its digest: expected {digest}, computed {computed}"
+                )
+            stored = served_from_storage(response.headers, digest, answer.redirected)
+            return Blob(received, bytes(kept) if keep else None, stored)
+
+        result: Blob = await self._send(
+            "GET",
+            self.url(repository, "blobs", digest),
+            self.scope(repository),
+            {},
+            consume,
+            self.limits.blob_deadline,
+        )
+        return result
+
+    async def blob_status(self, repository: str, digest: str) -> BlobStatus:
+        """HEAD a blob, telling a stored blob from one a distribution proxy merely relays.
+
+        A redirect (ECR points at S3) is not followed, since a URL presigned for GET refuses HEAD.
+        """
+        check_digest(digest, f"blob of {repository}")
+
+        async def consume(answer: Answer) -> BlobStatus:
+            response = answer.response
+            if response.status == 404:
+                return BlobStatus.ABSENT
+            redirect = response.status in REDIRECT_STATUS
+            if not redirect:
+                raise_for_status(response, f"blob {digest} of {repository}")
+            stored = served_from_storage(response.headers, digest, redirect)
+            return BlobStatus.STORED if stored else BlobStatus.PASSED_THROUGH
+
+        result: BlobStatus = await self._send(
+            "HEAD",
+            self.url(repository, "blobs", digest),
+            self.scope(repository),
+            {},
+            consume,
+            self.limits.manifest_deadline,
+            follow_redirects=False,
+        )
+        return result
