@@ -12,19 +12,18 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import stamina
 
+from components.cli.mirrors import Mirror, check_plain_http, checked_mirror, parse_mirror
 from components.errors import InputError, Problem
 from components.model.catalogue import CatalogueEntry, load_catalogue
 from components.model.ecr import CachePrefix, EcrRegistry, is_ecr_host
-from components.model.images import DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_ALIASES, ImageRef
-from components.redaction import redact_userinfo
-from components.warm.auth import Credentials, CredentialSource, is_loopback
+from components.model.images import DEFAULT_TAG
+from components.warm.auth import Credentials, CredentialSource
 from components.warm.client import RetryPolicy
 from components.warm.engine import WarmEngine, WarmOptions
 from components.warm.errors import BlobNotKept
@@ -33,71 +32,6 @@ from components.warm.state import read_lock, write_lock
 from components.warm.warmer import WarmResult, WarmTarget
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class Mirror:
-    """Images whose registry is `upstream` are pulled as `<url>/<repository>:<tag>`."""
-
-    upstream: str
-    url: str
-    upstream_prefix: str | None = None  # an ECR upstream's upstreamRepositoryPrefix (--stack only)
-
-    def path_below(self, ref: ImageRef) -> str:
-        """The repository below `url`: ECR leaves the rule's upstream prefix out of the cached name."""
-        return CachePrefix.from_registry_url(self.url, self.upstream_prefix).path_below(ref)
-
-
-def _shown(text: str) -> str:
-    """`text` quoted for a message, unless an '@' means it may hold a password a URL parser missed."""
-    return "(not shown: it contains '@')" if "@" in text else repr(text)
-
-
-def _mirror(upstream: str, url: str, source: str, *, upstream_prefix: str | None = None) -> Mirror:
-    """A mirror whose URL is http(s), names a host, and carries no credentials.
-
-    A user name or password in the URL would be sent to whoever answers and quoted in every retry
-    and failure line; registry logins come from ECR or the registry's token service instead.
-    """
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        raise InputError(
-            [
-                Problem(
-                    source,
-                    f"the URL for {upstream!r} carries a user name or password ({redact_userinfo(url)})",
-                    "remove 'user:password@' from the URL: the cache's login comes from your AWS "
-                    "credentials, or from REGISTRY_USERNAME and REGISTRY_PASSWORD for a cache that is not ECR",
-                )
-            ]
-        )
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(
-            [
-                Problem(
-                    source,
-                    f"{upstream}={_shown(url)} is not UPSTREAM=URL with an http(s) URL",
-                    "for example docker.io=https://<registry>/docker-hub",
-                )
-            ]
-        )
-    registry = DOCKER_HUB if upstream in DOCKER_HUB_ALIASES else upstream
-    return Mirror(registry, url.rstrip("/"), upstream_prefix)
-
-
-def parse_mirror(text: str) -> Mirror:
-    upstream, sep, url = text.partition("=")
-    if not sep or not upstream:
-        raise InputError(
-            [
-                Problem(
-                    "--mirror",
-                    f"{_shown(text)} is not UPSTREAM=URL",
-                    "for example docker.io=https://<registry>/docker-hub",
-                )
-            ]
-        )
-    return _mirror(upstream, url, "--mirror")
 
 
 def mirrors_from_stack(stack: str, images_file: str | Path | None = None) -> list[Mirror]:
@@ -114,7 +48,7 @@ def mirrors_from_stack(stack: str, images_file: str | Path | None = None) -> lis
     host = EcrRegistry(account, settings.region).host
     upstream_prefixes = settings.upstream_prefixes()
     return [
-        _mirror(
+        checked_mirror(
             upstream,
             CachePrefix(host, prefix).registry_url,
             f"--stack {stack}",
@@ -201,25 +135,6 @@ def _cache_login(url: str) -> CredentialSource | None:
     return lambda: login
 
 
-def _check_plain_http(mirrors: Sequence[Mirror], plain_http: bool) -> None:
-    for mirror in mirrors:
-        parts = urlsplit(mirror.url)
-        if parts.scheme == "http" and not plain_http:
-            raise InputError(
-                [Problem("--mirror", f"{mirror.url} is plain HTTP", "pass --plain-http (loopback only)")]
-            )
-        if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
-            raise InputError(
-                [
-                    Problem(
-                        "--plain-http",
-                        f"{mirror.url} is not a loopback address",
-                        "use https for real registries",
-                    )
-                ]
-            )
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", default="images.yaml", help="image catalogue (default: images.yaml)")
     parser.add_argument("--mirror", action="append", default=[], metavar="UPSTREAM=URL", help="repeatable")
@@ -277,7 +192,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             raise InputError(
                 [Problem("warm", "no mirror to warm through", "pass --mirror UPSTREAM=URL or --stack")]
             )
-        _check_plain_http(mirrors, args.plain_http)
+        check_plain_http(mirrors, args.plain_http)
         entries = load_catalogue(args.images)
         lock = read_lock(args.lock)
         platforms = tuple(sorted(set(args.platform))) if args.platform else None

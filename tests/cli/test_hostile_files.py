@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from components.cli.warm import mirrors_from_stack, parse_mirror
+from components.cli.mirrors import parse_mirror
+from components.cli.warm import mirrors_from_stack
 from components.errors import InputError
 from components.safe_yaml import MAX_CATALOGUE_BYTES, MAX_LOCK_BYTES, MAX_STACK_FILE_BYTES
 from tests.bounded import Outcome, run_cli
