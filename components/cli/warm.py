@@ -12,17 +12,22 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 import stamina
 
 from components.cli.mirrors import Mirror, check_plain_http, checked_mirror, parse_mirror
+from components.cli.warm_pins import add_pin_arguments, pin_findings, state_path, warm_signed
 from components.errors import InputError, Problem
-from components.model.catalogue import CatalogueEntry, load_catalogue
+from components.model.catalogue import CatalogueEntry
+from components.model.discovery import FoundImage, find_images
 from components.model.ecr import CachePrefix, EcrRegistry, is_ecr_host
+from components.model.image_lock import WarmTag
 from components.model.images import DEFAULT_TAG
+from components.model.warm_selection import catalogue_to_warm
 from components.warm.auth import Credentials, CredentialSource
 from components.warm.client import RetryPolicy
 from components.warm.engine import WarmEngine, WarmOptions
@@ -31,19 +36,29 @@ from components.warm.limits import Limits
 from components.warm.state import read_lock, write_lock
 from components.warm.warmer import WarmResult, WarmTarget
 
+if TYPE_CHECKING:
+    from components.config.settings import StackSettings
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
-def mirrors_from_stack(stack: str, images_file: str | Path | None = None) -> list[Mirror]:
+def load_settings(stack: str, images_file: str | Path | None = None) -> StackSettings:
+    """The stack's settings, checked against the catalogue being warmed, not the stack's default one."""
+    from components.config.load import load_stack_settings
+
+    return load_stack_settings(stack, images_file=images_file)
+
+
+def mirrors_from_stack(
+    stack: str, images_file: str | Path | None = None, *, settings: StackSettings | None = None
+) -> list[Mirror]:
     """The stack's cache prefixes in the caller's own account and region, as `pulumi up` creates them.
 
-    The stack's checks apply to the catalogue being warmed, not to the stack's default one.
+    `settings` are the stack's, when the caller has loaded them already.
     """
     import boto3
 
-    from components.config.load import load_stack_settings
-
-    settings = load_stack_settings(stack, images_file=images_file)
+    settings = settings or load_settings(stack, images_file)
     account = boto3.client("sts", region_name=settings.region).get_caller_identity()["Account"]
     host = EcrRegistry(account, settings.region).host
     upstream_prefixes = settings.upstream_prefixes()
@@ -107,9 +122,13 @@ def _describe(result: WarmResult) -> str:
 
 
 async def warm_catalogue(
-    grouped: Mapping[str, list[WarmTarget]], args: argparse.Namespace, report: Any
+    grouped: Mapping[str, list[WarmTarget]],
+    args: argparse.Namespace,
+    report: Any,
+    signed: frozenset[str] = frozenset(),
 ) -> list[WarmResult]:
-    """Every target through the warm engine: one client and one login per cache origin."""
+    """Every target through the warm engine (one client and one login per cache origin), then the
+    signatures and attestations of the images in `signed` (references, as `str(ImageRef)`)."""
     options = WarmOptions(
         concurrency=args.concurrency,
         attestations=args.attestations,
@@ -119,7 +138,8 @@ async def warm_catalogue(
         login=_cache_login,
     )
     async with WarmEngine(options) as engine:
-        return await engine.warm_all(grouped, report)
+        results = await engine.warm_all(grouped, report)
+        return results + await warm_signed(engine, grouped, results, signed, report)
 
 
 def _cache_login(url: str) -> CredentialSource | None:
@@ -143,9 +163,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--platform", action="append", help="only these platforms, e.g. linux/amd64; repeatable"
     )
-    parser.add_argument(
-        "--lock", type=Path, help="write digests and platforms here; unchanged tags are skipped"
-    )
+    add_pin_arguments(parser)
     parser.add_argument(
         "--plain-http", action="store_true", help="allow http:// mirrors on loopback addresses"
     )
@@ -178,32 +196,66 @@ def _report_retry(details: stamina.instrumentation.RetryDetails) -> None:
     print(f"retry {details.retry_num} in {details.wait_for:.1f}s: {reason}", file=sys.stderr, flush=True)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """Everything `warm` reads before its first request, checked."""
+
+    grouped: dict[str, list[WarmTarget]]
+    warm_tags: list[WarmTag]
+    signed: frozenset[str]
+    state: Path | None
+    previous: dict[str, dict[str, Any]]
+    workloads: list[FoundImage]
+
+
+def _prepare(args: argparse.Namespace) -> _Prepared:
+    """The mirrors, the tags to warm (through the selector lock), the state and the manifests.
+
+    With `--stack`, one load of the stack's settings gives the mirrors, `warm.signatures` and
+    the catalogue's tags. Raises InputError for anything that needs fixing.
+    """
+    if args.concurrency < 1:
+        raise InputError([Problem("--concurrency", "must be at least 1")])
+    if not args.timeout > 0:
+        raise InputError([Problem("--timeout", "must be more than 0 seconds")])
+    mirrors = [parse_mirror(text) for text in args.mirror]
+    settings = load_settings(args.stack, args.images) if args.stack else None
+    if settings is not None:
+        mirrors += mirrors_from_stack(args.stack, settings=settings)
+    if not mirrors:
+        raise InputError(
+            [Problem("warm", "no mirror to warm through", "pass --mirror UPSTREAM=URL or --stack")]
+        )
+    check_plain_http(mirrors, args.plain_http)
+    warm_tags = settings.warm_tags() if settings is not None else catalogue_to_warm(args.images)
+    entries = [tag.entry for tag in warm_tags]
+    state = state_path(args)
+    previous = read_lock(state)
+    platforms = tuple(sorted(set(args.platform))) if args.platform else None
+    return _Prepared(
+        grouped=_targets(entries, {m.upstream: m for m in mirrors}, platforms, previous),
+        warm_tags=warm_tags,
+        signed=frozenset(str(entry.ref) for entry in entries if entry.signatures),
+        state=state,
+        previous=previous,
+        workloads=find_images(args.manifests) if args.manifests else [],
+    )
+
+
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     started = time.monotonic()
     try:
-        if args.concurrency < 1:
-            raise InputError([Problem("--concurrency", "must be at least 1")])
-        if not args.timeout > 0:
-            raise InputError([Problem("--timeout", "must be more than 0 seconds")])
-        mirrors = [parse_mirror(text) for text in args.mirror]
-        if args.stack:
-            mirrors += mirrors_from_stack(args.stack, args.images)
-        if not mirrors:
-            raise InputError(
-                [Problem("warm", "no mirror to warm through", "pass --mirror UPSTREAM=URL or --stack")]
-            )
-        check_plain_http(mirrors, args.plain_http)
-        entries = load_catalogue(args.images)
-        lock = read_lock(args.lock)
-        platforms = tuple(sorted(set(args.platform))) if args.platform else None
-        grouped = _targets(entries, {m.upstream: m for m in mirrors}, platforms, lock)
+        prepared = _prepare(args)
     except InputError as error:
         print(f"error: the input needs fixing:\n{error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     stamina.instrumentation.set_on_retry_hooks([_report_retry])
-    results = _run_with_progress(grouped, args, out, total=len(entries))
-    if args.lock:
-        write_lock(args.lock, results, lock)
+    total = len(prepared.warm_tags)
+    results = _run_with_progress(prepared.grouped, args, out, total=total, signed=prepared.signed)
+    if prepared.state is not None:
+        images = {str(tag.entry.ref) for tag in prepared.warm_tags}
+        write_lock(prepared.state, [r for r in results if str(r.target.source) in images], prepared.previous)
+    findings = pin_findings(prepared.warm_tags, results, prepared.workloads, args.stack)
     failed = [r for r in results if not r.ok]
     moved = sum(r.bytes_moved for r in results)
     print(
@@ -213,15 +265,25 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     )
     for result in failed:
         print(f"failed: {result.target.source}: {result.error}", file=out)
-    return EXIT_FAILED if failed else EXIT_OK
+    for finding in findings:
+        print(f"pin:    {finding}", file=out)
+    return EXIT_FAILED if failed or findings else EXIT_OK
 
 
 def _run_with_progress(
-    grouped: Mapping[str, list[WarmTarget]], args: argparse.Namespace, out: TextIO, total: int
+    grouped: Mapping[str, list[WarmTarget]],
+    args: argparse.Namespace,
+    out: TextIO,
+    total: int,
+    signed: frozenset[str] = frozenset(),
 ) -> list[WarmResult]:
     """A rich progress bar on a terminal; one plain line per image otherwise (logs, CI)."""
     if not out.isatty():
-        return asyncio.run(warm_catalogue(grouped, args, lambda r: print(_describe(r), file=out, flush=True)))
+
+        def line(result: WarmResult) -> None:
+            print(_describe(result), file=out, flush=True)
+
+        return asyncio.run(warm_catalogue(grouped, args, line, signed))
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -236,4 +298,4 @@ def _run_with_progress(
                 progress.console.print(_describe(result), markup=False, highlight=False)
             progress.advance(task)
 
-        return asyncio.run(warm_catalogue(grouped, args, report))
+        return asyncio.run(warm_catalogue(grouped, args, report, signed))

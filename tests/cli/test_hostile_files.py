@@ -120,14 +120,14 @@ def _warm_with_lock(tmp_path: Path, lock: Path) -> Outcome:
         "--mirror",
         "docker.io=http://127.0.0.1:9",
         "--plain-http",
-        "--lock",
+        "--state",
         str(lock),
     )
 
 
 @pytest.mark.parametrize("content, line, message", LOCK_CASES.values(), ids=LOCK_CASES.keys())
 def test_warm_refuses_a_hostile_lock(tmp_path: Path, content: bytes, line: int, message: str) -> None:
-    lock = tmp_path / "images.lock.yaml"
+    lock = tmp_path / "images.warm-state.yaml"
     lock.write_bytes(content)
     outcome = _warm_with_lock(tmp_path, lock)
     assert_refused(outcome, f"{lock}:{line}")
@@ -136,7 +136,7 @@ def test_warm_refuses_a_hostile_lock(tmp_path: Path, content: bytes, line: int, 
 
 
 def test_warm_refuses_an_oversized_lock(tmp_path: Path) -> None:
-    lock = tmp_path / "images.lock.yaml"
+    lock = tmp_path / "images.warm-state.yaml"
     lock.write_bytes(b"#" * (MAX_LOCK_BYTES + 1))
     outcome = _warm_with_lock(tmp_path, lock)
     assert_refused(outcome, str(lock))

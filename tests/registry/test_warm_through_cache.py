@@ -159,8 +159,8 @@ def test_attestations_are_skipped_unless_asked(ecr_seeded: EcrSeeded) -> None:
 
 
 def test_platform_selection_and_lock(ecr_seeded: EcrSeeded, tmp_path: Path) -> None:
-    lock = tmp_path / "images.lock.yaml"
-    warm = ecr_seeded.warm("--platform", "linux/amd64", "--lock", str(lock))
+    lock = tmp_path / "images.warm-state.yaml"
+    warm = ecr_seeded.warm("--platform", "linux/amd64", "--state", str(lock))
     assert warm.returncode == 0, warm.stdout + warm.stderr
     locked = yaml.safe_load(lock.read_text())
     assert list(locked) == sorted(locked)
@@ -170,7 +170,7 @@ def test_platform_selection_and_lock(ecr_seeded: EcrSeeded, tmp_path: Path) -> N
     exporter = ecr_seeded.image("prometheus/node-exporter")
     assert locked[exporter.source]["digest"] == exporter.image.digest, "the second upstream is locked too"
     first = lock.read_text()
-    again = ecr_seeded.warm("--platform", "linux/amd64", "--lock", str(lock))
+    again = ecr_seeded.warm("--platform", "linux/amd64", "--state", str(lock))
     assert again.returncode == 0, again.stdout + again.stderr
     assert lock.read_text() == first, "the lock is stable"
 
