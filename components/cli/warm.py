@@ -14,17 +14,21 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 import stamina
 
+from components.cli.mirrors import Mirror, check_plain_http, checked_mirror, parse_mirror
+from components.cli.warm_pins import add_pin_arguments, pin_findings, state_path, warm_signed
 from components.errors import InputError, Problem
-from components.model.catalogue import CatalogueEntry, load_catalogue
+from components.model.catalogue import CatalogueEntry
+from components.model.discovery import FoundImage, find_images
 from components.model.ecr import CachePrefix, EcrRegistry, is_ecr_host
-from components.model.images import DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_ALIASES, ImageRef
-from components.redaction import redact_userinfo
-from components.warm.auth import Credentials, CredentialSource, is_loopback
+from components.model.image_lock import WarmTag
+from components.model.images import DEFAULT_TAG
+from components.model.warm_selection import catalogue_to_warm
+from components.warm.auth import Credentials, CredentialSource
 from components.warm.client import RetryPolicy
 from components.warm.engine import WarmEngine, WarmOptions
 from components.warm.errors import BlobNotKept
@@ -32,89 +36,34 @@ from components.warm.limits import Limits
 from components.warm.state import read_lock, write_lock
 from components.warm.warmer import WarmResult, WarmTarget
 
+if TYPE_CHECKING:
+    from components.config.settings import StackSettings
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
-@dataclass(frozen=True)
-class Mirror:
-    """Images whose registry is `upstream` are pulled as `<url>/<repository>:<tag>`."""
+def load_settings(stack: str, images_file: str | Path | None = None) -> StackSettings:
+    """The stack's settings, checked against the catalogue being warmed, not the stack's default one."""
+    from components.config.load import load_stack_settings
 
-    upstream: str
-    url: str
-    upstream_prefix: str | None = None  # an ECR upstream's upstreamRepositoryPrefix (--stack only)
-
-    def path_below(self, ref: ImageRef) -> str:
-        """The repository below `url`: ECR leaves the rule's upstream prefix out of the cached name."""
-        return CachePrefix.from_registry_url(self.url, self.upstream_prefix).path_below(ref)
+    return load_stack_settings(stack, images_file=images_file)
 
 
-def _shown(text: str) -> str:
-    """`text` quoted for a message, unless an '@' means it may hold a password a URL parser missed."""
-    return "(not shown: it contains '@')" if "@" in text else repr(text)
-
-
-def _mirror(upstream: str, url: str, source: str, *, upstream_prefix: str | None = None) -> Mirror:
-    """A mirror whose URL is http(s), names a host, and carries no credentials.
-
-    A user name or password in the URL would be sent to whoever answers and quoted in every retry
-    and failure line; registry logins come from ECR or the registry's token service instead.
-    """
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        raise InputError(
-            [
-                Problem(
-                    source,
-                    f"the URL for {upstream!r} carries a user name or password ({redact_userinfo(url)})",
-                    "remove 'user:password@' from the URL: the cache's login comes from your AWS "
-                    "credentials, or from REGISTRY_USERNAME and REGISTRY_PASSWORD for a cache that is not ECR",
-                )
-            ]
-        )
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(
-            [
-                Problem(
-                    source,
-                    f"{upstream}={_shown(url)} is not UPSTREAM=URL with an http(s) URL",
-                    "for example docker.io=https://<registry>/docker-hub",
-                )
-            ]
-        )
-    registry = DOCKER_HUB if upstream in DOCKER_HUB_ALIASES else upstream
-    return Mirror(registry, url.rstrip("/"), upstream_prefix)
-
-
-def parse_mirror(text: str) -> Mirror:
-    upstream, sep, url = text.partition("=")
-    if not sep or not upstream:
-        raise InputError(
-            [
-                Problem(
-                    "--mirror",
-                    f"{_shown(text)} is not UPSTREAM=URL",
-                    "for example docker.io=https://<registry>/docker-hub",
-                )
-            ]
-        )
-    return _mirror(upstream, url, "--mirror")
-
-
-def mirrors_from_stack(stack: str, images_file: str | Path | None = None) -> list[Mirror]:
+def mirrors_from_stack(
+    stack: str, images_file: str | Path | None = None, *, settings: StackSettings | None = None
+) -> list[Mirror]:
     """The stack's cache prefixes in the caller's own account and region, as `pulumi up` creates them.
 
-    The stack's checks apply to the catalogue being warmed, not to the stack's default one.
+    `settings` are the stack's, when the caller has loaded them already.
     """
     import boto3
 
-    from components.config.load import load_stack_settings
-
-    settings = load_stack_settings(stack, images_file=images_file)
+    settings = settings or load_settings(stack, images_file)
     account = boto3.client("sts", region_name=settings.region).get_caller_identity()["Account"]
     host = EcrRegistry(account, settings.region).host
     upstream_prefixes = settings.upstream_prefixes()
     return [
-        _mirror(
+        checked_mirror(
             upstream,
             CachePrefix(host, prefix).registry_url,
             f"--stack {stack}",
@@ -173,9 +122,13 @@ def _describe(result: WarmResult) -> str:
 
 
 async def warm_catalogue(
-    grouped: Mapping[str, list[WarmTarget]], args: argparse.Namespace, report: Any
+    grouped: Mapping[str, list[WarmTarget]],
+    args: argparse.Namespace,
+    report: Any,
+    signed: frozenset[str] = frozenset(),
 ) -> list[WarmResult]:
-    """Every target through the warm engine: one client and one login per cache origin."""
+    """Every target through the warm engine (one client and one login per cache origin), then the
+    signatures and attestations of the images in `signed` (references, as `str(ImageRef)`)."""
     options = WarmOptions(
         concurrency=args.concurrency,
         attestations=args.attestations,
@@ -185,7 +138,8 @@ async def warm_catalogue(
         login=_cache_login,
     )
     async with WarmEngine(options) as engine:
-        return await engine.warm_all(grouped, report)
+        results = await engine.warm_all(grouped, report)
+        return results + await warm_signed(engine, grouped, results, signed, report)
 
 
 def _cache_login(url: str) -> CredentialSource | None:
@@ -201,25 +155,6 @@ def _cache_login(url: str) -> CredentialSource | None:
     return lambda: login
 
 
-def _check_plain_http(mirrors: Sequence[Mirror], plain_http: bool) -> None:
-    for mirror in mirrors:
-        parts = urlsplit(mirror.url)
-        if parts.scheme == "http" and not plain_http:
-            raise InputError(
-                [Problem("--mirror", f"{mirror.url} is plain HTTP", "pass --plain-http (loopback only)")]
-            )
-        if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
-            raise InputError(
-                [
-                    Problem(
-                        "--plain-http",
-                        f"{mirror.url} is not a loopback address",
-                        "use https for real registries",
-                    )
-                ]
-            )
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", default="images.yaml", help="image catalogue (default: images.yaml)")
     parser.add_argument("--mirror", action="append", default=[], metavar="UPSTREAM=URL", help="repeatable")
@@ -228,9 +163,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--platform", action="append", help="only these platforms, e.g. linux/amd64; repeatable"
     )
-    parser.add_argument(
-        "--lock", type=Path, help="write digests and platforms here; unchanged tags are skipped"
-    )
+    add_pin_arguments(parser)
     parser.add_argument(
         "--plain-http", action="store_true", help="allow http:// mirrors on loopback addresses"
     )
@@ -263,32 +196,66 @@ def _report_retry(details: stamina.instrumentation.RetryDetails) -> None:
     print(f"retry {details.retry_num} in {details.wait_for:.1f}s: {reason}", file=sys.stderr, flush=True)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """Everything `warm` reads before its first request, checked."""
+
+    grouped: dict[str, list[WarmTarget]]
+    warm_tags: list[WarmTag]
+    signed: frozenset[str]
+    state: Path | None
+    previous: dict[str, dict[str, Any]]
+    workloads: list[FoundImage]
+
+
+def _prepare(args: argparse.Namespace) -> _Prepared:
+    """The mirrors, the tags to warm (through the selector lock), the state and the manifests.
+
+    With `--stack`, one load of the stack's settings gives the mirrors, `warm.signatures` and
+    the catalogue's tags. Raises InputError for anything that needs fixing.
+    """
+    if args.concurrency < 1:
+        raise InputError([Problem("--concurrency", "must be at least 1")])
+    if not args.timeout > 0:
+        raise InputError([Problem("--timeout", "must be more than 0 seconds")])
+    mirrors = [parse_mirror(text) for text in args.mirror]
+    settings = load_settings(args.stack, args.images) if args.stack else None
+    if settings is not None:
+        mirrors += mirrors_from_stack(args.stack, settings=settings)
+    if not mirrors:
+        raise InputError(
+            [Problem("warm", "no mirror to warm through", "pass --mirror UPSTREAM=URL or --stack")]
+        )
+    check_plain_http(mirrors, args.plain_http)
+    warm_tags = settings.warm_tags() if settings is not None else catalogue_to_warm(args.images)
+    entries = [tag.entry for tag in warm_tags]
+    state = state_path(args)
+    previous = read_lock(state)
+    platforms = tuple(sorted(set(args.platform))) if args.platform else None
+    return _Prepared(
+        grouped=_targets(entries, {m.upstream: m for m in mirrors}, platforms, previous),
+        warm_tags=warm_tags,
+        signed=frozenset(str(entry.ref) for entry in entries if entry.signatures),
+        state=state,
+        previous=previous,
+        workloads=find_images(args.manifests) if args.manifests else [],
+    )
+
+
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     started = time.monotonic()
     try:
-        if args.concurrency < 1:
-            raise InputError([Problem("--concurrency", "must be at least 1")])
-        if not args.timeout > 0:
-            raise InputError([Problem("--timeout", "must be more than 0 seconds")])
-        mirrors = [parse_mirror(text) for text in args.mirror]
-        if args.stack:
-            mirrors += mirrors_from_stack(args.stack, args.images)
-        if not mirrors:
-            raise InputError(
-                [Problem("warm", "no mirror to warm through", "pass --mirror UPSTREAM=URL or --stack")]
-            )
-        _check_plain_http(mirrors, args.plain_http)
-        entries = load_catalogue(args.images)
-        lock = read_lock(args.lock)
-        platforms = tuple(sorted(set(args.platform))) if args.platform else None
-        grouped = _targets(entries, {m.upstream: m for m in mirrors}, platforms, lock)
+        prepared = _prepare(args)
     except InputError as error:
         print(f"error: the input needs fixing:\n{error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     stamina.instrumentation.set_on_retry_hooks([_report_retry])
-    results = _run_with_progress(grouped, args, out, total=len(entries))
-    if args.lock:
-        write_lock(args.lock, results, lock)
+    total = len(prepared.warm_tags)
+    results = _run_with_progress(prepared.grouped, args, out, total=total, signed=prepared.signed)
+    if prepared.state is not None:
+        images = {str(tag.entry.ref) for tag in prepared.warm_tags}
+        write_lock(prepared.state, [r for r in results if str(r.target.source) in images], prepared.previous)
+    findings = pin_findings(prepared.warm_tags, results, prepared.workloads, args.stack)
     failed = [r for r in results if not r.ok]
     moved = sum(r.bytes_moved for r in results)
     print(
@@ -298,15 +265,25 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     )
     for result in failed:
         print(f"failed: {result.target.source}: {result.error}", file=out)
-    return EXIT_FAILED if failed else EXIT_OK
+    for finding in findings:
+        print(f"pin:    {finding}", file=out)
+    return EXIT_FAILED if failed or findings else EXIT_OK
 
 
 def _run_with_progress(
-    grouped: Mapping[str, list[WarmTarget]], args: argparse.Namespace, out: TextIO, total: int
+    grouped: Mapping[str, list[WarmTarget]],
+    args: argparse.Namespace,
+    out: TextIO,
+    total: int,
+    signed: frozenset[str] = frozenset(),
 ) -> list[WarmResult]:
     """A rich progress bar on a terminal; one plain line per image otherwise (logs, CI)."""
     if not out.isatty():
-        return asyncio.run(warm_catalogue(grouped, args, lambda r: print(_describe(r), file=out, flush=True)))
+
+        def line(result: WarmResult) -> None:
+            print(_describe(result), file=out, flush=True)
+
+        return asyncio.run(warm_catalogue(grouped, args, line, signed))
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -321,4 +298,4 @@ def _run_with_progress(
                 progress.console.print(_describe(result), markup=False, highlight=False)
             progress.advance(task)
 
-        return asyncio.run(warm_catalogue(grouped, args, report))
+        return asyncio.run(warm_catalogue(grouped, args, report, signed))

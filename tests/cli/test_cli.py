@@ -168,7 +168,7 @@ def test_progress_on_a_terminal_one_line_per_image_otherwise(
     monkeypatch: pytest.MonkeyPatch, terminal: bool
 ) -> None:
     async def fake_warm(
-        grouped: object, args: object, report: Callable[[WarmResult], None]
+        grouped: object, args: object, report: Callable[[WarmResult], None], signed: object = None
     ) -> list[WarmResult]:
         results = _fake_results()
         for result in results:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from components.cli.warm import mirrors_from_stack, parse_mirror
+from components.cli.mirrors import parse_mirror
+from components.cli.warm import mirrors_from_stack
 from components.errors import InputError
 from components.safe_yaml import MAX_CATALOGUE_BYTES, MAX_LOCK_BYTES, MAX_STACK_FILE_BYTES
 from tests.bounded import Outcome, run_cli
@@ -119,14 +120,14 @@ def _warm_with_lock(tmp_path: Path, lock: Path) -> Outcome:
         "--mirror",
         "docker.io=http://127.0.0.1:9",
         "--plain-http",
-        "--lock",
+        "--state",
         str(lock),
     )
 
 
 @pytest.mark.parametrize("content, line, message", LOCK_CASES.values(), ids=LOCK_CASES.keys())
 def test_warm_refuses_a_hostile_lock(tmp_path: Path, content: bytes, line: int, message: str) -> None:
-    lock = tmp_path / "images.lock.yaml"
+    lock = tmp_path / "images.warm-state.yaml"
     lock.write_bytes(content)
     outcome = _warm_with_lock(tmp_path, lock)
     assert_refused(outcome, f"{lock}:{line}")
@@ -135,7 +136,7 @@ def test_warm_refuses_a_hostile_lock(tmp_path: Path, content: bytes, line: int, 
 
 
 def test_warm_refuses_an_oversized_lock(tmp_path: Path) -> None:
-    lock = tmp_path / "images.lock.yaml"
+    lock = tmp_path / "images.warm-state.yaml"
     lock.write_bytes(b"#" * (MAX_LOCK_BYTES + 1))
     outcome = _warm_with_lock(tmp_path, lock)
     assert_refused(outcome, str(lock))

@@ -159,8 +159,8 @@ def test_attestations_are_skipped_unless_asked(ecr_seeded: EcrSeeded) -> None:
 
 
 def test_platform_selection_and_lock(ecr_seeded: EcrSeeded, tmp_path: Path) -> None:
-    lock = tmp_path / "images.lock.yaml"
-    warm = ecr_seeded.warm("--platform", "linux/amd64", "--lock", str(lock))
+    lock = tmp_path / "images.warm-state.yaml"
+    warm = ecr_seeded.warm("--platform", "linux/amd64", "--state", str(lock))
     assert warm.returncode == 0, warm.stdout + warm.stderr
     locked = yaml.safe_load(lock.read_text())
     assert list(locked) == sorted(locked)
@@ -170,18 +170,18 @@ def test_platform_selection_and_lock(ecr_seeded: EcrSeeded, tmp_path: Path) -> N
     exporter = ecr_seeded.image("prometheus/node-exporter")
     assert locked[exporter.source]["digest"] == exporter.image.digest, "the second upstream is locked too"
     first = lock.read_text()
-    again = ecr_seeded.warm("--platform", "linux/amd64", "--lock", str(lock))
+    again = ecr_seeded.warm("--platform", "linux/amd64", "--state", str(lock))
     assert again.returncode == 0, again.stdout + again.stderr
     assert lock.read_text() == first, "the lock is stable"
 
 
 def test_rewarm_with_unchanged_lock_makes_no_blob_requests(ecr_seeded: EcrSeeded, tmp_path: Path) -> None:
     lock = tmp_path / "lock.yaml"
-    first = ecr_seeded.warm("--lock", str(lock))
+    first = ecr_seeded.warm("--state", str(lock))
     assert first.returncode == 0, first.stdout + first.stderr
     blobs_first = sum("/blobs/" in path for _, path, _ in ecr_seeded.ecr.requests())
     assert blobs_first > 0
-    again = ecr_seeded.warm("--lock", str(lock))
+    again = ecr_seeded.warm("--state", str(lock))
     assert again.returncode == 0, again.stdout + again.stderr
     blobs_again = sum("/blobs/" in path for _, path, _ in ecr_seeded.ecr.requests())
     assert blobs_again == blobs_first, "no blob request on a no-op re-warm"

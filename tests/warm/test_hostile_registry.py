@@ -60,7 +60,7 @@ def warm(
     command = [
         "warm", "--images", str(catalogue),
         "--mirror", f"hostile.example={mirror or registry.url}", "--plain-http",
-        "--timeout", "2", "--attempts", "1", "--lock", str(work / "lock.yaml"),
+        "--timeout", "2", "--attempts", "1", "--state", str(work / "state.yaml"),
     ]  # fmt: skip
     started = time.monotonic()
     done = run_cli(*command, deadline_s=BOUND_SECONDS * 2, env=env)
@@ -82,7 +82,7 @@ def test_a_hostile_image_fails_alone_with_its_reason(
     assert re.search(rf"FAILED  hostile\.example/{case}/app:v1: .*{FAILS[case]}", output), output
     assert re.search(r"ok      hostile\.example/good/app:v1 sha256:", output), output
     assert "warmed 1 of 2 images" in output
-    lock = yaml.safe_load((tmp_path / "lock.yaml").read_text())
+    lock = yaml.safe_load((tmp_path / "state.yaml").read_text())
     assert list(lock) == ["hostile.example/good/app:v1"], "the lock is written for the rest"
     seen = registry.seen[before:]
     assert not [s for s in seen if s.authorization and s.origin == "elsewhere"]
