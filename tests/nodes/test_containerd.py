@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -93,28 +95,42 @@ def write_node_files(ecr: EcrLike, root: Path) -> Path:
     return hosts_dir
 
 
-def warm(ecr: EcrLike, prefix: str, repository: str, tag: str, workdir: Path) -> None:
-    """Pull the host's platform of one tag through the front with skopeo, as a warm does."""
-    cert_dir = workdir / "certs"
-    cert_dir.mkdir(exist_ok=True)
-    (cert_dir / "ca.crt").write_bytes(ecr.ca_file.read_bytes())
-    copied = subprocess.run(
+def warm(ecr: EcrLike, images: list[str], workdir: Path) -> None:
+    """Warm the tags through the front with this project's `warm`, which verifies the cache kept
+    every blob (a plain pull, such as skopeo's, can leave the proxy without some: bench/README.md)."""
+    catalogue = workdir / "images.yaml"
+    catalogue.write_text("".join(f"- {image}\n" for image in images))
+    mirrors = [
+        arg
+        for prefix, upstream in PREFIXES.items()
+        for arg in ("--mirror", f"{upstream}=https://{ecr.prefix_url(prefix)}")
+    ]
+    env = {
+        **os.environ,
+        "SSL_CERT_FILE": str(ecr.ca_file),
+        "REGISTRY_USERNAME": "AWS",
+        "REGISTRY_PASSWORD": ecr.token,
+    }
+    warmed = subprocess.run(
         [
-            "skopeo",
-            "copy",
-            "--src-creds",
-            f"AWS:{ecr.token}",
-            "--src-cert-dir",
-            str(cert_dir),
-            f"docker://{ecr.prefix_url(prefix)}/{repository}:{tag}",
-            f"dir:{workdir / f'{prefix}-{tag}'}",
+            sys.executable,
+            "-m",
+            "components",
+            "warm",
+            "--images",
+            str(catalogue),
+            *mirrors,
+            "--platform",
+            "linux/amd64",
         ],
         check=False,
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
     )
-    assert copied.returncode == 0, copied.stderr
+    assert warmed.returncode == 0, warmed.stdout + warmed.stderr
 
 
 def image_digests(containerd: Containerd) -> dict[str, str]:
@@ -169,8 +185,7 @@ def node(
             )
         finally:
             pusher.close()
-        warm(ecr, "docker-hub", "library/busybox", "1.36", workdir)
-        warm(ecr, "quay", "prometheus/node-exporter", "v1.8.2", workdir)
+        warm(ecr, [BUSYBOX, NODE_EXPORTER], workdir)
         for upstream in ecr.upstreams.values():
             upstream.stop()
         node_root = workdir / "node-root"
