@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from components.policies.access import pull_only, pull_through_cache_statements
+from components.policies.iam import service_trust_policy
 from components.policies.limits import IAM_ROLE_INLINE_POLICIES
 from components.policies.templates import repository_arns
 
@@ -74,31 +75,12 @@ Shards = tuple[tuple[Image, ...], ...]
 
 
 def function_trust_policy() -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": LAMBDA_SERVICE_PRINCIPAL},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
+    return service_trust_policy(LAMBDA_SERVICE_PRINCIPAL)
 
 
 def scheduler_trust_policy(*, account_id: str) -> dict[str, Any]:
     """Only EventBridge Scheduler acting for this account (the confused-deputy guard AWS documents)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": SCHEDULER_SERVICE_PRINCIPAL},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            }
-        ],
-    }
+    return service_trust_policy(SCHEDULER_SERVICE_PRINCIPAL, source_account=account_id)
 
 
 def function_policy(

@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from components.model.ecr import ROOT_PREFIX
+from components.policies.iam import service_trust_policy
+
 ECR_SERVICE_PRINCIPAL = "ecr.amazonaws.com"
 TEMPLATE_ECR_ACTIONS = ("ecr:CreateRepository", "ecr:ReplicateImage", "ecr:TagResource")
 TEMPLATE_KMS_ACTIONS = ("kms:CreateGrant", "kms:DescribeKey", "kms:RetireGrant")
@@ -19,20 +22,11 @@ TEMPLATE_KMS_ACTIONS = ("kms:CreateGrant", "kms:DescribeKey", "kms:RetireGrant")
 def repository_arns(*, partition: str, region: str, account_id: str, prefixes: Sequence[str]) -> list[str]:
     """ARNs of the repositories under each prefix; `ROOT` covers every repository."""
     base = f"arn:{partition}:ecr:{region}:{account_id}:repository"
-    return sorted({f"{base}/*" if prefix == "ROOT" else f"{base}/{prefix}/*" for prefix in prefixes})
+    return sorted({f"{base}/*" if prefix == ROOT_PREFIX else f"{base}/{prefix}/*" for prefix in prefixes})
 
 
 def template_role_trust_policy() -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": ECR_SERVICE_PRINCIPAL},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
+    return service_trust_policy(ECR_SERVICE_PRINCIPAL)
 
 
 def template_role_policy(
