@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from components.model.catalogue import CatalogueEntry, parse_catalogue
 from components.model.image_lock import LockedImage, LockedTag, lock_path_for, render_lock
 from components.model.warm_selection import catalogue_to_warm, check_state_file, warm_tags_for
 from components.program.plan import plan_stack
+from tests.cli.test_cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST_A = "sha256:" + "a" * 64
@@ -31,17 +30,6 @@ SELECTOR_CATALOGUE = (
     "  signatures: true\n"
 )
 SELECTOR = "semver '>=2.13 <2.14'; latest 2"
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "components", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def write_lock(images: Path, selector: str = SELECTOR) -> Path:

@@ -12,7 +12,8 @@ import pytest
 
 from components.cli import warm as warm_command
 from components.model.image_lock import lock_path_for
-from tests.cli.test_lock_wiring import SELECTOR_CATALOGUE, run_cli, write_lock
+from tests.cli.test_cli import run_cli
+from tests.cli.test_lock_wiring import SELECTOR_CATALOGUE, write_lock
 
 MIRROR = ("--mirror", "quay.io=http://127.0.0.1:9", "--plain-http")
 
