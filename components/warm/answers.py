@@ -125,9 +125,24 @@ def env_proxy(scheme: str, host: str, port: int | None) -> tuple[URL | None, aio
         return None, None
 
 
-def ssl_context() -> ssl.SSLContext:
-    """Verification on, against `SSL_CERT_FILE` when set, otherwise the system's CA bundle."""
-    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None)
+def route_to(url: URL) -> dict[str, Any]:
+    """aiohttp's request options that reach `url`: the proxy the environment gives for its origin
+    (`env_proxy`) and what verifies its TLS (`tls_for`)."""
+    proxy, proxy_auth = env_proxy(url.scheme, url.host or "", url.port)
+    return {"proxy": proxy, "proxy_auth": proxy_auth, "ssl": tls_for(url)}
+
+
+def tls_for(url: URL) -> ssl.SSLContext | bool:
+    """What verifies a request to `url`: a context trusting `SSL_CERT_FILE` when set, otherwise the
+    system's CA bundle; for plain HTTP, which needs none, aiohttp's default (`True`)."""
+    return _verifying_context(os.environ.get("SSL_CERT_FILE") or None) if url.scheme == "https" else True
+
+
+@functools.cache
+def _verifying_context(cafile: str | None) -> ssl.SSLContext:
+    """Made once per CA file, on the first HTTPS request: loading a bundle costs ~15 ms, which a
+    plain-HTTP loopback cache never needs."""
+    return ssl.create_default_context(cafile=cafile)
 
 
 async def read_capped(response: aiohttp.ClientResponse, cap: int, what: str) -> bytes:

@@ -31,12 +31,11 @@ from components.warm.answers import (
     Answer,
     describe_transport,
     drain,
-    env_proxy,
     raise_for_status,
     read_capped,
     retry_hook,
     retryable,
-    ssl_context,
+    route_to,
 )
 from components.warm.auth import CredentialSource, RegistryAuth, is_loopback, origin_of
 from components.warm.blobs import BlobReads
@@ -112,9 +111,9 @@ class RegistryClient(BlobReads, UpstreamReads):
         """The session, made on first use: aiohttp wants a running event loop for it."""
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.concurrency + URGENT_LANES, ssl=ssl_context()),
+                connector=aiohttp.TCPConnector(limit=self.concurrency + URGENT_LANES),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.limits.connect_timeout),
-                trust_env=False,  # proxies come from `env_proxy`, once per origin
+                trust_env=False,  # proxies come from `route_to`, looked up once per origin
                 auto_decompress=False,
                 skip_auto_headers=("Accept-Encoding",),
                 max_line_size=self.limits.max_header_bytes,
@@ -161,7 +160,7 @@ class RegistryClient(BlobReads, UpstreamReads):
         try:
             async with asyncio.timeout(self.limits.token_deadline):
                 async with self._http().get(
-                    realm, params=query, headers=headers, allow_redirects=False
+                    realm, params=query, headers=headers, allow_redirects=False, **route_to(URL(realm))
                 ) as response:
                     if response.status in (401, 403):
                         raise CredentialRefused(f"{what} refused access ({response.status})", response.status)
@@ -264,9 +263,8 @@ class RegistryClient(BlobReads, UpstreamReads):
             self.requests += 1
             same_origin = origin_of(str(current)) == self.origin
             sent = {**headers, **self.auth.headers(scope)} if same_origin else dict(headers)
-            proxy, proxy_auth = env_proxy(current.scheme, current.host or "", current.port)
             response = await self._http().request(
-                method, current, headers=sent, allow_redirects=False, proxy=proxy, proxy_auth=proxy_auth
+                method, current, headers=sent, allow_redirects=False, **route_to(current)
             )
             location = response.headers.get("location")
             if not (follow_redirects and response.status in REDIRECT_STATUS and location):

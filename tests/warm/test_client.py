@@ -668,3 +668,36 @@ def test_proxies_come_from_the_environment_once_per_origin(monkeypatch: pytest.M
         assert env_proxy("https", "quay.io", None)[0] == proxy, "looked up once, not per request"
     finally:
         env_proxy.cache_clear()
+
+
+def test_the_token_request_goes_through_the_environment_proxy_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp's `trust_env` is off, so each request is given its proxy (`answers.route_to`): the
+    token service's request as well as the registry's."""
+    registry = "http://127.0.0.2:5000"  # reached only through the proxy, which is the scripted server
+
+    async def respond(method: str, target: str, connection: int) -> bytes:
+        if target.startswith(f"{registry}/token"):
+            return answer(200, b'{"token": "T0KEN"}')
+        if sum(request.endswith("/manifests/1") for request in server.requests) == 1:
+            return answer(401, head=True, WWW_Authenticate=f'Bearer realm="{registry}/token",service="s"')
+        return answer(200, head=True, Docker_Content_Digest=MANIFEST_DIGEST)
+
+    server = ScriptedServer(respond)
+
+    async def go() -> str | None:
+        async with server.running() as proxy_url:
+            monkeypatch.setenv("HTTP_PROXY", proxy_url)
+            monkeypatch.delenv("NO_PROXY", raising=False)
+            env_proxy.cache_clear()
+            async with RegistryClient(registry, plain_http=True, retry=FAST) as client:
+                return await client.head_manifest("a", "1")
+
+    try:
+        assert run(go()) == MANIFEST_DIGEST
+    finally:
+        env_proxy.cache_clear()
+    assert [request.split("?")[0] for request in server.requests] == [
+        f"HEAD {registry}/v2/a/manifests/1",
+        f"GET {registry}/token",
+        f"HEAD {registry}/v2/a/manifests/1",
+    ]
