@@ -196,8 +196,10 @@ class Warmer:
 
         try:
             blobs = blobs_of_all(result.manifests)
+            # Only the manifest fetched by tag needs a look by digest: an index's manifests were
+            # fetched by digest, and a cache answering that GET serves them by digest.
             await asyncio.gather(
-                *(self._confirm_manifest(repository, m) for m in result.manifests),
+                self._confirm_manifest(repository, result.manifests[0]),
                 *(confirm_blob(blob) for blob in blobs),
             )
             result.refetched = sum((repository, blob.digest) in self._lost for blob in blobs)

@@ -363,3 +363,13 @@ def test_a_get_the_cache_answered_from_storage_needs_no_second_look() -> None:
     assert result.ok and result.refetched == 0
     assert not [r for r in seen if r.startswith("HEAD") and "/blobs/" in r]
     assert [r for r in seen if r.startswith("HEAD") and "/manifests/" in r], "manifests are still checked"
+
+
+def test_only_the_manifest_fetched_by_tag_is_looked_at_again() -> None:
+    """An index's manifests are fetched by digest: that GET already shows the cache serves them so."""
+    registry, digests = index_registry()
+    result = warm(registry, TARGET)
+    assert result.ok
+    manifest_heads = [r for r in registry.requests if r.startswith("HEAD") and "/manifests/" in r]
+    assert manifest_heads == [f"HEAD /v2/a/b/manifests/{result.digest}"]
+    assert f"GET /v2/a/b/manifests/{digests['linux/amd64']}" in registry.requests
