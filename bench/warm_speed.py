@@ -155,7 +155,11 @@ def summary(values: list[float]) -> str:
 def measure(
     contender: Contender, name: str, work: Path, upstream: RunningRegistry, images: list[SeededImage]
 ) -> Run:
-    """One run of `contender` into a fresh cold cache called `name`, stopped and removed afterwards."""
+    """One run of `contender` into a fresh cold cache called `name`, stopped and removed afterwards.
+
+    The disk is synced first, so the writeback of the run before (its stores, its removal) does
+    not land in this one."""
+    os.sync()
     cache = start_registry(name, work, remote_url=upstream.url)
     try:
         scratch = work / f"{name}-out"
