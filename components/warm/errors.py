@@ -72,4 +72,8 @@ class UnsafeRedirect(RegistryError):
 
 
 class BlobNotKept(Exception):
-    """The cache relayed a blob but has not stored it (yet)."""
+    """The cache relayed a blob but has not stored it (yet); look again after `wait` seconds."""
+
+    def __init__(self, message: str, wait: float = 0.0) -> None:
+        super().__init__(message)
+        self.wait = wait

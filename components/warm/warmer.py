@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -283,26 +284,41 @@ class Warmer:
         fetched_again = False
         try:
             async for attempt in stamina.retry_context(
-                on=BlobNotKept,
-                attempts=self.verify_attempts,
-                # A store the look itself started ends within a few ms once the proxy has the blob;
-                # every link of a shared layer's repair chain waits this long (bench/README.md).
-                wait_initial=0.008,
-                wait_jitter=0.008,
-                wait_max=1.0,
-                timeout=60,
+                on=_look_again, attempts=self.verify_attempts, timeout=60
             ):
                 with attempt:
+                    started = time.monotonic()
                     status = await self.client.blob_status(repository, blob.digest)
                     if status is BlobStatus.ABSENT:
                         fetched_again = True
                         await self.client.fetch_blob(repository, blob.digest, blob.size)
                         status = await self.client.blob_status(repository, blob.digest)
                     if status is not BlobStatus.STORED:
-                        raise BlobNotKept(f"the cache does not keep blob {blob.digest} of {repository}")
+                        raise BlobNotKept(
+                            f"the cache does not keep blob {blob.digest} of {repository}",
+                            look_again_after(time.monotonic() - started, attempt.num),
+                        )
         except BlobNotKept as error:
             raise RegistryError(str(error)) from None
         return fetched_again
+
+
+def look_again_after(look: float, attempt: int) -> float:
+    """How long to wait before looking again at a copy the cache relayed: half as long as that look
+    took, and no less than a backoff from 2 ms doubling to 1 s over the attempts.
+
+    A look that found a copy relayed lasted as long as the proxy's relay of the whole blob; the
+    store it started (or was waiting on) reads the same upstream, so it ends about then, plus its
+    commit. Under load a look too early costs another whole relay; at the end of a warm the cache
+    is idle, and a fixed wait left it so between the links of a shared layer's repair chain
+    (bench/README.md). The backoff keeps the patience for a store that is slow to commit.
+    """
+    return max(look / 2, min(1.0, 0.002 * 2 ** (attempt - 1)))
+
+
+def _look_again(error: Exception) -> bool | float:
+    """stamina's hook: a relayed copy is looked at again after the wait its error carries."""
+    return error.wait if isinstance(error, BlobNotKept) else False
 
 
 def _describe_error(error: Exception) -> str:

@@ -12,7 +12,15 @@ from components.model.images import parse_image
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.manifests import Manifest, Platform, parse_manifest
 from components.warm.media_types import OCI_INDEX, OCI_MANIFEST
-from components.warm.warmer import Warmer, WarmResult, WarmTarget, blobs_of_all, platform_of, warm_all
+from components.warm.warmer import (
+    Warmer,
+    WarmResult,
+    WarmTarget,
+    blobs_of_all,
+    look_again_after,
+    platform_of,
+    warm_all,
+)
 from tests.warm.loopback import Handler, serving
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -373,3 +381,13 @@ def test_only_the_manifest_fetched_by_tag_is_looked_at_again() -> None:
     manifest_heads = [r for r in registry.requests if r.startswith("HEAD") and "/manifests/" in r]
     assert manifest_heads == [f"HEAD /v2/a/b/manifests/{result.digest}"]
     assert f"GET /v2/a/b/manifests/{digests['linux/amd64']}" in registry.requests
+
+
+def test_a_relayed_copy_is_looked_at_again_after_half_its_look_with_a_backoff_floor() -> None:
+    """The store a look started ends about when that look's relay did: a slow look (a loaded cache)
+    waits longer, a fast one (an idle cache) hardly at all; the floor doubles, up to 1 s."""
+    assert look_again_after(0.060, attempt=1) == 0.030
+    assert look_again_after(0.004, attempt=1) == 0.002
+    assert look_again_after(0.004, attempt=5) == 0.032
+    assert look_again_after(0.004, attempt=12) == 1.0
+    assert look_again_after(4.0, attempt=12) == 2.0, "a large blob's relay sets the wait, past the cap"
