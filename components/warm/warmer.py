@@ -313,7 +313,7 @@ def look_again_after(look: float, attempt: int) -> float:
     is idle, and a fixed wait left it so between the links of a shared layer's repair chain
     (bench/README.md). The backoff keeps the patience for a store that is slow to commit.
     """
-    return max(look / 2, min(1.0, 0.002 * 2 ** (attempt - 1)))
+    return max(look / 2, min(1.0, 0.002 * 2.0 ** (attempt - 1)))
 
 
 def _look_again(error: Exception) -> bool | float:
