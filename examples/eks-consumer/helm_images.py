@@ -5,8 +5,9 @@ Copy this file into your project; it depends on nothing but the standard library
 `<account>.dkr.ecr.<region>.amazonaws.com/<prefix>`.
 
 Normalization follows the distribution reference rules: the first path component
-is a registry when it contains '.' or ':' or is 'localhost'; otherwise the image is
-on Docker Hub. `docker.io`, `index.docker.io` and `registry-1.docker.io` all mean
+is a registry when it contains '.' or ':', is 'localhost', has an uppercase letter
+(repositories cannot) or is an IPv6 address in brackets; otherwise the image is on
+Docker Hub. `docker.io`, `index.docker.io` and `registry-1.docker.io` all mean
 Docker Hub, and its single-name images live under `library/`. Tags and digests are
 kept as they are. Images from registries the cache does not front are left alone.
 """
@@ -29,7 +30,8 @@ def split_image(image: str) -> tuple[str, str, str]:
     if colon > last_slash:
         name, suffix = name[:colon], name[colon:] + suffix
     first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
+    looks_like_host = "." in first or ":" in first or first == "localhost" or first.lower() != first
+    if rest and (looks_like_host or first.startswith("[")):
         registry, repository = first, rest
     else:
         registry, repository = DOCKER_HUB, name

@@ -85,3 +85,10 @@ def test_input_is_not_mutated() -> None:
     before = copy.deepcopy(VALUES)
     rewrite_helm_values(VALUES, PREFIXES)
     assert before == VALUES
+
+
+def test_split_image_reads_an_uppercase_or_bracketed_first_component_as_a_registry() -> None:
+    """Repositories are lowercase, so `Registry/app` names a host, as the project's own parser says."""
+    assert split_image("MyRegistry/team/app:v1") == ("MyRegistry", "team/app", ":v1")
+    assert split_image("[::1]:5000/team/app") == ("[::1]:5000", "team/app", "")
+    assert split_image("team/app") == ("docker.io", "team/app", "")
