@@ -34,7 +34,9 @@ def engine_settings() -> StackSettings:
     """The whole config bag the language host passes in `PULUMI_CONFIG`, secrets marked as such.
 
     `pulumi.Config(project)` reads one key at a time and cannot list them; the program must see
-    every key to refuse unknown ones, hence the public `get_config_env()`.
+    every key to refuse unknown ones, hence the public `get_config_env()`. The settings' warnings
+    go to the engine's log here; the offline plan, which brings its own settings, lists them as
+    notes (logging them from the program as well printed each twice).
     """
     if _offline_settings is not None:
         return _offline_settings
@@ -42,7 +44,10 @@ def engine_settings() -> StackSettings:
     secret_keys = frozenset(get_config_secret_keys_env()) | {
         key for key in all_config if is_config_secret(key)
     }
-    return build_settings(read_engine_config(all_config, secret_keys), stack=pulumi.get_stack())
+    settings = build_settings(read_engine_config(all_config, secret_keys), stack=pulumi.get_stack())
+    for warning in settings.warnings:
+        pulumi.log.warn(warning)
+    return settings
 
 
 @contextlib.contextmanager

@@ -197,8 +197,6 @@ def _deploying_account(settings: StackSettings) -> tuple[str, str, str]:
 
 def build(settings: StackSettings) -> StackOutputs:
     """Every component of the stack, in dependency order; the outputs the EKS project reads."""
-    for warning in settings.warnings:
-        pulumi.log.warn(warning)
     pulumi.runtime.register_resource_transform(tag_transform(settings.tags))
     account_id, partition, registry = _deploying_account(settings)
     cache = PullThroughCache("cache", PullThroughCacheArgs([rule_args(rule) for rule in settings.rules]))

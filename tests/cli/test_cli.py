@@ -70,25 +70,46 @@ def test_plan_json_is_exactly_one_object_covering_every_image() -> None:
 CIPHERTEXT = "v1:RECOGNIZABLE-CIPHERTEXT-7f3a9c"
 
 
-def test_plan_never_shows_a_stack_files_secret(tmp_path: Path) -> None:
-    """A stack file's secure value (ciphertext, as `pulumi config set --secret` writes it) stays out of the plan."""
+def copy_project(into: Path) -> None:
+    """The program and its catalogue, without the stack files, for a test to add its own."""
     for name in ("components", "__main__.py", "Pulumi.yaml", "images.yaml"):
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, into / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy(source, tmp_path / name)
-    stack = (ROOT / "Pulumi.prod.yaml").read_text()
-    token = f"  ecr-pull-through-cache:docker-hub-token:\n    secure: {CIPHERTEXT}\n"
-    (tmp_path / "Pulumi.prod.yaml").write_text(stack.replace("config:\n", f"config:\n{token}", 1))
-    result = subprocess.run(
-        [sys.executable, "-m", "components", "plan", "--stack", "prod", "--json"],
-        cwd=tmp_path,
+            shutil.copy(source, into / name)
+
+
+def plan_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "components", "plan", *args],
+        cwd=project,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_plan_reports_a_settings_warning_once(tmp_path: Path, json_flag: tuple[str, ...]) -> None:
+    """The plan lists the settings' warnings as notes; the program logs them only under the engine."""
+    copy_project(tmp_path)
+    stack = (ROOT / "Pulumi.dev.yaml").read_text()
+    immutable = "  ecr-pull-through-cache:templates:\n    imageTagMutability: IMMUTABLE\n"
+    (tmp_path / "Pulumi.dev.yaml").write_text(stack.replace("config:\n", f"config:\n{immutable}", 1))
+    result = plan_in(tmp_path, "--stack", "dev", *json_flag)
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout + result.stderr).count("imageTagMutability is IMMUTABLE") == 1
+
+
+def test_plan_never_shows_a_stack_files_secret(tmp_path: Path) -> None:
+    """A stack file's secure value (ciphertext, as `pulumi config set --secret` writes it) stays out of the plan."""
+    copy_project(tmp_path)
+    stack = (ROOT / "Pulumi.prod.yaml").read_text()
+    token = f"  ecr-pull-through-cache:docker-hub-token:\n    secure: {CIPHERTEXT}\n"
+    (tmp_path / "Pulumi.prod.yaml").write_text(stack.replace("config:\n", f"config:\n{token}", 1))
+    result = plan_in(tmp_path, "--stack", "prod", "--json")
     assert result.returncode == 0, result.stderr
     assert "RECOGNIZABLE" not in result.stdout + result.stderr
     plan = json.loads(result.stdout)
