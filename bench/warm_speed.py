@@ -13,8 +13,9 @@ process's own CPU for the probe); registry CPU (the cache's and the upstream's u
 /proc/<pid>/stat); and the blobs the cache failed to keep, read from its storage folder (a blob
 is kept when the image's repository links it) after the cache had 2 s to finish its stores.
 Then a no-op re-warm with an unchanged lock, counting its blob requests, and the bytes the warm
-wrote to disk. Run: `.venv/bin/python bench/warm_speed.py [--rounds N] [--quick]`; `--quick`
-leaves skopeo out, for iterating on the warm.
+wrote to disk. Run: `.venv/bin/python bench/warm_speed.py [--rounds N] [--quick] [--storage DIR]`;
+`--quick` leaves skopeo out, for iterating on the warm; `--storage /dev/shm` puts the caches (and
+skopeo's copies) on tmpfs.
 """
 
 from __future__ import annotations
@@ -219,9 +220,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--images", type=int, default=COUNT)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--storage",
+        type=Path,
+        help="where the caches store and skopeo writes (default: the temporary folder); /dev/shm "
+        "takes the disk, the noisiest part of the measurement, out of it",
+    )
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ptc-bench-") as temp:
-        work = Path(temp)
+    with (
+        tempfile.TemporaryDirectory(prefix="ptc-bench-") as temp,
+        tempfile.TemporaryDirectory(prefix="ptc-bench-", dir=options.storage) as stored,
+    ):
+        work, storage = Path(temp), Path(stored)
         upstream = start_registry("upstream", work)
         serial = iter(range(10**6))
         try:
@@ -254,12 +264,14 @@ def main() -> None:
             ]
 
             for contender in contenders:  # untimed: bytecode compiled, page cache warm
-                measure(contender, f"cache-{next(serial)}", work, upstream, images)
+                measure(contender, f"cache-{next(serial)}", storage, upstream, images)
             written.clear()  # the warm-up may write bytecode after an edit; the timed runs may not write
             for round_number in range(options.rounds):
                 shift = round_number % len(contenders)
                 for contender in contenders[shift:] + contenders[:shift]:
-                    contender.runs.append(measure(contender, f"cache-{next(serial)}", work, upstream, images))
+                    contender.runs.append(
+                        measure(contender, f"cache-{next(serial)}", storage, upstream, images)
+                    )
                     run = contender.runs[-1]
                     print(
                         f"round {round_number + 1}: {contender.name:<40} {run.wall:5.2f} s, client CPU "
