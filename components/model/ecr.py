@@ -77,6 +77,35 @@ def is_ecr_host(host: str) -> bool:
     return EcrRegistry.parse(host) is not None
 
 
+def layer_bucket(region: str) -> str:
+    """The S3 bucket ECR keeps a region's image layers in, which pulls download them from
+    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html#ecr-setting-up-s3-gateway)."""
+    return f"prod-{region}-starport-layer-bucket"
+
+
+# An S3 endpoint: `s3`, `s3-<region>` or `s3.<region>`, dual-stack and FIPS forms included
+# (https://docs.aws.amazon.com/general/latest/gr/s3.html).
+_S3_ENDPOINT = re.compile(rf"s3(?:[.-]fips)?(?:\.dualstack)?(?:[.-]{REGION_PATTERN})?\.amazonaws\.com")
+
+
+def in_layer_bucket(url: str, region: str) -> bool:
+    """Whether `url` (a layer redirect) points into the region's layer bucket: virtual-hosted
+    (`<bucket>.s3.<region>.amazonaws.com/...`) or path-style (`s3.<region>.amazonaws.com/<bucket>/...`).
+
+    Only that is ECR's own storage: its pull-through cache redirects a layer it has not cached yet
+    to the upstream's CDN (https://github.com/aws/containers-roadmap/issues/2304), which a node
+    without a route to the internet cannot reach.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    bucket, _, endpoint = host.partition(".")
+    if parts.scheme != "https":
+        return False
+    if bucket == layer_bucket(region) and _S3_ENDPOINT.fullmatch(endpoint):
+        return True
+    return _S3_ENDPOINT.fullmatch(host) is not None and parts.path.split("/")[1:2] == [layer_bucket(region)]
+
+
 def check_prefix(prefix: str) -> str | None:
     """Why `prefix` is not a valid ECR repository prefix, or None.
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from components.errors import NetworkValueError
+from components.model.ecr import layer_bucket
 
 INTERFACE_SERVICES_REQUIRED = ("ecr.api", "ecr.dkr")
 INTERFACE_SERVICES_OPTIONAL = (
@@ -50,7 +51,7 @@ def endpoint_service_name(region: str, service: str) -> str:
 
 def layer_bucket_arn(region: str, partition: str = "aws") -> str:
     """The bucket ECR keeps image layers in; pulls fetch layers from it through the S3 gateway."""
-    return f"arn:{partition}:s3:::prod-{region}-starport-layer-bucket"
+    return f"arn:{partition}:s3:::{layer_bucket(region)}"
 
 
 def validate_bucket_arn(value: str) -> str:

@@ -20,6 +20,7 @@ import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
+from components.model.ecr import EcrRegistry, in_layer_bucket
 from components.warm.errors import (
     BodyTooLarge,
     DigestMismatch,
@@ -75,17 +76,20 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else math.inf
 
 
-def served_from_storage(headers: Any, digest: str, redirected: bool) -> bool:
-    """Whether a 2xx blob answer (HEAD or GET) came from the registry's own storage.
+def served_from_storage(headers: Any, digest: str, redirect: str | None, ecr: EcrRegistry | None) -> bool:
+    """Whether a blob answer (HEAD or GET, or the `redirect` to where it is) came from the
+    registry's own storage; `ecr` is the registry when it is ECR.
 
     distribution's proxy mode relays a blob it has not stored from its upstream, with an
     unquoted `ETag: <digest>` and no `Accept-Ranges`; from its storage it answers with a
     quoted ETag and `Accept-Ranges` (registry/proxy/proxyblobstore.go). Only that exact
-    unquoted digest counts as relayed: other registries, ECR among them, answer from their
-    own storage. A redirect (ECR points at S3) means the blob is in the registry's storage.
+    unquoted digest counts as relayed: other registries answer from their own storage. A
+    redirect points at a registry's storage, except that ECR's is its layer bucket: a redirect
+    anywhere else is its pull-through cache sending a layer it has not cached yet to the
+    upstream (`model.ecr.in_layer_bucket`).
     """
-    if redirected:
-        return True
+    if redirect is not None:
+        return ecr is None or in_layer_bucket(redirect, ecr.region)
     return headers.get("etag") != digest or "accept-ranges" in headers
 
 
@@ -189,6 +193,7 @@ class RequestFlow:
     limits, byte count and `_send`, the one request flow (login, deadline, retries, redirects)."""
 
     origin: str
+    ecr: EcrRegistry | None
     limits: Limits
     bytes_received: int
 

@@ -6,6 +6,8 @@ the manifests. Every method goes through the client's `_send`: the same deadline
 
 from __future__ import annotations
 
+from yarl import URL
+
 from components.warm.answers import (
     CHUNK,
     REDIRECT_STATUS,
@@ -60,7 +62,8 @@ class BlobReads(RequestFlow):
                 raise DigestMismatch(
                     f"{what} does not match its digest: expected {digest}, computed {computed}"
                 )
-            stored = served_from_storage(response.headers, digest, answer.redirected)
+            redirect = str(response.url) if answer.redirected else None
+            stored = served_from_storage(response.headers, digest, redirect, self.ecr)
             return Blob(received, bytes(kept) if keep else None, stored)
 
         result: Blob = await self._send(
@@ -76,7 +79,8 @@ class BlobReads(RequestFlow):
     async def blob_status(self, repository: str, digest: str) -> BlobStatus:
         """HEAD a blob, telling a stored blob from one a distribution proxy merely relays.
 
-        A redirect (ECR points at S3) is not followed, since a URL presigned for GET refuses HEAD.
+        A redirect (ECR points at S3) is not followed, since a URL presigned for GET refuses HEAD:
+        where it points tells (`served_from_storage`).
         """
         check_digest(digest, f"blob of {repository}")
 
@@ -84,10 +88,12 @@ class BlobReads(RequestFlow):
             response = answer.response
             if response.status == 404:
                 return BlobStatus.ABSENT
-            redirect = response.status in REDIRECT_STATUS
-            if not redirect:
+            redirect = None
+            if response.status in REDIRECT_STATUS:
+                redirect = str(response.url.join(URL(response.headers.get("location", ""))))
+            else:
                 raise_for_status(response, f"blob {digest} of {repository}")
-            stored = served_from_storage(response.headers, digest, redirect)
+            stored = served_from_storage(response.headers, digest, redirect, self.ecr)
             return BlobStatus.STORED if stored else BlobStatus.PASSED_THROUGH
 
         result: BlobStatus = await self._send(

@@ -24,6 +24,7 @@ import aiohttp
 import stamina
 from yarl import URL
 
+from components.model.ecr import EcrRegistry
 from components.redaction import redact
 from components.warm.answers import (
     REDIRECT_STATUS,
@@ -99,6 +100,7 @@ class RegistryClient(BlobReads, UpstreamReads):
                 f"{self.base_url!r}: plain HTTP is only allowed for loopback addresses, with --plain-http"
             )
         self.origin = origin_of(self.base_url)
+        self.ecr = EcrRegistry.parse(parts.hostname or "")
         self.path_prefix = parts.path.strip("/")
         if self.credentials is None:
             self.credentials = ecr_login(parts.hostname or "")

@@ -295,7 +295,8 @@ class Warmer:
                         status = await self.client.blob_status(repository, blob.digest)
                     if status is not BlobStatus.STORED:
                         raise BlobNotKept(
-                            f"the cache does not keep blob {blob.digest} of {repository}",
+                            f"the cache does not keep blob {blob.digest} of {repository}: it still "
+                            "passes it through from the upstream; warm this image again later",
                             look_again_after(time.monotonic() - started, attempt.num),
                         )
         except BlobNotKept as error:
@@ -305,15 +306,16 @@ class Warmer:
 
 def look_again_after(look: float, attempt: int) -> float:
     """How long to wait before looking again at a copy the cache relayed: half as long as that look
-    took, and no less than a backoff from 2 ms doubling to 1 s over the attempts.
+    took, and no less than a backoff from 2 ms doubling over the attempts (4 s at the 12th).
 
     A look that found a copy relayed lasted as long as the proxy's relay of the whole blob; the
     store it started (or was waiting on) reads the same upstream, so it ends about then, plus its
     commit. Under load a look too early costs another whole relay; at the end of a warm the cache
     is idle, and a fixed wait left it so between the links of a shared layer's repair chain
-    (bench/README.md). The backoff keeps the patience for a store that is slow to commit.
+    (bench/README.md). The backoff keeps the patience for a store that is slow to commit, and for
+    ECR, which caches a layer in the background after redirecting its first pulls upstream.
     """
-    return max(look / 2, min(1.0, 0.002 * 2.0 ** (attempt - 1)))
+    return max(look / 2, min(5.0, 0.002 * 2.0 ** (attempt - 1)))
 
 
 def _look_again(error: Exception) -> bool | float:

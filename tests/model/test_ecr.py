@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.errors import UnsupportedUpstreamError
-from components.model.ecr import ROOT_PREFIX, CachePrefix, EcrRegistry
+from components.model.ecr import ROOT_PREFIX, CachePrefix, EcrRegistry, in_layer_bucket, layer_bucket
 from components.model.images import parse_image
 from components.model.upstreams import resolve_upstream
 from components.policies.node_config import mirrorable
@@ -92,3 +92,26 @@ def test_a_registry_url_names_its_prefix_and_the_repositories_below_it(
     parsed = CachePrefix.from_registry_url(url)
     assert parsed == prefix and parsed.repository("a/b") == repository
     assert CachePrefix.from_registry_url(parsed.registry_url) == parsed
+
+
+@pytest.mark.parametrize(
+    ("url", "ours"),
+    [
+        ("https://prod-eu-west-1-starport-layer-bucket.s3.eu-west-1.amazonaws.com/a?X-Amz-Signature=s", True),
+        ("https://prod-eu-west-1-starport-layer-bucket.s3.amazonaws.com/a", True),
+        ("https://prod-eu-west-1-starport-layer-bucket.s3.dualstack.eu-west-1.amazonaws.com/a", True),
+        ("https://s3.eu-west-1.amazonaws.com/prod-eu-west-1-starport-layer-bucket/a", True),
+        ("https://production.cloudflare.docker.com/registry-v2/docker/registry/v2/blobs/a", False),
+        ("https://prod-us-east-1-starport-layer-bucket.s3.us-east-1.amazonaws.com/a", False),
+        ("https://prod-eu-west-1-starport-layer-bucket.s3.eu-west-1.amazonaws.com.evil.example/a", False),
+        ("http://prod-eu-west-1-starport-layer-bucket.s3.eu-west-1.amazonaws.com/a", False),
+        ("https://s3.eu-west-1.amazonaws.com/other-bucket/prod-eu-west-1-starport-layer-bucket", False),
+    ],
+)
+def test_only_the_regions_layer_bucket_is_ecrs_own_storage(url: str, ours: bool) -> None:
+    """A layer redirect to the upstream's CDN (aws/containers-roadmap#2304) is not ECR's storage."""
+    assert in_layer_bucket(url, "eu-west-1") is ours
+
+
+def test_the_layer_bucket_is_named_once() -> None:
+    assert layer_bucket("eu-west-1") == "prod-eu-west-1-starport-layer-bucket"

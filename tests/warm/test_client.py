@@ -17,6 +17,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 import pytest
 
+from components.model.ecr import EcrRegistry
 from components.warm.answers import Blob, BlobStatus, env_proxy, parse_retry_after
 from components.warm.auth import parse_challenge
 from components.warm.client import RegistryClient, RetryPolicy
@@ -405,6 +406,27 @@ def test_blob_get_tells_whether_the_cache_answered_from_its_storage() -> None:
     assert (relayed.size, relayed.body, relayed.stored) == (len(BLOB), None, False)
     assert stored == Blob(len(BLOB), BLOB, True)
     assert ecr.stored, "a redirect to storage proves it"
+
+
+def test_ecr_proves_storage_only_by_a_redirect_into_its_layer_bucket() -> None:
+    """ECR's pull-through cache redirects a layer it has not cached yet to the upstream's CDN
+    (aws/containers-roadmap#2304): neither that GET nor a HEAD redirected so shows the cache keeps it."""
+    cdn = "https://s3.example/registry-v2/blobs/layer?verify=1"  # plays production.cloudflare.docker.com
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "s3.example":
+            return httpx.Response(200, content=BLOB)
+        return httpx.Response(307, headers={"Location": cdn})
+
+    async def look(c: RegistryClient) -> tuple[BlobStatus, Blob, BlobStatus]:
+        other = await c.blob_status("a", BLOB_DIGEST)
+        c.ecr = EcrRegistry("123456789012", "eu-west-1")  # the loopback stand-in plays an ECR host
+        return other, await c.get_blob("a", BLOB_DIGEST, len(BLOB)), await c.blob_status("a", BLOB_DIGEST)
+
+    other, fetched, status = call(handler, look)
+    assert other is BlobStatus.STORED, "another registry's redirect goes to its storage"
+    assert not fetched.stored
+    assert status is BlobStatus.PASSED_THROUGH
 
 
 @dataclass

@@ -8,6 +8,7 @@ import json
 
 import httpx
 
+from components.model.ecr import EcrRegistry
 from components.model.images import parse_image
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.manifests import Manifest, Platform, parse_manifest
@@ -385,9 +386,38 @@ def test_only_the_manifest_fetched_by_tag_is_looked_at_again() -> None:
 
 def test_a_relayed_copy_is_looked_at_again_after_half_its_look_with_a_backoff_floor() -> None:
     """The store a look started ends about when that look's relay did: a slow look (a loaded cache)
-    waits longer, a fast one (an idle cache) hardly at all; the floor doubles, up to 1 s."""
+    waits longer, a fast one (an idle cache) hardly at all; the floor doubles, up to 5 s."""
     assert look_again_after(0.060, attempt=1) == 0.030
     assert look_again_after(0.004, attempt=1) == 0.002
     assert look_again_after(0.004, attempt=5) == 0.032
-    assert look_again_after(0.004, attempt=12) == 1.0
-    assert look_again_after(4.0, attempt=12) == 2.0, "a large blob's relay sets the wait, past the cap"
+    assert look_again_after(0.004, attempt=12) == 4.096
+    assert look_again_after(0.004, attempt=20) == 5.0
+    assert look_again_after(12.0, attempt=12) == 6.0, "a large blob's relay sets the wait, past the cap"
+
+
+def test_an_ecr_layer_still_redirected_to_the_upstream_fails_its_image_by_name() -> None:
+    """ECR hands a layer it has not cached yet to the upstream's CDN (aws/containers-roadmap#2304):
+    nodes without internet cannot follow, so the warm does not call that image warmed."""
+    registry = MemoryRegistry()
+    registry.manifests["v1"] = registry.manifests[registry.image("linux/amd64")]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        digest = request.url.path.rsplit("/", 1)[-1]
+        if request.url.host == "s3.example":  # plays production.cloudflare.docker.com
+            return httpx.Response(200, content=registry.blobs[digest])
+        if "/blobs/" in request.url.path:  # GET and HEAD alike, as ECR answers
+            return httpx.Response(307, headers={"Location": f"https://s3.example/registry-v2/blobs/{digest}"})
+        return registry.handle(request)
+
+    async def go() -> WarmResult:
+        async with serving(handler, ("cache.example", "s3.example")) as loopback:
+            client = RegistryClient(
+                loopback.url("cache.example"), plain_http=True, retry=RetryPolicy(attempts=2)
+            )
+            client.ecr = EcrRegistry("123456789012", "eu-west-1")  # the loopback stand-in plays ECR
+            async with client:
+                return await Warmer(client, verify_attempts=2).warm(TARGET)
+
+    result = asyncio.run(go())
+    assert result.error is not None
+    assert "passes it through from the upstream; warm this image again later" in result.error
