@@ -8,6 +8,8 @@ docs/yaml-safety.md.
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,28 @@ def _line_of(text: str, position: int) -> int:
     return text.count("\n", 0, position) + 1
 
 
+def read_file(path: Path | str, *, max_bytes: int, source: str) -> bytes:
+    """At most `max_bytes` + 1 bytes of a regular file, so that a caller can tell it is too large.
+
+    Opened without blocking, and refused (InputError) unless it is a regular file: a FIFO with no
+    writer would hang the open, and a device or a pipe can stream without end. OSError (a missing
+    file among them) is the caller's to report.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise InputError(
+                [
+                    Problem(
+                        source,
+                        "is not a regular file",
+                        "pass the path of a file; save a command's output to one first",
+                    )
+                ]
+            )
+        return stream.read(max_bytes + 1)
+
+
 def read_yaml(path: Path | str, *, max_bytes: int, source: str | None = None, hint: str) -> yaml.Node | None:
     """The composed document of a file (None when empty); InputError for anything it will not read.
 
@@ -94,8 +118,7 @@ def read_yaml(path: Path | str, *, max_bytes: int, source: str | None = None, hi
     path = Path(path)
     source = str(path) if source is None else source
     try:
-        with path.open("rb") as stream:
-            data = stream.read(max_bytes + 1)
+        data = read_file(path, max_bytes=max_bytes, source=source)
     except OSError as error:
         raise InputError(
             [Problem(source, f"cannot read the file: {error.strerror or error}", hint)]

@@ -24,7 +24,7 @@ import yaml
 from components.errors import ImageRefError, InputError, Problem
 from components.model.catalogue import CatalogueEntry, parse_catalogue
 from components.model.images import ImageRef, parse_image
-from components.safe_yaml import compose_documents, mapping_fields, scalar_text
+from components.safe_yaml import MAX_MANIFEST_BYTES, compose_documents, mapping_fields, read_file, scalar_text
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
@@ -64,7 +64,7 @@ def manifest_files(paths: Iterable[Path | str]) -> list[Path]:
     for path in map(Path, paths):
         if path.is_dir():
             files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES)
-        elif path.is_file():
+        elif path.exists():  # a file; anything else is refused when it is read
             files.append(path)
         else:
             raise InputError([Problem(str(path), "no such file or directory", _HINT)])
@@ -106,7 +106,8 @@ def find_images(paths: Iterable[Path | str]) -> list[FoundImage]:
     problems: list[Problem] = []
     for path in manifest_files(paths):
         try:
-            documents = compose_documents(path.read_bytes(), source=str(path), hint=_HINT)
+            data = read_file(path, max_bytes=MAX_MANIFEST_BYTES, source=str(path))
+            documents = compose_documents(data, source=str(path), hint=_HINT)
         except InputError as error:
             problems += error.problems
             continue

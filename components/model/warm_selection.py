@@ -18,6 +18,7 @@ from pathlib import Path
 from components.errors import InputError, Problem
 from components.model.catalogue import CatalogueEntry, load_catalogue
 from components.model.image_lock import LOCK_HEADER, WarmTag, load_lock, lock_path_for, tags_to_warm
+from components.safe_yaml import read_file
 
 
 def warm_tags_for(
@@ -51,8 +52,9 @@ def check_state_file(path: Path, images_file: Path | str, *, option: str = "--st
     """Refuse to write `warm`'s digest state over the selector lock (by its name, or by its header)."""
     lock_path = lock_path_for(images_file)
     is_lock_name = path.resolve() == lock_path.resolve()
+    header = LOCK_HEADER.encode("utf-8")
     try:
-        is_lock_text = path.read_bytes().startswith(LOCK_HEADER.encode("utf-8"))
+        is_lock_text = read_file(path, max_bytes=len(header), source=option).startswith(header)
     except OSError:
         is_lock_text = False
     if is_lock_name or is_lock_text:

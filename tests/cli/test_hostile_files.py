@@ -7,6 +7,7 @@ runs under an address-space limit, so a regression fails the test instead of the
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -86,6 +87,25 @@ def test_validate_refuses_an_oversized_catalogue(tmp_path: Path) -> None:
     outcome = run_bounded("validate", "--stack", "dev", "--images", str(images))
     assert_refused(outcome, str(images))
     assert f"larger than {MAX_CATALOGUE_BYTES:,} bytes" in outcome.stderr
+
+
+def test_a_fifo_with_no_writer_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
+    """Opening a FIFO for reading blocks until a writer comes: the reader refuses what is not a file."""
+    fifo = tmp_path / "images.yaml"
+    os.mkfifo(fifo)
+    catalogue = tmp_path / "catalogue.yaml"
+    catalogue.write_text("- quay.io/a/b:1\n")
+    rendered = tmp_path / "deployment.yaml"
+    os.mkfifo(rendered)
+    for args, where in (
+        (("validate", "--stack", "dev", "--images", str(fifo)), str(fifo)),
+        (("warm", "--images", str(catalogue), "--mirror", "quay.io=http://127.0.0.1:9", "--plain-http",
+          "--state", str(fifo)), "--state"),
+        (("discover", str(rendered), "--images", str(catalogue)), str(rendered)),
+    ):  # fmt: skip
+        outcome = run_bounded(*args)
+        assert_refused(outcome, where)
+        assert "is not a regular file" in outcome.stderr
 
 
 def test_plan_refuses_a_hostile_catalogue_too(tmp_path: Path) -> None:
