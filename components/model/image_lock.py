@@ -23,7 +23,7 @@ import yaml
 from components.errors import ImageRefError, InputError, Problem
 from components.model.catalogue import CatalogueEntry
 from components.model.images import ImageRef, parse_image
-from components.safe_yaml import MAX_MANIFEST_BYTES, compose_documents, mapping_fields, read_file, scalar_text
+from components.safe_yaml import MAX_LOCK_BYTES, compose_documents, mapping_fields, read_file, scalar_text
 
 LOCK_VERSION = 1
 LOCK_HEADER = "# Written by `python -m components lock`; do not edit. Re-run it to follow the upstream.\n"
@@ -179,13 +179,17 @@ def load_lock(path: Path | str) -> dict[str, LockedImage]:
     """The lock at `path`, or {} when there is none yet."""
     path = Path(path)
     try:
-        data = read_file(path, max_bytes=MAX_MANIFEST_BYTES, source=str(path))
+        data = read_file(path, max_bytes=MAX_LOCK_BYTES, source=str(path))
     except FileNotFoundError:
         return {}
     except OSError as error:
         raise InputError(
             [Problem(str(path), f"cannot read the lock: {error.strerror}", _LOCK_HINT)]
         ) from None
+    if len(data) > MAX_LOCK_BYTES:
+        raise InputError(
+            [Problem(str(path), f"the lock is larger than {MAX_LOCK_BYTES:,} bytes", _LOCK_HINT)]
+        )
     return parse_lock(data, source=str(path))
 
 

@@ -18,6 +18,7 @@ from components.model.image_lock import (
     LockedTag,
     ResolveError,
     diff_locks,
+    load_lock,
     lock_path_for,
     parse_lock,
     rate_budget,
@@ -25,6 +26,7 @@ from components.model.image_lock import (
     resolve,
     tags_to_warm,
 )
+from components.safe_yaml import MAX_LOCK_BYTES
 
 CATALOGUE = (
     "- image: nginx\n"
@@ -284,3 +286,10 @@ def test_a_catalogue_without_selectors_writes_no_lock(tmp_path: Path) -> None:
     assert run_lock(entries, upstream(), tmp_path / "images.lock.yaml", check=False, out=out) == 0
     assert not (tmp_path / "images.lock.yaml").exists()
     assert "nothing to lock" in out.getvalue()
+
+
+def test_a_lock_past_its_cap_is_refused_before_parsing(tmp_path: Path) -> None:
+    lock = tmp_path / "images.lock.yaml"
+    lock.write_bytes(b"#" * (MAX_LOCK_BYTES + 1))
+    with pytest.raises(InputError, match=f"larger than {MAX_LOCK_BYTES:,} bytes"):
+        load_lock(lock)
