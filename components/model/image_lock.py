@@ -187,9 +187,7 @@ def load_lock(path: Path | str) -> dict[str, LockedImage]:
             [Problem(str(path), f"cannot read the lock: {error.strerror}", _LOCK_HINT)]
         ) from None
     if len(data) > MAX_LOCK_BYTES:
-        raise InputError(
-            [Problem(str(path), f"the lock is larger than {MAX_LOCK_BYTES:,} bytes", _LOCK_HINT)]
-        )
+        raise InputError([Problem(str(path), f"larger than {MAX_LOCK_BYTES:,} bytes", _LOCK_HINT)])
     return parse_lock(data, source=str(path))
 
 

@@ -466,11 +466,3 @@ def test_existing_secret_under_a_customer_managed_key_is_refused(tmp_path: Any, 
     assert plan.outputs["credential_secret_arns"] == {"chainguard": ADOPTED_ARN}, (
         "a secret naming the default key is as good as one naming none"
     )
-
-
-def test_settings_warnings_reach_pulumi_up(run_program: RunProgram, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("WARNING"):
-        run_program(
-            {"upstreams": {"quay.io": {}}, "templates": {"imageTagMutability": "IMMUTABLE"}, **NO_ENDPOINTS}
-        )
-    assert any("can no longer refresh a cached tag" in record.getMessage() for record in caplog.records)
