@@ -97,10 +97,10 @@ def in_layer_bucket(url: str, region: str) -> bool:
     without a route to the internet cannot reach.
     """
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    bucket, _, endpoint = host.partition(".")
     if parts.scheme != "https":
         return False
+    host = parts.hostname or ""
+    bucket, _, endpoint = host.partition(".")
     if bucket == layer_bucket(region) and _S3_ENDPOINT.fullmatch(endpoint):
         return True
     return _S3_ENDPOINT.fullmatch(host) is not None and parts.path.split("/")[1:2] == [layer_bucket(region)]
