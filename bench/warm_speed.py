@@ -193,6 +193,11 @@ def print_table(contenders: list[Contender], images: list[SeededImage], rounds: 
             f"{summary([r.registry_cpu for r in contender.runs])} | "
             f"{', '.join(str(r.lost) for r in contender.runs)} |"
         )
+    *others, warm = contenders
+    for other in others[1:]:  # the warm against each contender but the probe, round by round
+        wins = sum(w.wall < o.wall for w, o in zip(warm.runs, other.runs, strict=True))
+        pairs = ", ".join(f"{w.wall:.2f}/{o.wall:.2f}" for w, o in zip(warm.runs, other.runs, strict=True))
+        print(f"\nwarm against {other.name}, round by round: {pairs}; faster in {wins} of {rounds}")
 
 
 def noop_rewarm(catalogue: Path, upstream: RunningRegistry, work: Path) -> None:
