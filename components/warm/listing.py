@@ -8,6 +8,7 @@ method goes through the client's `_send`: the same deadlines, caps, retries and 
 from __future__ import annotations
 
 import hashlib
+import re
 
 from yarl import URL
 
@@ -18,6 +19,30 @@ from components.warm.digests import check_digest
 from components.warm.errors import RegistryError, UnsafeRedirect
 from components.warm.manifests import Manifest, parse_manifest
 from components.warm.media_types import ACCEPT
+
+_LINK = re.compile(r"<(?P<target>[^>]*)>(?P<params>[^,]*)")
+# Referrers past this many pages are refused rather than followed; 256 descriptors per page would
+# be 4,096 signatures and attestations for one image.
+MAX_REFERRER_PAGES = 16
+
+
+def next_link(header: str | None) -> str | None:
+    """The target of the `rel="next"` link in a `Link` header, or None."""
+    for match in _LINK.finditer(header or ""):
+        for param in match["params"].split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "rel" and "next" in value.strip().strip('"').lower().split():
+                return match["target"].strip()
+    return None
+
+
+def next_page(first: URL, link: str, what: str) -> URL:
+    """The page a `Link: <...>; rel="next"` names, on the first page's origin and path only: a
+    registry cannot point a listing, or the login that goes with it, anywhere else."""
+    url = first.join(URL(link, encoded=True)).with_user(None).with_fragment(None)
+    if origin_of(str(url)) != origin_of(str(first)) or url.path != first.path:
+        raise UnsafeRedirect(f"{what} points its next page at {redact(str(url))}, off {redact(str(first))}")
+    return url
 
 
 class UpstreamReads(RequestFlow):
@@ -36,12 +61,7 @@ class UpstreamReads(RequestFlow):
         first = URL(self.url(repository, "tags", "list"), encoded=True)
         url = first.with_query({"n": str(n)})
         if next_link is not None:
-            url = first.join(URL(next_link, encoded=True)).with_user(None).with_fragment(None)
-            if origin_of(str(url)) != self.origin or url.path != first.path:
-                raise UnsafeRedirect(
-                    f"the tag list of {repository} points its next page at {redact(str(url))}, "
-                    f"off {redact(str(first))}"
-                )
+            url = next_page(first, next_link, f"the tag list of {repository}")
         what = f"the tag list of {repository} from {redact(str(url))}"
 
         async def consume(answer: Answer) -> tuple[bytes, dict[str, str]]:
@@ -87,17 +107,44 @@ class UpstreamReads(RequestFlow):
         )
         return result
 
-    async def list_referrers(self, repository: str, digest: str) -> Manifest | None:
-        """The OCI referrers API's index for `digest` (`GET /v2/<name>/referrers/<digest>`), parsed
-        and capped like a manifest; None when the registry answers 404, which the spec says means
-        it has no referrers API, so the caller falls back to the `sha256-<hex>` tag schema
+    async def list_referrers(self, repository: str, digest: str) -> list[str] | None:
+        """The digests the OCI referrers API lists for `digest` (`GET /v2/<name>/referrers/<digest>`),
+        every page of it; None when the registry answers 404, which the spec says means it has no
+        referrers API, so the caller falls back to the `sha256-<hex>` tag schema
         (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers).
+
+        Each page is an index, capped and parsed like a manifest; a registry may page the list with
+        `Link: <...>; rel="next"`, followed as the tag list's is (`next_page`), a page seen twice
+        refused, and at most `MAX_REFERRER_PAGES` pages.
         """
         check_digest(digest, f"referrers of {repository}")
-        url = self.url(repository, "referrers", digest)
-        source = redact(url)
+        first = URL(self.url(repository, "referrers", digest), encoded=True)
+        what = f"the referrers of {repository}@{digest}"
+        referrers: list[str] = []
+        url, seen = first, set()
+        for _ in range(MAX_REFERRER_PAGES):
+            seen.add(str(url))
+            page = await self._referrers_page(repository, digest, url)
+            if page is None and url == first:
+                return None
+            if page is None:
+                raise RegistryError(f"{what}: its next page {redact(str(url))} answered 404")
+            index, link = page
+            referrers += [descriptor.digest for descriptor in index.manifests]
+            if link is None:
+                return referrers
+            url = next_page(first, link, what)
+            if str(url) in seen:
+                raise RegistryError(f"{what}: the next page repeats an earlier one")
+        raise RegistryError(f"{what} run past {MAX_REFERRER_PAGES} pages")
 
-        async def consume(answer: Answer) -> Manifest | None:
+    async def _referrers_page(
+        self, repository: str, digest: str, url: URL
+    ) -> tuple[Manifest, str | None] | None:
+        """One page of referrers and its next page's link; None for a 404."""
+        source = redact(str(url))
+
+        async def consume(answer: Answer) -> tuple[Manifest, str | None] | None:
             response = answer.response
             if response.status == 404:
                 return None
@@ -105,9 +152,15 @@ class UpstreamReads(RequestFlow):
             body = await read_capped(response, self.limits.max_manifest_bytes, f"referrers from {source}")
             self.bytes_received += len(body)
             media_type = response.headers.get("content-type", "").split(";")[0].strip()
-            return parse_manifest(body, media_type, f"sha256:{hashlib.sha256(body).hexdigest()}", source)
+            index = parse_manifest(body, media_type, f"sha256:{hashlib.sha256(body).hexdigest()}", source)
+            return index, next_link(response.headers.get("link"))
 
-        result: Manifest | None = await self._send(
-            "GET", url, self.scope(repository), {"Accept": ACCEPT}, consume, self.limits.manifest_deadline
+        result: tuple[Manifest, str | None] | None = await self._send(
+            "GET",
+            str(url),
+            self.scope(repository),
+            {"Accept": ACCEPT},
+            consume,
+            self.limits.manifest_deadline,
         )
         return result

@@ -63,16 +63,15 @@ async def find_artifacts(client: RegistryClient, repository: str, subject: str) 
         digest, _ = await client.manifest_digest(repository, tag)
         if digest is not None:
             found.append(Artifact(kind, tag, subject))
-    index = await client.list_referrers(repository, subject)
-    if index is None:
+    referrers = await client.list_referrers(repository, subject)
+    if referrers is None:
         tag = digest_tag(subject)
         digest, _ = await client.manifest_digest(repository, tag)
         if digest is not None:
             # The index under the tag lists the referrers; warming the tag warms them with it.
             found.append(Artifact(REFERRERS_TAG, tag, subject))
         return found
-    referrers = dict.fromkeys(descriptor.digest for descriptor in index.manifests)
-    return found + [Artifact(REFERRER, digest, subject) for digest in referrers]
+    return found + [Artifact(REFERRER, digest, subject) for digest in dict.fromkeys(referrers)]
 
 
 def artifact_targets(image: WarmTarget, artifacts: Sequence[Artifact]) -> list[WarmTarget]:

@@ -41,10 +41,10 @@ from components.warm.auth import Credentials, CredentialSource, is_loopback
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.errors import RegistryError, ResponseError, RetryableResponse
 from components.warm.limits import Limits
+from components.warm.listing import next_link
 
 T = TypeVar("T")
 # `Link: </v2/x/tags/list?n=100&last=y>; rel="next"` (RFC 8288); other links and relations are ignored.
-_LINK = re.compile(r"<(?P<target>[^>]*)>(?P<params>[^,]*)")
 # Docker Hub's window when a 429 names none: its documented 6 hours (https://docs.docker.com/docker-hub/usage/pulls/).
 _DEFAULT_WINDOW = 6 * 3600
 
@@ -92,16 +92,6 @@ def api_url(registry: str, endpoints: Mapping[str, str]) -> str:
         return f"https://{resolve_upstream(registry).upstream_registry_url}"
     except UnsupportedUpstreamError as error:
         raise ResolveError(str(error)) from None
-
-
-def next_link(header: str | None) -> str | None:
-    """The target of the `rel="next"` link in a `Link` header, or None."""
-    for match in _LINK.finditer(header or ""):
-        for param in match["params"].split(";"):
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "rel" and "next" in value.strip().strip('"').lower().split():
-                return match["target"].strip()
-    return None
 
 
 def parse_tags_page(body: bytes, where: str) -> list[str]:

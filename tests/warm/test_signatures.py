@@ -11,6 +11,7 @@ import pytest
 from components.model.images import ImageRef
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.errors import MalformedManifest, RegistryError
+from components.warm.listing import MAX_REFERRER_PAGES
 from components.warm.media_types import OCI_INDEX, OCI_MANIFEST
 from components.warm.signatures import (
     REFERRER,
@@ -71,6 +72,52 @@ def registry(tags: set[str], referrers: list[str] | None) -> Handler:
         return httpx.Response(404)
 
     return handler
+
+
+def paged_referrers(pages: list[list[str]], next_of: dict[int, str] | None = None) -> Handler:
+    """The referrers API in pages (`?page=N`), each with a `Link` to the next unless `next_of` says
+    where page N points instead."""
+    links = {n: f'</v2/team/app/referrers/{SUBJECT}?page={n + 1}>; rel="next"' for n in range(len(pages) - 1)}
+    links.update({n: f'<{target}>; rel="next"' for n, target in (next_of or {}).items()})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if not request.url.path.startswith("/v2/team/app/referrers/"):
+            return httpx.Response(404)
+        n = int(request.url.params.get("page", "0"))
+        index = {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {"mediaType": OCI_MANIFEST, "digest": d, "size": 10} for d in pages[n % len(pages)]
+            ],
+        }
+        headers = {"Content-Type": OCI_INDEX, **({"Link": links[n]} if n in links else {})}
+        return httpx.Response(200, content=json.dumps(index).encode(), headers=headers)
+
+    return handler
+
+
+def test_every_page_of_the_referrers_api_is_read() -> None:
+    artifacts, requests = find(paged_referrers([[REFERRER_A], [REFERRER_B], [REFERRER_A]]))
+    assert artifacts == [Artifact(REFERRER, REFERRER_A, SUBJECT), Artifact(REFERRER, REFERRER_B, SUBJECT)]
+    assert [r for r in requests if "/referrers/" in r] == [f"GET /v2/team/app/referrers/{SUBJECT}"] * 3
+
+
+@pytest.mark.parametrize(
+    ("next_of", "pages", "message"),
+    [
+        ({0: "https://elsewhere.example/v2/team/app/referrers/x"}, 2, "points its next page at"),
+        ({0: "/v2/team/other/referrers/x"}, 2, "points its next page at"),
+        ({1: f"/v2/team/app/referrers/{SUBJECT}?page=1"}, 2, "repeats an earlier one"),
+        ({}, MAX_REFERRER_PAGES + 1, f"run past {MAX_REFERRER_PAGES} pages"),
+    ],
+    ids=["another origin", "another repository", "a loop", "too many pages"],
+)
+def test_a_referrers_page_link_is_followed_only_within_the_listing(
+    next_of: dict[int, str], pages: int, message: str
+) -> None:
+    with pytest.raises(RegistryError, match=message):
+        find(paged_referrers([[REFERRER_A]] * pages, next_of))
 
 
 def test_cosign_tag_names() -> None:

@@ -13,12 +13,12 @@ import pytest
 
 from components.model.image_lock import BudgetSpent, ResolveError
 from components.warm.client import RetryPolicy
+from components.warm.listing import next_link
 from components.warm.tags import (
     TagListLimits,
     UpstreamTags,
     api_url,
     login_variables,
-    next_link,
     parse_tags_page,
 )
 from tests.warm.loopback import Handler, Loopback, serving
