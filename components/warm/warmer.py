@@ -23,6 +23,7 @@ from components.warm.answers import Blob, BlobStatus
 from components.warm.client import RegistryClient
 from components.warm.errors import BlobNotKept, MalformedManifest, RegistryError, TooManyManifests
 from components.warm.manifests import Descriptor, Manifest, Platform
+from components.warm.media_types import IMAGE_CONFIG_TYPES
 
 ATTESTATION_PLATFORM = "unknown/unknown"
 
@@ -250,9 +251,10 @@ class Warmer:
     async def _pull(self, result: WarmResult) -> None:
         target, repository, top = result.target, result.target.repository, result.manifests[0]
         blobs = blobs_of_all(result.manifests)
-        # A single manifest's platform is in its config, fetched with the layers rather than before
-        # them, which would cost every image a round trip.
-        config_digest = top.config.digest if top.config is not None else None
+        # A single image manifest's platform is in its config, fetched with the layers rather than
+        # before them, which would cost every image a round trip. An artifact has no platform.
+        config = top.config if top.config is not None and top.config.mediaType in IMAGE_CONFIG_TYPES else None
+        config_digest = config.digest if config is not None else None
         fetched = dict(
             zip(
                 (blob.digest for blob in blobs),
@@ -310,10 +312,9 @@ def look_again_after(look: float, attempt: int) -> float:
 
     A look that found a copy relayed lasted as long as the proxy's relay of the whole blob; the
     store it started (or was waiting on) reads the same upstream, so it ends about then, plus its
-    commit. Under load a look too early costs another whole relay; at the end of a warm the cache
-    is idle, and a fixed wait left it so between the links of a shared layer's repair chain
-    (bench/README.md). The backoff keeps the patience for a store that is slow to commit, and for
-    ECR, which caches a layer in the background after redirecting its first pulls upstream.
+    commit. Under load a look too early costs another relay; on an idle cache a fixed wait idled
+    it between the links of a shared layer's repair chain (bench/README.md). The backoff keeps
+    patience for a slow commit, and for ECR, which caches a layer after redirecting it upstream.
     """
     return max(look / 2, min(5.0, 0.002 * 2.0 ** (attempt - 1)))
 

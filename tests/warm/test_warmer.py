@@ -421,3 +421,25 @@ def test_an_ecr_layer_still_redirected_to_the_upstream_fails_its_image_by_name()
     result = asyncio.run(go())
     assert result.error is not None
     assert "passes it through from the upstream; warm this image again later" in result.error
+
+
+def test_an_artifact_with_the_oci_empty_config_is_warmed_without_a_platform() -> None:
+    """A signature or SBOM pushed as an OCI 1.1 artifact has the empty descriptor for a config."""
+    registry = MemoryRegistry()
+    empty, payload = b"{}", b'{"critical": {}}'
+    registry.add_blob(empty)
+    registry.add_blob(payload)
+    registry.manifests["v1"] = registry.manifests[
+        registry.add_manifest(
+            OCI_MANIFEST,
+            {
+                "mediaType": OCI_MANIFEST,
+                "artifactType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                "config": descriptor("application/vnd.oci.empty.v1+json", empty),
+                "layers": [descriptor("application/vnd.dev.cosign.simplesigning.v1+json", payload)],
+            },
+        )
+    ]
+    result = warm(registry, TARGET)
+    assert result.ok, result.error
+    assert result.platforms == [] and result.blobs == 2
