@@ -21,8 +21,8 @@ from components.warm.manifests import Manifest, parse_manifest
 from components.warm.media_types import ACCEPT
 
 _LINK = re.compile(r"<(?P<target>[^>]*)>(?P<params>[^,]*)")
-# Referrers past this many pages are refused rather than followed; 256 descriptors per page would
-# be 4,096 signatures and attestations for one image.
+# Referrers past this many pages are refused rather than followed: with each page capped like a
+# manifest (`Limits.max_manifest_bytes`), this bounds what one image's referrers can cost.
 MAX_REFERRER_PAGES = 16
 
 
@@ -136,7 +136,7 @@ class UpstreamReads(RequestFlow):
             url = next_page(first, link, what)
             if str(url) in seen:
                 raise RegistryError(f"{what}: the next page repeats an earlier one")
-        raise RegistryError(f"{what} run past {MAX_REFERRER_PAGES} pages")
+        raise RegistryError(f"{what} runs past {MAX_REFERRER_PAGES} pages")
 
     async def _referrers_page(
         self, repository: str, digest: str, url: URL

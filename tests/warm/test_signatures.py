@@ -109,7 +109,7 @@ def test_every_page_of_the_referrers_api_is_read() -> None:
         ({0: "https://elsewhere.example/v2/team/app/referrers/x"}, 2, "points its next page at"),
         ({0: "/v2/team/other/referrers/x"}, 2, "points its next page at"),
         ({1: f"/v2/team/app/referrers/{SUBJECT}?page=1"}, 2, "repeats an earlier one"),
-        ({}, MAX_REFERRER_PAGES + 1, f"run past {MAX_REFERRER_PAGES} pages"),
+        ({}, MAX_REFERRER_PAGES + 1, f"runs past {MAX_REFERRER_PAGES} pages"),
     ],
     ids=["another origin", "another repository", "a loop", "too many pages"],
 )
