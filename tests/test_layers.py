@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,14 @@ def test_the_checks_see_function_local_and_relative_imports() -> None:
     source = "def f() -> None:\n    from components.cli.main import main\n    from ..cli import doctor\n"
     found = _imports_of(source, "components.program.stack")
     assert "components.cli.main" in found and "components.cli" in found
+
+
+def test_the_warm_command_starts_without_pydantic() -> None:
+    """pydantic and its models were a quarter of `warm`'s start-up (bench/README.md), paid before
+    the first request; the manifest shapes are checked by hand (components/warm/manifests.py)."""
+    imports = "import sys, components.cli.main, components.cli.warm; print(sorted(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", imports], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert "'components.warm.warmer'" in loaded, "the warm engine is what the command runs"
+    assert "'pydantic" not in loaded

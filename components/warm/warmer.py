@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-import pydantic
 import stamina
 
 from components.model.images import ImageRef
 from components.warm.answers import Blob, BlobStatus
 from components.warm.client import RegistryClient
 from components.warm.errors import BlobNotKept, MalformedManifest, RegistryError, TooManyManifests
-from components.warm.manifests import Descriptor, Manifest, Platform
+from components.warm.manifests import Descriptor, Manifest, Platform, parse_platform
 from components.warm.media_types import IMAGE_CONFIG_TYPES
 
 ATTESTATION_PLATFORM = "unknown/unknown"
@@ -67,8 +66,8 @@ def platform_of(platform: Platform | None) -> str:
 def config_platform(body: bytes, where: str) -> str:
     """The platform an image config names (its `os`, `architecture` and `variant`)."""
     try:
-        return platform_of(Platform.model_validate_json(body, strict=True))
-    except pydantic.ValidationError:
+        return platform_of(parse_platform(body))
+    except ValueError:
         raise MalformedManifest(f"the image config of {where} names no valid os and architecture") from None
 
 

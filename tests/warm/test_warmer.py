@@ -205,6 +205,24 @@ def test_single_manifest_reports_its_platform_from_the_config() -> None:
     assert result.media_type == OCI_MANIFEST
 
 
+def test_an_image_config_naming_no_platform_fails_its_image() -> None:
+    registry = MemoryRegistry()
+    config = registry.add_blob(b'{"os": "linux", "architecture": 64}')
+    layer = registry.add_blob(b"layer")
+    registry.add_manifest(
+        OCI_MANIFEST,
+        {
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config, "size": 35},
+            "layers": [{"mediaType": OCI_LAYER, "digest": layer, "size": 5}],
+        },
+        tag="v1",
+    )
+    result = warm(registry, TARGET)
+    assert not result.ok
+    assert result.error is not None and "names no valid os and architecture" in result.error
+
+
 def test_platform_of_descriptors() -> None:
     assert platform_of(Platform(os="linux", architecture="arm", variant="v7")) == "linux/arm/v7"
     assert platform_of(None) == "unknown/unknown"
