@@ -13,7 +13,8 @@ the upstream is gone. Two conventions carry them:
 Everything is asked of the client given: through the cache, that fills the cache by tag, as a
 pull-through cache must be filled (it cannot fill from an uncached digest). A referrer named only
 by digest is warmed by digest: distribution's proxy fetches it from its upstream, and ECR syncs
-referrers when its referrers API is asked. One page of referrers is read (capped like a manifest).
+referrers when its referrers API is asked. Every page of referrers is read, each capped like a
+manifest, at most `listing.MAX_REFERRER_PAGES` of them.
 """
 
 from __future__ import annotations
