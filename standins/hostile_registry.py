@@ -46,6 +46,8 @@ CASES = {
     "big-index": "an index of 20,000 manifests",
     "mismatch": "the layer's bytes do not match its digest",
     "bad-json": "a manifest that is not JSON",
+    "deep-json": "a manifest nested 100,000 arrays deep (200 kB, within the size cap)",
+    "long-number": "a layer size of 5,000 digits",
 }
 
 
@@ -216,6 +218,12 @@ class HostileRegistry:
             body, media_type = big_index(), OCI_INDEX
         elif case == "bad-json":
             body = b'{"schemaVersion": 2, "layers": [oops'
+        elif case == "deep-json":
+            body = b'{"layers": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        elif case == "long-number":
+            body = manifest([{"mediaType": "x", "digest": digest(LAYER), "size": 0}]).replace(
+                b'"size": 0', b'"size": ' + b"9" * 5000
+            )
         await self._answer(
             writer, 200, body, head=head, Content_Type=media_type, Docker_Content_Digest=digest(body)
         )

@@ -20,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
 from components.warm.errors import CredentialRefused, RegistryError
+from components.warm.json_bodies import load_json
 
 Credentials = tuple[str, str]
 CredentialSource = Callable[[], Credentials]
@@ -115,10 +115,10 @@ class RegistryAuth:
             login = basic(await asyncio.to_thread(self.credentials))
         body = await fetch(realm, query, login)
         try:
-            answer = json.loads(body)
-            token = answer.get("token") or answer.get("access_token")
-        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            token = None
+            answer = load_json(body)
+        except ValueError:
+            answer = None
+        token = (answer.get("token") or answer.get("access_token")) if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
             raise RegistryError("the token service's answer holds no token")
         self._tokens[scope] = f"Bearer {token}"

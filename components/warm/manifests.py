@@ -14,12 +14,12 @@ start-up (48 ms of 210 ms, measured; bench/README.md), paid before the first req
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from components.warm.digests import check_digest, is_digest
 from components.warm.errors import MalformedManifest
+from components.warm.json_bodies import load_json
 from components.warm.media_types import INDEX_TYPES, MANIFEST_TYPES
 
 _JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
@@ -141,10 +141,9 @@ class Manifest:
 def _json_object(body: bytes) -> dict[str, Any]:
     """The JSON object `body` holds; ValueError saying what it is instead."""
     try:
-        document: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        reason = error.msg if isinstance(error, json.JSONDecodeError) else "not UTF-8"
-        raise ValueError(f"not JSON ({reason})") from None
+        document = load_json(body)
+    except ValueError as error:
+        raise ValueError(f"not JSON ({error})") from None
     if not isinstance(document, dict):
         raise ValueError(f"a JSON {type(document).__name__}, not an object")
     return document

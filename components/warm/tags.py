@@ -25,7 +25,6 @@ private upstreams log in with the caller's AWS credentials, as the client does f
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 import re
@@ -40,6 +39,7 @@ from components.model.upstreams import resolve_upstream
 from components.warm.auth import Credentials, CredentialSource, is_loopback
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.errors import RegistryError, ResponseError, RetryableResponse
+from components.warm.json_bodies import load_json
 from components.warm.limits import Limits
 from components.warm.listing import next_link
 
@@ -97,9 +97,9 @@ def api_url(registry: str, endpoints: Mapping[str, str]) -> str:
 def parse_tags_page(body: bytes, where: str) -> list[str]:
     """The `tags` of a tag list page (`{"name": ..., "tags": [...]}`; `null` for none)."""
     try:
-        document: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ResolveError(f"{where}: the tag list is not JSON") from None
+        document = load_json(body)
+    except ValueError as error:
+        raise ResolveError(f"{where}: the tag list is not JSON ({error})") from None
     tags = document.get("tags") if isinstance(document, dict) else None
     if tags is None and isinstance(document, dict) and "tags" in document:
         return []

@@ -41,6 +41,9 @@ FAILS = {
     "big-index": r"lists 20000 manifests; the warm follows at most 256",
     "mismatch": rf"does not match its digest: expected {DIGEST}, computed {DIGEST}",
     "bad-json": r"manifest from .*/v2/bad-json/app/manifests/v1 is malformed: not JSON \(Expecting value\)",
+    "deep-json": r"manifest from .*/v2/deep-json/app/manifests/v1 is malformed: not JSON \(nested too deeply\)",
+    "long-number": r"manifest from .*/v2/long-number/app/manifests/v1 is malformed: not JSON \(a number of more than "
+    r"4300 digits\)",
 }
 
 
