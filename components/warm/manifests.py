@@ -26,43 +26,43 @@ _JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "a bool
 
 
 class _Wrong(ValueError):
-    """A field that does not have its shape: `where` is its path in the document."""
+    """A value that does not have its shape, at `path` in the document (`layers.0.size`)."""
 
-    def __init__(self, where: str, what: str) -> None:
-        super().__init__(f"{where}: {what}")
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(f"{path or 'the document'}: {what}")
 
 
 def _kind(value: object) -> str:
     return _JSON_TYPES.get(type(value), "a number")
 
 
-def _field(document: dict[str, Any], name: str, where: str) -> Any:
+def _at(path: str, name: str | int) -> str:
+    return f"{path}.{name}" if path else str(name)
+
+
+def _field(document: dict[str, Any], path: str, name: str) -> Any:
     if name not in document:
-        raise _Wrong(f"{where}{name}", "missing")
+        raise _Wrong(_at(path, name), "missing")
     return document[name]
 
 
-def _object(value: object, where: str) -> dict[str, Any]:
+def _object(value: object, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _Wrong(where, f"should be an object, not {_kind(value)}")
+        raise _Wrong(path, f"should be an object, not {_kind(value)}")
     return value
 
 
-def _list(value: object, where: str) -> list[Any]:
+def _list(value: object, path: str) -> list[Any]:
     if not isinstance(value, list):
-        raise _Wrong(where, f"should be a list, not {_kind(value)}")
+        raise _Wrong(path, f"should be a list, not {_kind(value)}")
     return value
 
 
-def _text(value: object, where: str) -> str:
+def _text(document: dict[str, Any], path: str, name: str) -> str:
+    value = _field(document, path, name)
     if not isinstance(value, str):
-        raise _Wrong(where, f"should be a string, not {_kind(value)}")
+        raise _Wrong(_at(path, name), f"should be a string, not {_kind(value)}")
     return value
-
-
-def _optional_text(document: dict[str, Any], name: str, where: str) -> str | None:
-    value = document.get(name)
-    return None if value is None else _text(value, f"{where}{name}")
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,10 @@ class Platform:
     variant: str | None = None
 
     @classmethod
-    def parse(cls, value: object, where: str = "") -> Platform:
-        document = _object(value, where.rstrip(".") or "the document")
-        return cls(
-            _text(_field(document, "os", where), f"{where}os"),
-            _text(_field(document, "architecture", where), f"{where}architecture"),
-            _optional_text(document, "variant", where),
-        )
+    def parse(cls, value: object, path: str = "") -> Platform:
+        document = _object(value, path)
+        variant = _text(document, path, "variant") if document.get("variant") is not None else None
+        return cls(_text(document, path, "os"), _text(document, path, "architecture"), variant)
 
 
 @dataclass(frozen=True)
@@ -93,29 +90,28 @@ class Descriptor:
     platform: Platform | None = None
 
     @classmethod
-    def parse(cls, value: object, where: str) -> Descriptor:
-        document = _object(value, where)
-        prefix = f"{where}."
-        digest = _text(_field(document, "digest", prefix), f"{prefix}digest")
+    def parse(cls, value: object, path: str) -> Descriptor:
+        document = _object(value, path)
+        digest = _text(document, path, "digest")
         if not is_digest(digest):
-            raise _Wrong(f"{prefix}digest", f"{digest[:80]!r} is not a sha256 or sha512 digest")
-        size = _field(document, "size", prefix)
+            raise _Wrong(_at(path, "digest"), f"{digest[:80]!r} is not a sha256 or sha512 digest")
+        size = _field(document, path, "size")
         if type(size) is not int:  # JSON true is a bool, and 3.0 a float: neither is a size
-            raise _Wrong(f"{prefix}size", f"should be an integer, not {_kind(size)}")
+            raise _Wrong(_at(path, "size"), f"should be an integer, not {_kind(size)}")
         if size < 0:
-            raise _Wrong(f"{prefix}size", f"should be 0 or more, not {size}")
+            raise _Wrong(_at(path, "size"), f"should be 0 or more, not {size}")
         platform = document.get("platform")
         return cls(
-            _text(_field(document, "mediaType", prefix), f"{prefix}mediaType"),
+            _text(document, path, "mediaType"),
             digest,
             size,
-            None if platform is None else Platform.parse(platform, f"{prefix}platform."),
+            None if platform is None else Platform.parse(platform, _at(path, "platform")),
         )
 
 
 def _descriptors(document: dict[str, Any], name: str) -> tuple[Descriptor, ...]:
-    entries = _list(_field(document, name, ""), name)
-    return tuple(Descriptor.parse(entry, f"{name}.{number}") for number, entry in enumerate(entries))
+    entries = _list(_field(document, "", name), name)
+    return tuple(Descriptor.parse(entry, _at(name, number)) for number, entry in enumerate(entries))
 
 
 @dataclass(frozen=True)
@@ -165,7 +161,7 @@ def parse_manifest(body: bytes, content_type: str, digest: str, source: str) -> 
     try:
         if media_type in INDEX_TYPES:
             return Manifest(digest, media_type, body, manifests=_descriptors(document, "manifests"))
-        config = Descriptor.parse(_field(document, "config", ""), "config")
+        config = Descriptor.parse(_field(document, "", "config"), "config")
         return Manifest(digest, media_type, body, config=config, layers=_descriptors(document, "layers"))
     except _Wrong as error:
         raise MalformedManifest(f"manifest from {source} is malformed: {error}") from None
