@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
-import stamina
-
 from components.cli.mirrors import Mirror, check_plain_http, checked_mirror, parse_mirror
 from components.cli.warm_pins import add_pin_arguments, pin_findings, state_path, warm_signed
 from components.errors import InputError, Problem
@@ -31,8 +29,8 @@ from components.model.warm_selection import catalogue_to_warm
 from components.warm.auth import Credentials, CredentialSource
 from components.warm.client import RetryPolicy
 from components.warm.engine import WarmEngine, WarmOptions
-from components.warm.errors import BlobNotKept
 from components.warm.limits import Limits
+from components.warm.retry_report import report_retries
 from components.warm.state import read_lock, write_lock
 from components.warm.warmer import WarmResult, WarmTarget
 
@@ -185,17 +183,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _report_retry(details: stamina.instrumentation.RetryDetails) -> None:
-    """One readable line per retried request, instead of stamina's bare `stamina.retry_scheduled`.
-
-    Waiting for the cache to finish storing a blob is not a failure, so it stays quiet.
-    """
-    if isinstance(details.caused_by, BlobNotKept):
-        return
-    reason = str(details.caused_by) or type(details.caused_by).__name__
-    print(f"retry {details.retry_num} in {details.wait_for:.1f}s: {reason}", file=sys.stderr, flush=True)
-
-
 @dataclass(frozen=True)
 class _Prepared:
     """Everything `warm` reads before its first request, checked."""
@@ -249,7 +236,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     except InputError as error:
         print(f"error: the input needs fixing:\n{error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    stamina.instrumentation.set_on_retry_hooks([_report_retry])
+    report_retries()
     total = len(prepared.warm_tags)
     results = _run_with_progress(prepared.grouped, args, out, total=total, signed=prepared.signed)
     if prepared.state is not None:

@@ -30,6 +30,7 @@ from components.errors import DigestMismatchError
 from components.model.ecr import CachePrefix, EcrRegistry
 from components.model.images import parse_image
 from components.warm.engine import SharedEngine, shared_engine
+from components.warm.retry_report import report_retries
 from components.warm.warmer import Warmer, WarmResult, WarmTarget
 
 REPLACE_ON = ("source", "cache_reference", "registry_url", "platforms")
@@ -37,6 +38,9 @@ OUTPUTS = ("digest", "platforms_warmed", "media_type")
 
 
 def _engine() -> SharedEngine:
+    # The provider process runs only these operations: its retries are reported as the CLI's are,
+    # instead of as stamina's bare default warnings.
+    report_retries()
     return shared_engine(Warmer)
 
 
