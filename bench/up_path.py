@@ -39,7 +39,8 @@ from components.model.images import parse_image  # noqa: E402
 from components.warm.client import RegistryClient  # noqa: E402
 from components.warm.engine import WarmEngine, WarmOptions  # noqa: E402
 from components.warm.provider import CacheWarmProvider  # noqa: E402
-from components.warm.warmer import Warmer, WarmTarget  # noqa: E402
+from components.warm.targets import WarmTarget  # noqa: E402
+from components.warm.warmer import Warmer  # noqa: E402
 from standins.registries import RunningRegistry, start_registry  # noqa: E402
 from standins.seed import SeededImage  # noqa: E402
 

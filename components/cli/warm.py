@@ -8,36 +8,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
-from urllib.parse import urlsplit
 
 from components.cli.mirrors import Mirror, check_plain_http, checked_mirror, parse_mirror
-from components.cli.warm_pins import add_pin_arguments, pin_findings, state_path, warm_signed
+from components.cli.warm_options import add_arguments, check_arguments, warm_options
+from components.cli.warm_pins import pin_findings, state_path, warm_signed
 from components.errors import InputError, Problem
 from components.model.catalogue import CatalogueEntry
 from components.model.discovery import FoundImage, find_images
-from components.model.ecr import CachePrefix, EcrRegistry, is_ecr_host
+from components.model.ecr import CachePrefix, EcrRegistry
 from components.model.image_lock import WarmTag
 from components.model.images import DEFAULT_TAG
 from components.model.warm_selection import catalogue_to_warm
-from components.warm.auth import Credentials, CredentialSource
-from components.warm.client import RetryPolicy
-from components.warm.engine import WarmEngine, WarmOptions
-from components.warm.limits import Limits
+from components.warm.engine import WarmEngine
 from components.warm.retry_report import report_retries
-from components.warm.state import read_lock, write_lock
-from components.warm.warmer import WarmResult, WarmTarget
+from components.warm.state import StateFile, StateWriter
+from components.warm.stopping import exit_code, until_stopped
+from components.warm.targets import WarmResult, WarmTarget
 
 if TYPE_CHECKING:
     from components.config.settings import StackSettings
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+__all__ = ["add_arguments", "run"]
 
 
 def load_settings(stack: str, images_file: str | Path | None = None) -> StackSettings:
@@ -75,7 +74,7 @@ def _targets(
     entries: Sequence[CatalogueEntry],
     mirrors: Mapping[str, Mirror],
     platforms: tuple[str, ...] | None,
-    lock: Mapping[str, Any],
+    state: Mapping[str, Any],
 ) -> dict[str, list[WarmTarget]]:
     """Targets grouped by mirror URL; every entry's registry must have a mirror."""
     problems = [
@@ -93,94 +92,46 @@ def _targets(
     grouped: dict[str, list[WarmTarget]] = {}
     for entry in entries:
         mirror = mirrors[entry.ref.registry]
-        locked = (lock.get(str(entry.ref)) or {}).get("digest")
         target = WarmTarget(
             source=entry.ref,
             repository=mirror.path_below(entry.ref),
             tag=entry.ref.tag or DEFAULT_TAG,
             platforms=platforms or entry.platforms,
-            locked_digest=locked,
+            state_digest=(state.get(str(entry.ref)) or {}).get("digest"),
         )
         grouped.setdefault(mirror.url, []).append(target)
     return grouped
 
 
 def _describe(result: WarmResult) -> str:
+    """The image's line, and a `moved` line when its tag serves another digest than the state says."""
     source = str(result.target.source)
     if not result.ok:
         return f"FAILED  {source}: {result.error}"
     if result.unchanged:
-        return f"ok      {source} {result.digest} (unchanged since the lock)"
+        return f"ok      {source} {result.digest} (unchanged since the state)"
     platforms = ",".join(result.platforms) or "-"
     extra = f", {result.refetched} re-fetched" if result.refetched else ""
-    return (
+    line = (
         f"ok      {source} {result.digest} {result.media_type} [{platforms}] "
         f"{result.blobs} blobs, {result.bytes_moved} bytes{extra}"
     )
+    if result.moved_from is not None:
+        line += f"\nmoved   {source} {result.moved_from} -> {result.digest}"
+    return line
 
 
 async def warm_catalogue(
     grouped: Mapping[str, list[WarmTarget]],
     args: argparse.Namespace,
-    report: Any,
+    report: Callable[[WarmResult], None],
     signed: frozenset[str] = frozenset(),
 ) -> list[WarmResult]:
     """Every target through the warm engine (one client and one login per cache origin), then the
     signatures and attestations of the images in `signed` (references, as `str(ImageRef)`)."""
-    options = WarmOptions(
-        concurrency=args.concurrency,
-        attestations=args.attestations,
-        plain_http=args.plain_http,
-        retry=RetryPolicy(attempts=args.attempts, wait_initial=args.retry_wait, timeout=args.retry_timeout),
-        limits=Limits().with_timeout(args.timeout),
-        login=_cache_login,
-    )
-    async with WarmEngine(options) as engine:
+    async with WarmEngine(warm_options(args)) as engine:
         results = await engine.warm_all(grouped, report)
         return results + await warm_signed(engine, grouped, results, signed, report)
-
-
-def _cache_login(url: str) -> CredentialSource | None:
-    """The login for a cache that is not ECR, from `REGISTRY_USERNAME` and `REGISTRY_PASSWORD`.
-
-    It goes to the cache's own origin only (see `warm.auth`); ECR hosts log in with
-    GetAuthorizationToken instead, so the variables are ignored for them.
-    """
-    user, password = os.environ.get("REGISTRY_USERNAME"), os.environ.get("REGISTRY_PASSWORD")
-    if not user or not password or is_ecr_host(urlsplit(url).hostname or ""):
-        return None
-    login: Credentials = (user, password)
-    return lambda: login
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--images", default="images.yaml", help="image catalogue (default: images.yaml)")
-    parser.add_argument("--mirror", action="append", default=[], metavar="UPSTREAM=URL", help="repeatable")
-    parser.add_argument("--stack", help="derive mirrors from Pulumi.<stack>.yaml and your AWS account")
-    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default: 8)")
-    parser.add_argument(
-        "--platform", action="append", help="only these platforms, e.g. linux/amd64; repeatable"
-    )
-    add_pin_arguments(parser)
-    parser.add_argument(
-        "--plain-http", action="store_true", help="allow http:// mirrors on loopback addresses"
-    )
-    parser.add_argument("--attestations", action="store_true", help="also warm attestation manifests")
-    parser.add_argument("--attempts", type=int, default=6, help="tries per request (default: 6)")
-    parser.add_argument(
-        "--retry-wait", type=float, default=0.2, help="first backoff in seconds (default: 0.2)"
-    )
-    parser.add_argument(
-        "--retry-timeout", type=float, default=120.0, help="retry budget per request, seconds"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=Limits().blob_deadline,
-        metavar="SECONDS",
-        help="total deadline of one request, body included; manifests and tokens get at most this "
-        f"(default: {Limits().blob_deadline:g})",
-    )
 
 
 @dataclass(frozen=True)
@@ -190,8 +141,8 @@ class _Prepared:
     grouped: dict[str, list[WarmTarget]]
     warm_tags: list[WarmTag]
     signed: frozenset[str]
-    state: Path | None
-    previous: dict[str, dict[str, Any]]
+    state: StateFile | None
+    state_problem: str | None  # why the state file was ignored
     workloads: list[FoundImage]
 
 
@@ -199,12 +150,10 @@ def _prepare(args: argparse.Namespace) -> _Prepared:
     """The mirrors, the tags to warm (through the selector lock), the state and the manifests.
 
     With `--stack`, one load of the stack's settings gives the mirrors, `warm.signatures` and
-    the catalogue's tags. Raises InputError for anything that needs fixing.
+    the catalogue's tags. Raises InputError for anything that needs fixing; a state file it
+    cannot read is not that (see `warm.state`).
     """
-    if args.concurrency < 1:
-        raise InputError([Problem("--concurrency", "must be at least 1")])
-    if not args.timeout > 0:
-        raise InputError([Problem("--timeout", "must be more than 0 seconds")])
+    check_arguments(args)
     mirrors = [parse_mirror(text) for text in args.mirror]
     settings = load_settings(args.stack, args.images) if args.stack else None
     if settings is not None:
@@ -216,20 +165,25 @@ def _prepare(args: argparse.Namespace) -> _Prepared:
     check_plain_http(mirrors, args.plain_http)
     warm_tags = settings.warm_tags() if settings is not None else catalogue_to_warm(args.images)
     entries = [tag.entry for tag in warm_tags]
-    state = state_path(args)
-    previous = read_lock(state)
+    path = state_path(args)
+    state = StateFile(path) if path is not None else None
+    problem = state.load() if state is not None else None
     platforms = tuple(sorted(set(args.platform))) if args.platform else None
     return _Prepared(
-        grouped=_targets(entries, {m.upstream: m for m in mirrors}, platforms, previous),
+        grouped=_targets(
+            entries, {m.upstream: m for m in mirrors}, platforms, state.entries if state else {}
+        ),
         warm_tags=warm_tags,
         signed=frozenset(str(entry.ref) for entry in entries if entry.signatures),
         state=state,
-        previous=previous,
+        state_problem=problem,
         workloads=find_images(args.manifests) if args.manifests else [],
     )
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Warm, recording each finished image in the state as it finishes; on SIGINT or SIGTERM, stop,
+    record what finished and report it (`warm.stopping`)."""
     started = time.monotonic()
     try:
         prepared = _prepare(args)
@@ -237,11 +191,40 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         print(f"error: the input needs fixing:\n{error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     report_retries()
-    total = len(prepared.warm_tags)
-    results = _run_with_progress(prepared.grouped, args, out, total=total, signed=prepared.signed)
+    writer = None
     if prepared.state is not None:
-        images = {str(tag.entry.ref) for tag in prepared.warm_tags}
-        write_lock(prepared.state, [r for r in results if str(r.target.source) in images], prepared.previous)
+        if prepared.state_problem is not None:
+            print(
+                f"warning: {prepared.state.path}: {prepared.state_problem}; ignoring it: every tag is "
+                "warmed, and the file replaced",
+                file=sys.stderr,
+            )
+        writer = StateWriter(prepared.state, frozenset(str(tag.entry.ref) for tag in prepared.warm_tags))
+    finished: list[WarmResult] = []
+
+    def record(result: WarmResult) -> None:
+        finished.append(result)
+        if writer is not None:
+            writer.record(result)
+
+    results, stopped_by = _run_with_progress(
+        prepared.grouped, args, out, total=len(prepared.warm_tags), signed=prepared.signed, record=record
+    )
+    if writer is not None:
+        writer.finish()
+    results = finished if results is None else results
+    return _summarize(prepared, args, results, out, started, stopped_by, writer)
+
+
+def _summarize(
+    prepared: _Prepared,
+    args: argparse.Namespace,
+    results: Sequence[WarmResult],
+    out: TextIO,
+    started: float,
+    stopped_by: signal.Signals | None,
+    writer: StateWriter | None,
+) -> int:
     findings = pin_findings(prepared.warm_tags, results, prepared.workloads, args.stack)
     failed = [r for r in results if not r.ok]
     moved = sum(r.bytes_moved for r in results)
@@ -254,7 +237,20 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         print(f"failed: {result.target.source}: {result.error}", file=out)
     for finding in findings:
         print(f"pin:    {finding}", file=out)
-    return EXIT_FAILED if failed or findings else EXIT_OK
+    if writer is not None and writer.failure is not None:
+        print(f"state:  {writer.failure}; the previous state file is unchanged", file=out)
+    if stopped_by is not None:
+        catalogue = {str(tag.entry.ref) for tag in prepared.warm_tags}
+        done = len(catalogue & {str(r.target.source) for r in results})
+        recorded = "" if writer is None else "; the state holds those that finished"
+        print(
+            f"stopped by {stopped_by.name}: {len(catalogue) - done} of {len(catalogue)} images not finished{recorded}",
+            file=out,
+            flush=True,
+        )
+        return exit_code(stopped_by)
+    state_failed = writer is not None and writer.failure is not None
+    return EXIT_FAILED if failed or findings or state_failed else EXIT_OK
 
 
 def _run_with_progress(
@@ -262,15 +258,18 @@ def _run_with_progress(
     args: argparse.Namespace,
     out: TextIO,
     total: int,
-    signed: frozenset[str] = frozenset(),
-) -> list[WarmResult]:
-    """A rich progress bar on a terminal; one plain line per image otherwise (logs, CI)."""
+    signed: frozenset[str],
+    record: Callable[[WarmResult], None],
+) -> tuple[list[WarmResult] | None, signal.Signals | None]:
+    """A rich progress bar on a terminal; one plain line per image otherwise (logs, CI). The
+    results, or None and the signal that stopped the warm."""
     if not out.isatty():
 
         def line(result: WarmResult) -> None:
+            record(result)
             print(_describe(result), file=out, flush=True)
 
-        return asyncio.run(warm_catalogue(grouped, args, line, signed))
+        return asyncio.run(until_stopped(warm_catalogue(grouped, args, line, signed)))
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -281,8 +280,9 @@ def _run_with_progress(
         task = progress.add_task("warm", total=total)
 
         def report(result: WarmResult) -> None:
-            if not result.ok:
+            record(result)
+            if not result.ok or result.moved_from is not None:
                 progress.console.print(_describe(result), markup=False, highlight=False)
             progress.advance(task)
 
-        return asyncio.run(warm_catalogue(grouped, args, report, signed))
+        return asyncio.run(until_stopped(warm_catalogue(grouped, args, report, signed)))

@@ -25,7 +25,7 @@ from components.warm.pin_checks import (
     uncached_pin_findings,
 )
 from components.warm.signatures import warm_signatures
-from components.warm.warmer import WarmResult, WarmTarget
+from components.warm.targets import WarmResult, WarmTarget
 
 
 def add_pin_arguments(parser: argparse.ArgumentParser) -> None:

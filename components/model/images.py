@@ -68,6 +68,15 @@ class ImageRef:
         return ImageRef(self.registry, self.repository, tag, None)
 
 
+def moved_pin(ref: ImageRef, served: str) -> str:
+    """What is wrong, and the fix, when the cache serves `served` for a reference the catalogue pins
+    as `name:tag@digest`. One text for `warm`, `pulumi up` and its other backends."""
+    return (
+        f"the cache serves {served} for tag {ref.tag!r}, not the pinned {ref.digest}: the upstream moved "
+        "the tag; update the pin in images.yaml, or the tag"
+    )
+
+
 def _looks_like_domain(first_component: str) -> bool:
     """Docker's rule: a first path component is a registry host when it could not be a repository."""
     return (

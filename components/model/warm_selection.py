@@ -55,7 +55,7 @@ def check_state_file(path: Path, images_file: Path | str, *, option: str = "--st
     header = LOCK_HEADER.encode("utf-8")
     try:
         is_lock_text = read_file(path, max_bytes=len(header), source=option).startswith(header)
-    except OSError:
+    except (OSError, InputError):  # absent, or not a file warm can read: it ignores it, and replaces it
         is_lock_text = False
     if is_lock_name or is_lock_text:
         raise InputError(

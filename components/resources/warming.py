@@ -30,7 +30,7 @@ from pulumi.dynamic.dynamic import PROVIDER_KEY
 from components.errors import DigestMismatchError
 from components.model.catalogue import CatalogueEntry
 from components.model.ecr import CacheLocation, CachePrefix
-from components.model.images import DEFAULT_TAG
+from components.model.images import DEFAULT_TAG, moved_pin
 from components.model.names import image_name, legacy_image_name, names_with_aliases
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheWarming"
@@ -98,8 +98,7 @@ def check_pin(spec: WarmSpec, served: str | None) -> str | None:
     pin = spec.entry.ref.digest
     if pin is not None and served is not None and served != pin:
         raise DigestMismatchError(
-            f"{spec.entry.source}:{spec.entry.line}: {spec.entry.ref}: the cache served {served} for tag "
-            f"{spec.entry.ref.tag!r}, not the pinned digest; the upstream tag moved. Update the pin or the tag"
+            f"{spec.entry.source}:{spec.entry.line}: {spec.entry.ref}: {moved_pin(spec.entry.ref, served)}"
         )
     return served
 

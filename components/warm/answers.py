@@ -6,6 +6,7 @@ from the request flow: each takes an aiohttp response and caps what it reads (`l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import functools
@@ -58,10 +59,18 @@ class Blob:
 
 @dataclass(frozen=True)
 class Answer:
-    """A response, and whether a redirect led to it (then it is not the registry's own)."""
+    """A response, whether a redirect led to it (then it is not the registry's own), and the
+    attempt's deadline, which a body that streams lifts once the headers are in (`stream_body`)."""
 
     response: aiohttp.ClientResponse
     redirected: bool
+    deadline: asyncio.Timeout | None = None
+
+    def stream_body(self) -> None:
+        """The headers are in: from here the body is limited by its progress (`progress.BodyProgress`),
+        not by the deadline, which was the headers' only."""
+        if self.deadline is not None:
+            self.deadline.reschedule(None)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -109,7 +118,8 @@ def retryable(what: str, response: aiohttp.ClientResponse, cap: float) -> Respon
 def retry_hook(error: Exception) -> bool | float:
     """stamina's backoff hook: honour Retry-After, retry transport failures and corrupt transfers.
 
-    Retry-After was already checked against the cap and the budget (`_retryable`)."""
+    Retry-After was already checked against the cap and the budget (`retryable`); how often a
+    stalled transfer is tried again is the request's to decide (`client.RegistryClient._send`)."""
     if isinstance(error, RetryableResponse):
         return error.retry_after if error.retry_after is not None else True
     return isinstance(error, TransportError | DigestMismatch)
@@ -212,4 +222,6 @@ class RequestFlow:
             consume: Callable[[Answer], Awaitable[Any]],
             deadline: float,
             follow_redirects: bool = True,
+            *,
+            body_streams: bool = False,
         ) -> Any: ...

@@ -20,6 +20,7 @@ from components.warm.answers import (
 )
 from components.warm.digests import check_digest, hasher_for
 from components.warm.errors import BodyTooLarge, DigestMismatch
+from components.warm.progress import BodyProgress
 
 
 class BlobReads(RequestFlow):
@@ -32,7 +33,9 @@ class BlobReads(RequestFlow):
     async def get_blob(self, repository: str, digest: str, size: int, *, keep: bool = False) -> Blob:
         """Stream a blob of the declared `size`, checking its digest; bytes are kept only when asked.
 
-        Reading stops one byte past the declared size: a longer answer fails at once."""
+        Its headers have a deadline, its body the progress limits (`limits.Limits`): a slow but
+        steady layer takes as long as it needs. Reading stops one byte past the declared size: a
+        longer answer fails at once."""
         check_digest(digest, f"blob of {repository}")
         what = f"blob {digest} of {repository}"
         if keep and size > self.limits.max_manifest_bytes:  # kept in memory: an image config, as small
@@ -44,10 +47,12 @@ class BlobReads(RequestFlow):
         async def consume(answer: Answer) -> Blob:
             response = answer.response
             raise_for_status(response, what)
+            answer.stream_body()
+            progress = BodyProgress(self.limits, what)
             hasher = hasher_for(digest)
             received = 0
             kept = bytearray()
-            while chunk := await response.content.read(min(CHUNK, size + 1 - received)):
+            while chunk := await progress.read(response.content, min(CHUNK, size + 1 - received)):
                 received += len(chunk)
                 if received > size:
                     raise BodyTooLarge(f"{what} is longer than the {size} bytes its manifest declares")
@@ -72,7 +77,8 @@ class BlobReads(RequestFlow):
             self.scope(repository),
             {},
             consume,
-            self.limits.blob_deadline,
+            self.limits.header_deadline,
+            body_streams=True,
         )
         return result
 

@@ -3,7 +3,7 @@
 Built on aiohttp (connection pool, proxies from `HTTPS_PROXY`/`NO_PROXY`, TLS with the system CA
 bundle or `SSL_CERT_FILE`), chosen over httpx by measurement: the same minimal warm costs it a
 third of httpx's client CPU (bench/README.md). stamina retries with backoff. What neither
-does, and is kept here: a total deadline per request, body caps (`limits.Limits`), redirects
+does, and is kept here: deadlines and progress limits per request, body caps (`limits.Limits`), redirects
 followed by hand so that no login leaves the registry's origin, and the login flow (`auth`).
 Blobs are streamed and discarded; nothing is written to disk. Credentials never appear in a
 message, and URLs appear only redacted.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import hashlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +31,6 @@ from components.warm.answers import (
     Answer,
     describe_transport,
     drain,
-    raise_for_status,
     read_capped,
     retry_hook,
     retryable,
@@ -40,21 +38,19 @@ from components.warm.answers import (
 )
 from components.warm.auth import CredentialSource, RegistryAuth, is_loopback, origin_of
 from components.warm.blobs import BlobReads
-from components.warm.digests import check_digest
 from components.warm.ecr_login import ecr_login
 from components.warm.errors import (
     CredentialRefused,
     DeadlineExceeded,
-    DigestMismatch,
     RegistryError,
     ResponseError,
+    TransferStalled,
     TransportError,
     UnsafeRedirect,
 )
 from components.warm.limits import Limits
 from components.warm.listing import UpstreamReads
-from components.warm.manifests import Manifest, parse_manifest
-from components.warm.media_types import ACCEPT
+from components.warm.manifest_requests import ManifestRequests
 
 # Requests on the critical path (see `RegistryClient.urgent`) get a lane of their own.
 URGENT_LANES = 1
@@ -63,16 +59,24 @@ _urgent: contextvars.ContextVar[bool] = contextvars.ContextVar("urgent", default
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try: attempts per request, the backoff bounds, and the overall time budget."""
+    """How hard to try: attempts per request, the backoff bounds, and the overall time budget.
+
+    A request whose body streams (a blob) is bounded by its attempts, not by the budget: each
+    attempt already ends when its body stops progressing (`limits.Limits`), and a layer that took
+    an hour to arrive and then broke off deserves another try. A stalled attempt is tried again
+    once (`stalled_attempts`): that recovers a dead connection, and a registry that stalls every
+    answer fails its image in about twice the stall limit instead of six times.
+    """
 
     attempts: int = 6
     wait_initial: float = 0.2
     wait_max: float = 10.0
     timeout: float = 120.0
+    stalled_attempts: int = 2
 
 
 @dataclass
-class RegistryClient(BlobReads, UpstreamReads):
+class RegistryClient(BlobReads, ManifestRequests, UpstreamReads):
     """Talks to one registry endpoint, `base_url`, which may carry a path (ECR's `/<prefix>`).
 
     `credentials` is the login for this registry's origin only (see `auth`); `trusted_realms`
@@ -185,26 +189,43 @@ class RegistryClient(BlobReads, UpstreamReads):
         consume: Callable[[Answer], Awaitable[Any]],
         deadline: float,
         follow_redirects: bool = True,
+        *,
+        body_streams: bool = False,
     ) -> Any:
-        """One request with auth, a total deadline per attempt, and retries; `consume` reads the
-        answer while the connection is held."""
+        """One request with auth, a deadline per attempt, and retries; `consume` reads the answer
+        while the connection is held.
+
+        `deadline` covers the whole attempt, or with `body_streams` the login, redirects and
+        headers only: `consume` then lifts it (`Answer.stream_body`) and reads under the progress
+        limits, and the attempts alone bound the retries (`RetryPolicy`).
+        """
+        stalls = 0
+
+        def should_retry(error: Exception) -> bool | float:
+            nonlocal stalls
+            if isinstance(error, TransferStalled):
+                stalls += 1
+                return stalls < self.retry.stalled_attempts
+            return retry_hook(error)
+
+        awaited = "headers" if body_streams else "complete answer"
         async for attempt in stamina.retry_context(
-            on=retry_hook,
+            on=should_retry,
             attempts=self.retry.attempts,
-            timeout=self.retry.timeout,
+            timeout=None if body_streams else self.retry.timeout,
             wait_initial=self.retry.wait_initial,
             wait_max=self.retry.wait_max,
         ):
             with attempt:
                 async with self._urgent_slots if _urgent.get() else self._slots:
                     try:
-                        async with asyncio.timeout(deadline):
+                        async with asyncio.timeout(deadline) as timeout:
                             return await self._exchange(
-                                method, url, scope, headers, consume, follow_redirects
+                                method, url, scope, headers, consume, follow_redirects, timeout
                             )
                     except TimeoutError:
                         raise DeadlineExceeded(
-                            f"{method} {redact(url)}: no complete answer within {deadline:g} s"
+                            f"{method} {redact(url)}: no {awaited} within {deadline:g} s"
                         ) from None
                     except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientResponseError) as error:
                         # An untrusted certificate, or an answer aiohttp cannot parse (headers past
@@ -222,9 +243,10 @@ class RegistryClient(BlobReads, UpstreamReads):
         headers: dict[str, str],
         consume: Callable[[Answer], Awaitable[Any]],
         follow_redirects: bool,
+        deadline: asyncio.Timeout,
     ) -> Any:
         for authorized in (False, True):
-            answer = await self._request(method, url, scope, headers, follow_redirects)
+            answer = await self._request(method, url, scope, headers, follow_redirects, deadline)
             response = answer.response
             try:
                 if response.status == 401 and answer.redirected:
@@ -256,7 +278,13 @@ class RegistryClient(BlobReads, UpstreamReads):
         raise AssertionError("the second answer returns or raises")  # pragma: no cover
 
     async def _request(
-        self, method: str, url: str, scope: str, headers: dict[str, str], follow_redirects: bool
+        self,
+        method: str,
+        url: str,
+        scope: str,
+        headers: dict[str, str],
+        follow_redirects: bool,
+        deadline: asyncio.Timeout,
     ) -> Answer:
         """Send, following redirects by hand: `Authorization` goes only to the registry's origin."""
         current = URL(url, encoded=True)
@@ -270,7 +298,7 @@ class RegistryClient(BlobReads, UpstreamReads):
             )
             location = response.headers.get("location")
             if not (follow_redirects and response.status in REDIRECT_STATUS and location):
-                return Answer(response, redirected)
+                return Answer(response, redirected, deadline)
             await drain(response)
             response.release()
             # A login in the Location is dropped: aiohttp would send it, to an origin of the redirect's choosing.
@@ -279,71 +307,3 @@ class RegistryClient(BlobReads, UpstreamReads):
                 raise UnsafeRedirect(f"{method} {redact(url)}: refused a redirect to {redact(str(target))}")
             current, redirected = target, True
         raise UnsafeRedirect(f"{method} {redact(url)}: more than {self.limits.max_redirects} redirects")
-
-    async def get_manifest(self, repository: str, reference: str) -> Manifest:
-        """A manifest or index, capped in size, checked against its digest and parsed."""
-        url = self.url(repository, "manifests", reference)
-        source = redact(url)
-
-        async def consume(answer: Answer) -> Manifest:
-            response = answer.response
-            raise_for_status(response, f"manifest {repository}:{reference}")
-            body = await read_capped(response, self.limits.max_manifest_bytes, f"manifest from {source}")
-            self.bytes_received += len(body)
-            algorithm = reference.partition(":")[0] if ":" in reference else "sha256"
-            digest = f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
-            expected = reference if ":" in reference else response.headers.get("docker-content-digest")
-            if expected and expected != digest:
-                raise DigestMismatch(
-                    f"manifest from {source} does not match its digest: expected {expected[:80]}, "
-                    f"computed {digest}"
-                )
-            media_type = response.headers.get("content-type", "").split(";")[0].strip()
-            return parse_manifest(body, media_type, digest, source)
-
-        if ":" in reference:
-            check_digest(reference, f"manifest {repository}")
-        result: Manifest = await self._send(
-            "GET", url, self.scope(repository), {"Accept": ACCEPT}, consume, self.limits.manifest_deadline
-        )
-        return result
-
-    async def head_manifest(self, repository: str, reference: str) -> str | None:
-        """The digest the registry serves for `reference`, or None when it has no such manifest."""
-
-        async def consume(answer: Answer) -> str | None:
-            if answer.response.status == 404:
-                return None
-            raise_for_status(answer.response, f"manifest {repository}:{reference}")
-            digest = answer.response.headers.get("docker-content-digest")
-            if digest:
-                return check_digest(digest, f"the digest of manifest {repository}:{reference}")
-            return reference if ":" in reference else None
-
-        if ":" in reference:
-            check_digest(reference, f"manifest {repository}")
-        result: str | None = await self._send(
-            "HEAD",
-            self.url(repository, "manifests", reference),
-            self.scope(repository),
-            {"Accept": ACCEPT},
-            consume,
-            self.limits.manifest_deadline,
-        )
-        return result
-
-    async def delete_manifest(self, repository: str, digest: str) -> None:
-        check_digest(digest, f"manifest {repository}")
-
-        async def consume(answer: Answer) -> None:
-            if answer.response.status != 404:
-                raise_for_status(answer.response, f"manifest {repository}@{digest}")
-
-        await self._send(
-            "DELETE",
-            self.url(repository, "manifests", digest),
-            self.scope(repository, "pull,push,delete"),
-            {},
-            consume,
-            self.limits.manifest_deadline,
-        )

@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 from components.warm.auth import CredentialSource, is_loopback, origin_of
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.limits import Limits
-from components.warm.warmer import Warmer, WarmResult, WarmTarget, warm_all
+from components.warm.targets import WarmResult, WarmTarget
+from components.warm.warmer import Warmer, warm_all
 
 T = TypeVar("T")
 Report = Callable[[WarmResult], None]

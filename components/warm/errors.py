@@ -5,12 +5,14 @@
     - RetryableResponse - 429 or 5xx: worth another try, after `retry_after` seconds.
     - CredentialRefused - 401/403 after logging in, or a login it asks for and nobody gave.
   + TransportError - the connection failed, was reset or broke off mid-answer (retried).
-  + DeadlineExceeded - no complete answer (headers and body) within the request's deadline.
+    - TransferStalled - a blob's body stopped arriving, or arrives too slowly (retried once).
+  + DeadlineExceeded - no complete answer, or no answer's headers, within the request's deadline.
   + BodyTooLarge - an answer longer than its cap, or a blob longer than its manifest declares.
   + DigestMismatch - content that does not hash to its digest: truncated or corrupted.
   + MalformedManifest - a manifest, index or digest that does not follow the OCI shapes.
   + TooManyManifests - an index that lists more manifests than the cap.
   + UnsafeRedirect - a redirect to plain HTTP off loopback, or one redirect too many.
+  + PinMoved - the tag serves another digest than the catalogue pins (`name:tag@sha256:...`).
 * BlobNotKept - the cache relayed a blob but has not stored it yet (the warm looks again).
 
 Messages never hold a credential, and name URLs only as `components.redaction.redact` prints them.
@@ -47,8 +49,14 @@ class TransportError(RegistryError):
     """The connection failed, was reset, or broke off mid-answer: worth another try."""
 
 
+class TransferStalled(TransportError):
+    """A blob's body stopped arriving, or arrives below the speed floor (`limits.Limits`): a dead
+    connection, dropped and tried once more, not a slow link, which is given all the time it needs."""
+
+
 class DeadlineExceeded(RegistryError):
-    """No complete answer within the request's deadline: a stalled, trickling or endless answer."""
+    """No complete small answer, or no answer's headers, within the request's deadline: a stalled,
+    trickling or endless manifest, token or header."""
 
 
 class BodyTooLarge(RegistryError):
@@ -69,6 +77,10 @@ class TooManyManifests(RegistryError):
 
 class UnsafeRedirect(RegistryError):
     """A redirect the client will not follow: to plain HTTP off loopback, or too many of them."""
+
+
+class PinMoved(RegistryError):
+    """The cache serves another digest for the tag than the catalogue pins: the upstream moved it."""
 
 
 class BlobNotKept(Exception):

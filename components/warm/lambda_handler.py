@@ -34,7 +34,9 @@ from components.warm.client import RegistryClient
 from components.warm.ecr_login import ecr_credentials
 from components.warm.errors import BlobNotKept
 from components.warm.limits import Limits
-from components.warm.warmer import Warmer, WarmResult, WarmTarget, warm_all
+from components.warm.stopping import until_stopped
+from components.warm.targets import WarmResult, WarmTarget
+from components.warm.warmer import Warmer, warm_all
 
 CATALOGUE_FILE = "scheduled_warming_catalogue.json"
 CATALOGUE_VERSION = 1
@@ -168,8 +170,11 @@ async def warm_shard(
 ) -> dict[str, Any]:
     """Warm every image, one registry URL at a time in parallel, and report each as it finishes.
 
-    Images still unfinished `deadline` seconds in are reported as failed, so a shard that runs
-    out of time says which images it did not reach instead of vanishing in a Lambda timeout.
+    Images still unfinished `deadline` seconds in, or when the runtime stops the function with
+    SIGTERM (Lambda sends it before shutting an environment down when an extension is registered,
+    https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-shutdown),
+    are reported as failed: a shard that runs out of time says which images it did not reach
+    instead of vanishing, and every image that finished was logged as it finished.
     """
     finished: dict[str, dict[str, Any]] = {}
 
@@ -181,22 +186,25 @@ async def warm_shard(
     grouped: dict[str, list[WarmTarget]] = {}
     for image in images:
         grouped.setdefault(image.registry_url, []).append(target_of(image))
-    work = asyncio.gather(
-        *(warm_images(url, targets, credentials_for(url), report) for url, targets in grouped.items())
-    )
+
+    async def warm_every_group() -> None:
+        await asyncio.gather(
+            *(warm_images(url, targets, credentials_for(url), report) for url, targets in grouped.items())
+        )
+
+    unfinished = None
     try:
         async with asyncio.timeout(deadline):
-            await work
+            _, stopped_by = await until_stopped(warm_every_group())
+        if stopped_by is not None:
+            unfinished = f"not finished: the function was stopped ({stopped_by.name})"
     except TimeoutError:
-        for image in images:
-            if image.source not in finished:
-                report_line = {
-                    "image": image.source,
-                    "ok": False,
-                    "error": "not finished before the deadline",
-                }
-                finished[image.source] = report_line
-                print(json.dumps(report_line, sort_keys=True), file=out, flush=True)
+        unfinished = "not finished before the deadline"
+    for image in images if unfinished else ():
+        if image.source not in finished:
+            report_line = {"image": image.source, "ok": False, "error": unfinished}
+            finished[image.source] = report_line
+            print(json.dumps(report_line, sort_keys=True), file=out, flush=True)
     failed = sorted(name for name, line in finished.items() if not line["ok"])
     return {
         "images": len(images),

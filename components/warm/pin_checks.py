@@ -17,7 +17,7 @@ from components.errors import ImageRefError
 from components.model.discovery import FoundImage
 from components.model.image_lock import WarmTag
 from components.model.images import parse_image
-from components.warm.warmer import WarmResult
+from components.warm.targets import WarmResult
 
 
 @dataclass(frozen=True, order=True)

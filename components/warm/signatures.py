@@ -26,7 +26,8 @@ from components.model.images import ImageRef
 from components.warm.client import RegistryClient
 from components.warm.digests import check_digest
 from components.warm.errors import RegistryError
-from components.warm.warmer import Warmer, WarmResult, WarmTarget, warm_all
+from components.warm.targets import WarmResult, WarmTarget
+from components.warm.warmer import Warmer, warm_all
 
 COSIGN_SUFFIXES = {".sig": "cosign signature", ".att": "cosign attestation", ".sbom": "cosign SBOM"}
 REFERRERS_TAG = "referrers tag"

@@ -13,76 +13,24 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 
 import stamina
 
-from components.model.images import ImageRef
 from components.warm.answers import Blob, BlobStatus
 from components.warm.client import RegistryClient
 from components.warm.errors import BlobNotKept, MalformedManifest, RegistryError, TooManyManifests
-from components.warm.manifests import Descriptor, Manifest, Platform, parse_platform
+from components.warm.manifests import Descriptor, Manifest
 from components.warm.media_types import IMAGE_CONFIG_TYPES
-
-ATTESTATION_PLATFORM = "unknown/unknown"
-
-
-@dataclass(frozen=True)
-class WarmTarget:
-    """One tag to warm: `source` as the catalogue names it, `repository` as the cache serves it."""
-
-    source: ImageRef
-    repository: str
-    tag: str
-    platforms: tuple[str, ...] | None = None
-    locked_digest: str | None = None
-
-
-@dataclass
-class WarmResult:
-    target: WarmTarget
-    digest: str | None = None
-    media_type: str | None = None
-    platforms: list[str] = field(default_factory=list)
-    bytes_moved: int = 0
-    blobs: int = 0
-    refetched: int = 0
-    unchanged: bool = False
-    error: str | None = None
-    manifests: list[Manifest] = field(default_factory=list, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-def platform_of(platform: Platform | None) -> str:
-    if platform is None:
-        return ATTESTATION_PLATFORM
-    text = f"{platform.os}/{platform.architecture}"
-    return f"{text}/{platform.variant}" if platform.variant else text
-
-
-def config_platform(body: bytes, where: str) -> str:
-    """The platform an image config names (its `os`, `architecture` and `variant`)."""
-    try:
-        return platform_of(parse_platform(body))
-    except ValueError:
-        raise MalformedManifest(f"the image config of {where} names no valid os and architecture") from None
-
-
-def _selected(platform: str, wanted: tuple[str, ...] | None, attestations: bool) -> bool:
-    if platform == ATTESTATION_PLATFORM:
-        return attestations
-    if wanted is None:
-        return True
-    return any(platform == w or platform.startswith(f"{w}/") for w in wanted)
-
-
-def blobs_of_all(manifests: Iterable[Manifest]) -> list[Descriptor]:
-    """Every blob the manifests name, once per digest, in digest order, with its declared size."""
-    unique = {blob.digest: blob for manifest in manifests for blob in manifest.blobs}
-    return [unique[digest] for digest in sorted(unique)]
+from components.warm.targets import (
+    ATTESTATION_PLATFORM,
+    WarmResult,
+    WarmTarget,
+    blobs_of_all,
+    check_pin,
+    config_platform,
+    is_selected,
+    platform_of,
+)
 
 
 class Warmer:
@@ -166,7 +114,7 @@ class Warmer:
         return await self.pull(await self.resolve(target))
 
     async def resolve(self, target: WarmTarget) -> WarmResult:
-        """The tag's manifests, those of the chosen platforms with them; or `unchanged` per the lock."""
+        """The tag's manifests, those of the chosen platforms with them; or `unchanged` per the state."""
         result = WarmResult(target)
         try:
             await self._resolve(target, result)
@@ -210,13 +158,15 @@ class Warmer:
 
     async def _resolve(self, target: WarmTarget, result: WarmResult) -> None:
         repository = target.repository
-        if target.locked_digest is not None:
+        if target.state_digest is not None:
             served = await self.client.head_manifest(repository, target.tag)
-            if served == target.locked_digest:
+            if served == target.state_digest:
+                check_pin(target, served)
                 result.digest = served
                 result.unchanged = True
                 return
         top = await self.client.get_manifest(repository, target.tag)
+        check_pin(target, top.digest)
         result.digest, result.media_type = top.digest, top.media_type
         manifests: list[Manifest] = []
         if top.is_index:
@@ -229,7 +179,7 @@ class Warmer:
             chosen = [
                 d
                 for d in top.manifests
-                if _selected(platform_of(d.platform), target.platforms, self.attestations)
+                if is_selected(platform_of(d.platform), target.platforms, self.attestations)
             ]
             if not chosen:
                 raise RegistryError(

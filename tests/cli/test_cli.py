@@ -17,7 +17,7 @@ import pytest
 from components.cli import warm as warm_command
 from components.model.catalogue import load_catalogue
 from components.model.images import parse_image
-from components.warm.warmer import WarmResult, WarmTarget
+from components.warm.targets import WarmResult, WarmTarget
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -198,8 +198,13 @@ def test_progress_on_a_terminal_one_line_per_image_otherwise(
 
     monkeypatch.setattr(warm_command, "warm_catalogue", fake_warm)
     out: io.StringIO = Terminal() if terminal else io.StringIO()
-    results = warm_command._run_with_progress({}, argparse.Namespace(), out, total=2)
+    recorded: list[WarmResult] = []
+    results, stopped_by = warm_command._run_with_progress(
+        {}, argparse.Namespace(), out, total=2, signed=frozenset(), record=recorded.append
+    )
+    assert results is not None and stopped_by is None
     assert [r.ok for r in results] == [True, False]
+    assert recorded == results, "each image is recorded (for the state) as it finishes"
     text = out.getvalue()
     assert "FAILED  quay.io/a/c:1: the registry answered 503" in text
     if terminal:

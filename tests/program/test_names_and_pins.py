@@ -93,19 +93,26 @@ def test_without_warming_the_output_carries_the_pin_once(run_program: RunProgram
 def test_the_provider_fails_an_image_whose_served_digest_differs_from_its_pin(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """The warmer checks the pin (as it does for the CLI); the provider fails the resource with it."""
     from components.warm import operations as warm_operations
-    from components.warm.warmer import WarmResult, WarmTarget
+    from components.warm.manifests import Manifest
+    from components.warm.targets import WarmResult, WarmTarget
+    from components.warm.warmer import Warmer
 
-    class FakeWarmer:
+    class ServesWarmedDigest:
+        """What `Warmer.resolve` asks of a client, serving the tag as WARMED_DIGEST."""
+
+        async def get_manifest(self, repository: str, reference: str) -> Manifest:
+            return Manifest(WARMED_DIGEST, "application/vnd.oci.image.manifest.v1+json", b"{}")
+
+    class ResolvingWarmer:
         def __init__(self, client: object) -> None:
-            pass
+            self.warmer = Warmer(ServesWarmedDigest())  # type: ignore[arg-type]
 
         async def warm(self, target: WarmTarget) -> WarmResult:
-            return WarmResult(
-                target=target, digest=WARMED_DIGEST, media_type="application/vnd.oci.image.index.v1+json"
-            )
+            return await self.warmer.resolve(target)
 
-    monkeypatch.setattr(warm_operations, "Warmer", FakeWarmer)
+    monkeypatch.setattr(warm_operations, "Warmer", ResolvingWarmer)
     props = {
         "source": f"quay.io/a/b:1@{PIN}",
         "cache_reference": f"{HOST}/quay/a/b:1",
@@ -116,10 +123,14 @@ def test_the_provider_fails_an_image_whose_served_digest_differs_from_its_pin(
         "pinned_digest": PIN,
     }
     with pytest.raises(
-        DigestMismatchError, match=f"served {WARMED_DIGEST} for tag '1', not the pinned digest"
+        RuntimeError,
+        match=re.escape(
+            f"quay.io/a/b:1@{PIN} through {HOST}/quay/a/b:1 failed: the cache serves {WARMED_DIGEST} "
+        ),
     ):
         warm_image(props)
-    assert warm_image({**props, "pinned_digest": WARMED_DIGEST}).digest == WARMED_DIGEST
+    matching = f"quay.io/a/b:1@{WARMED_DIGEST}"
+    assert warm_image({**props, "source": matching, "pinned_digest": WARMED_DIGEST}).digest == WARMED_DIGEST
     assert json.dumps(props)  # plain values only: the props are what the provider stores
 
 

@@ -36,7 +36,8 @@ from components.warm.pin_checks import (
     uncached_pin_findings,
 )
 from components.warm.tags import TagListLimits, UpstreamTags, UpstreamTagSource
-from components.warm.warmer import Warmer, WarmResult, WarmTarget, warm_all
+from components.warm.targets import WarmResult, WarmTarget
+from components.warm.warmer import Warmer, warm_all
 from standins.registries import RunningRegistry, start_registry
 from standins.seed import OCI_CONFIG, OCI_MANIFEST, Pusher, layer
 

@@ -17,7 +17,8 @@ import httpx
 from components.model.images import ImageRef
 from components.warm.client import RegistryClient
 from components.warm.signatures import REFERRERS_TAG, Artifact, digest_tag, find_artifacts, warm_signatures
-from components.warm.warmer import Warmer, WarmTarget, warm_all
+from components.warm.targets import WarmTarget
+from components.warm.warmer import Warmer, warm_all
 from standins.registries import upstream_and_cache
 from standins.seed import OCI_INDEX, OCI_MANIFEST, Pusher, digest_of
 from tests.registry.test_lock import Upstream

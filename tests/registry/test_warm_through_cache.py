@@ -185,7 +185,7 @@ def test_rewarm_with_unchanged_lock_makes_no_blob_requests(ecr_seeded: EcrSeeded
     assert again.returncode == 0, again.stdout + again.stderr
     blobs_again = sum("/blobs/" in path for _, path, _ in ecr_seeded.ecr.requests())
     assert blobs_again == blobs_first, "no blob request on a no-op re-warm"
-    assert again.stdout.count("unchanged since the lock") == len(ecr_seeded.images)
+    assert again.stdout.count("unchanged since the state") == len(ecr_seeded.images)
     assert re.search(r"warmed 5 of 5 images, 0 bytes", again.stdout), again.stdout
 
 

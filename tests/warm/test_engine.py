@@ -11,7 +11,8 @@ from aiohttp import web
 
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.engine import SharedEngine, WarmEngine, WarmOptions, split_cache_url
-from components.warm.warmer import Warmer, WarmResult, WarmTarget
+from components.warm.targets import WarmResult, WarmTarget
+from components.warm.warmer import Warmer
 from tests.warm.loopback import serving
 from tests.warm.test_warmer import MemoryRegistry, target
 

@@ -14,7 +14,7 @@ from components.warm.pin_checks import (
     served_digests,
     uncached_pin_findings,
 )
-from components.warm.warmer import WarmResult, WarmTarget
+from components.warm.targets import WarmResult, WarmTarget
 
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
 

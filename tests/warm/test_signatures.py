@@ -23,7 +23,7 @@ from components.warm.signatures import (
     find_artifacts,
     warm_signatures,
 )
-from components.warm.warmer import WarmResult, WarmTarget
+from components.warm.targets import WarmResult, WarmTarget
 from tests.warm.loopback import Handler, serving
 
 FAST = RetryPolicy(attempts=2, wait_initial=0.01, wait_max=0.02, timeout=5)

@@ -13,15 +13,8 @@ from components.model.images import parse_image
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.manifests import Manifest, Platform, parse_manifest
 from components.warm.media_types import OCI_INDEX, OCI_MANIFEST
-from components.warm.warmer import (
-    Warmer,
-    WarmResult,
-    WarmTarget,
-    blobs_of_all,
-    look_again_after,
-    platform_of,
-    warm_all,
-)
+from components.warm.targets import WarmResult, WarmTarget, blobs_of_all, platform_of
+from components.warm.warmer import Warmer, look_again_after, warm_all
 from tests.warm.loopback import Handler, serving
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -195,6 +188,43 @@ def test_blob_the_proxy_only_relayed_is_fetched_until_stored() -> None:
     assert result.ok and result.refetched == 0, "waiting for a store to finish is not fetching again"
     assert registry.requests.count(f"HEAD /v2/a/b/blobs/{relayed}") == 2, "relayed, then confirmed stored"
     assert registry.requests.count(f"GET /v2/a/b/blobs/{relayed}") == 1, "no second download"
+
+
+OTHER = "sha256:" + "e" * 64
+
+
+def test_a_pinned_tag_that_serves_another_digest_fails_named_before_its_blobs() -> None:
+    registry, _ = index_registry()
+    index = digest(registry.manifests["v1"][1])
+    pinned = WarmTarget(parse_image(f"quay.io/a/b:v1@{OTHER}"), "a/b", "v1")
+    result = warm(registry, pinned)
+    assert result.error == (
+        f"the cache serves {index} for tag 'v1', not the pinned {OTHER}: the upstream moved the tag; "
+        "update the pin in images.yaml, or the tag"
+    )
+    assert not [r for r in registry.requests if "/blobs/" in r], "no blob of a moved pin is fetched"
+    assert warm(registry, WarmTarget(parse_image(f"quay.io/a/b:v1@{index}"), "a/b", "v1")).ok
+
+
+def test_a_pin_is_checked_when_the_state_says_the_tag_is_unchanged_too() -> None:
+    registry, _ = index_registry()
+    index = digest(registry.manifests["v1"][1])
+    pinned = WarmTarget(parse_image(f"quay.io/a/b:v1@{OTHER}"), "a/b", "v1", state_digest=index)
+    result = warm(registry, pinned)
+    assert result.error is not None and f"not the pinned {OTHER}" in result.error
+    assert registry.requests == ["HEAD /v2/a/b/manifests/v1"]
+
+
+def test_a_tag_unchanged_since_the_state_is_skipped_and_a_moved_one_says_from_what() -> None:
+    registry, _ = index_registry()
+    index = digest(registry.manifests["v1"][1])
+    unchanged = warm(registry, WarmTarget(TARGET.source, "a/b", "v1", state_digest=index))
+    assert unchanged.unchanged and unchanged.moved_from is None
+    assert registry.requests == ["HEAD /v2/a/b/manifests/v1"]
+    moved = warm(registry, WarmTarget(TARGET.source, "a/b", "v1", state_digest=OTHER))
+    assert moved.ok and not moved.unchanged and moved.digest == index
+    assert moved.moved_from == OTHER
+    assert warm(registry, TARGET).moved_from is None, "nothing recorded, nothing moved"
 
 
 def test_single_manifest_reports_its_platform_from_the_config() -> None:
