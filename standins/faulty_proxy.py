@@ -1,8 +1,10 @@
 """A small HTTP proxy on 127.0.0.1 that misbehaves on purpose, and counts what passes through.
 
 Put it in front of a registry to see what a warm does when the upstream answers
-429 with Retry-After, 503, resets connections, or answers slowly. Built on the
-standard library's threading HTTP server, so it needs no event loop of its own.
+429 with Retry-After, 503, resets connections, answers slowly, sends a body at a
+steady low rate (`throttle`), or stops sending a body part-way and holds the
+connection open (`stall`). Built on the standard library's threading HTTP server,
+so it needs no event loop of its own.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ class Fault:
     """Misbehave on requests whose `METHOD path` matches `pattern`, `times` times (None: always)."""
 
     pattern: str
-    kind: str  # "429", "503", "reset" or "slow"
+    kind: str  # "429", "503", "reset", "slow", "throttle" or "stall"
     times: int | None = 1
     retry_after: float = 1.0
-    delay: float = 0.5
+    delay: float = 0.5  # "slow": before answering; "stall": how long the connection is held silent
+    rate: int = 1024 * 1024  # "throttle": body bytes a second
+    after: int = 0  # "stall": body bytes sent before going silent (a shorter body goes through)
     hits: int = 0
 
     def claims(self, line: str) -> bool:
@@ -106,8 +110,26 @@ def _handler(proxy: FaultyProxy, client: httpx.Client) -> type[BaseHTTPRequestHa
             )
             self.send_header("Content-Length", str(length_header))
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command == "HEAD":
+                return
+            if fault is not None and fault.kind == "throttle":
+                self._send_at(content, fault.rate)
+            elif fault is not None and fault.kind == "stall" and len(content) > fault.after:
+                self.wfile.write(content[: fault.after])
+                self.wfile.flush()
+                time.sleep(fault.delay)
+                self.close_connection = True
+            else:
                 self.wfile.write(content)
+
+        def _send_at(self, content: bytes, rate: int) -> None:
+            """The body in tenths of a second's worth, each on time: a steady `rate` bytes a second."""
+            step = max(1, rate // 10)
+            started = time.monotonic()
+            for offset in range(0, len(content), step):
+                time.sleep(max(0.0, started + offset / rate - time.monotonic()))
+                self.wfile.write(content[offset : offset + step])
+                self.wfile.flush()
 
         do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _relay
 

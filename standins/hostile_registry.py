@@ -32,6 +32,7 @@ CASES = {
     "good": "a well-formed image",
     "endless-blob": "the layer streams forever past its declared size",
     "trickle-blob": "the layer trickles one byte every 20 s",
+    "stall-blob": "the layer stops after 500 bytes, and the connection stays open",
     "slowloris": "the manifest's headers arrive one byte a second",
     "retry-huge": "429 with Retry-After: 999999",
     "retry-inf": "429 with Retry-After: inf",
@@ -250,6 +251,10 @@ class HostileRegistry:
                 writer.write(b"x")
                 await writer.drain()
                 await asyncio.sleep(20)
+        elif case == "stall-blob":
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(LAYER)}\r\n\r\n".encode() + LAYER[:500])
+            await writer.drain()
+            await asyncio.sleep(3600)
         elif case == "redirect-401":
             location = f"http://AWS:redirect-secret@127.0.0.1:{self.elsewhere_port}/s3/layer?X-Amz-Signature=SIGNED-SECRET"
             await self._answer(writer, 307, Location=location)

@@ -33,11 +33,11 @@ def digest_of(data: bytes) -> str:
 
 def layer(name: str, size: int = 4096) -> bytes:
     """A gzip'd tar holding one file of `size` pseudo-random bytes; the same name gives the same bytes."""
-    content = b""
-    seed = name.encode()
-    while len(content) < size:
+    chunks, seed = [], name.encode()
+    for _ in range(-(-size // hashlib.sha256().digest_size)):
         seed = hashlib.sha256(seed).digest()
-        content += seed
+        chunks.append(seed)
+    content = b"".join(chunks)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         info = tarfile.TarInfo(f"data/{name}")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,9 @@ import pytest
 from components.warm.auth import CredentialSource
 from components.warm.lambda_handler import CredentialsFor, PackagedCatalogue, PackagedImage, ShardFailed, run
 from standins.ecr_like import EcrLike, ecr_like
+from standins.faulty_proxy import Fault, faulty_proxy
 from standins.seed import SeededImage, seed_sample_images
+from tests.registry.conftest import Seeded
 
 PREFIX = "docker-hub"
 
@@ -117,3 +121,60 @@ def test_images_unfinished_at_the_deadline_are_reported_failed(stand: Stand) -> 
         run({"shard": 0, "of": 1}, catalogue, credentials_for=stand.credentials_for(), deadline=0.0, out=out)
     errors = {line["error"] for line in lines(out) if "image" in line}
     assert errors == {"not finished before the deadline"}
+
+
+class StopsAfter(io.StringIO):
+    """The function's log, which sends the process SIGTERM once `count` images were logged, as Lambda
+    does when it shuts an execution environment down mid-invocation."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if '"image"' in text and len([line for line in lines(self) if "image" in line]) == self.count:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return written
+
+
+@pytest.fixture
+def restored_handlers() -> Iterator[None]:
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+def test_sigterm_midway_logs_what_finished_and_names_what_did_not(
+    seeded: Seeded, restored_handlers: None
+) -> None:
+    held = "demo/multi-arch"
+    with faulty_proxy(
+        seeded.pair.cache.url, [Fault(rf"GET /v2/{held}/blobs/", "stall", times=None, delay=300)]
+    ) as proxy:
+        packaged = tuple(
+            PackagedImage(
+                source=image.reference(seeded.pair.upstream.address),
+                registry_url=proxy.url,
+                repository=image.repository,
+                tag=image.tag,
+            )
+            for image in seeded.images
+        )
+        out = StopsAfter(len(packaged) - 1)
+        with pytest.raises(ShardFailed, match=f"1 of {len(packaged)} images failed to warm: .*/{held}:"):
+            run(
+                {"shard": 0, "of": 1},
+                PackagedCatalogue(shards=(packaged,)),
+                credentials_for=lambda _: None,
+                out=out,
+            )
+    reported = {line["image"]: line for line in lines(out) if "image" in line}
+    assert sorted(reported) == sorted(p.source for p in packaged)
+    stopped = [name for name, line in reported.items() if not line["ok"]]
+    assert [reported[name]["error"] for name in stopped] == [
+        "not finished: the function was stopped (SIGTERM)"
+    ]
+    (summary,) = [line["summary"] for line in lines(out) if "summary" in line]
+    assert summary["warmed"] == len(packaged) - 1

@@ -28,6 +28,7 @@ DIGEST = r"sha256:[0-9a-f]{64}"
 FAILS = {
     "endless-blob": r"blob .* is longer than the 1000 bytes its manifest declares",
     "trickle-blob": r"blob sha256:[0-9a-f]{64} of trickle-blob/app: no byte for 2 s, after 1 bytes",
+    "stall-blob": r"blob sha256:[0-9a-f]{64} of stall-blob/app: no byte for 2 s, after 500 bytes",
     "slowloris": r"GET .*/v2/slowloris/app/manifests/v1: no complete answer within 2 s",
     "retry-huge": r"429, and the upstream asked to wait 999999 s; the warm waits at most 60 s",
     "retry-inf": r"429, and the upstream asked to wait forever",
@@ -53,17 +54,26 @@ def registry() -> Iterator[HostileRegistry]:
         yield running
 
 
+QUICK = ("--timeout", "2", "--stall-timeout", "2", "--attempts", "1")
+
+
 def warm(
-    registry: HostileRegistry, work: Path, *cases: str, mirror: str | None = None
+    registry: HostileRegistry,
+    work: Path,
+    *cases: str,
+    mirror: str | None = None,
+    limits: tuple[str, ...] = QUICK,
 ) -> tuple[int, str, float]:
-    """Run `warm` over the cases' images; the exit code, everything printed, and the seconds taken."""
+    """Run `warm` over the cases' images; the exit code, everything printed, and the seconds taken.
+
+    `limits` are the options that bound each request: tight ones by default, so each case ends fast."""
     catalogue = work / "images.yaml"
     catalogue.write_text("".join(f"- hostile.example/{case}/app:v1\n" for case in cases))
     env = {**os.environ, "REGISTRY_USERNAME": "AWS", "REGISTRY_PASSWORD": PASSWORD}
     command = [
         "warm", "--images", str(catalogue),
         "--mirror", f"hostile.example={mirror or registry.url}", "--plain-http",
-        "--timeout", "2", "--stall-timeout", "2", "--attempts", "1", "--state", str(work / "state.yaml"),
+        *limits, "--state", str(work / "state.yaml"),
     ]  # fmt: skip
     started = time.monotonic()
     done = run_cli(*command, deadline_s=BOUND_SECONDS * 2, env=env)
@@ -99,6 +109,22 @@ def test_a_hostile_image_fails_alone_with_its_reason(
         assert "redirect-secret" not in output and "SIGNED-SECRET" not in output
         assert [s for s in seen if s.origin == "elsewhere" and s.path.startswith("/s3/")]
         assert not [s for s in seen if s.origin == "elsewhere" and s.path.startswith("/token")]
+
+
+def test_at_the_default_limits_a_stalled_or_trickling_layer_fails_well_within_two_minutes(
+    registry: HostileRegistry, tmp_path: Path
+) -> None:
+    """No option given: each attempt ends at the 30 s stall or speed-floor check, and is tried once more."""
+    code, output, seconds = warm(registry, tmp_path, "trickle-blob", "stall-blob", "good", limits=())
+    assert code == 1, output
+    assert seconds < 90, f"{seconds:.0f} s"
+    floor = r"\d+ bytes in 30 s, below the floor of 1024 bytes a second"
+    for case in ("trickle-blob", "stall-blob"):
+        assert re.search(
+            rf"FAILED  hostile\.example/{case}/app:v1: blob .*: ({floor}|no byte for 30 s)", output
+        )
+    assert re.search(r"ok      hostile\.example/good/app:v1 sha256:", output), output
+    assert "warmed 1 of 3 images" in output
 
 
 def test_a_realm_on_another_origin_gets_no_login(registry: HostileRegistry, tmp_path: Path) -> None:
