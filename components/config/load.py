@@ -15,6 +15,7 @@ from components.config.checks import (
     check_access,
     check_alerts_and_rotation,
     check_lifecycle,
+    check_pull_time_exclusions,
     check_region,
     check_templates,
     check_warm,
@@ -139,6 +140,7 @@ def build_settings(
     warnings = check_templates(config, region, check)
     lifecycle_json, lifecycle_warnings = check_lifecycle(config, check)
     warnings += lifecycle_warnings
+    exclusions = check_pull_time_exclusions(config, region, check)
     warnings += check_access(config, check)
     check_policy_sizes(config, rules, region, check)
     check_endpoints(config, check)
@@ -172,6 +174,7 @@ def build_settings(
         images=tuple(entries),
         images_path=catalogue_path(config, root),
         tags=dict(config.tags),
+        pull_time_exclusions=exclusions,
         warnings=tuple(warnings),
         missing_secrets=_missing_secrets(raw, rules),
         stack=stack,

@@ -64,6 +64,7 @@ def templates_args(settings: StackSettings, documents: StackDocuments) -> Creati
         lifecycle_policy=settings.lifecycle_policy_json,
         repository_policy=documents.render(documents.repository_policy),
         role_policy=documents.template_role_policy,
+        pull_time_exclusions=settings.pull_time_exclusions,
     )
 
 
