@@ -20,6 +20,7 @@ from components.config.checks import (
     check_templates,
     check_warm,
 )
+from components.config.retention_checks import check_catalogue_archiving
 from components.config.schema import ProjectConfig
 from components.config.settings import (
     AccessSettings,
@@ -112,6 +113,20 @@ def _endpoints(config: ProjectConfig) -> EndpointSettings:
     )
 
 
+def _warm(config: ProjectConfig) -> WarmSettings:
+    warm = config.warm
+    return WarmSettings(
+        enabled=warm.enabled,
+        backend=warm.backend,
+        prune=warm.prune,
+        pull_command=warm.pull_command,
+        concurrency=warm.concurrency,
+        signatures=warm.signatures,
+        schedule=warm.schedule,
+        schedule_timezone=warm.schedule_timezone,
+    )
+
+
 def _alerts(config: ProjectConfig) -> AlertSettings | None:
     alerts = config.alerts
     if alerts is None or not alerts.enabled:
@@ -149,6 +164,8 @@ def build_settings(
     raise_if_any(check.problems)
     entries = check_catalogue(config, rules, root, check)
     raise_if_any(check.problems)
+    check_catalogue_archiving(config, lifecycle_json, entries, check)
+    raise_if_any(check.problems)
     access = config.access
     return StackSettings(
         region=region,
@@ -160,16 +177,7 @@ def build_settings(
             access.apply_to_existing_repositories,
         ),
         endpoints=_endpoints(config),
-        warm=WarmSettings(
-            enabled=config.warm.enabled,
-            backend=config.warm.backend,
-            prune=config.warm.prune,
-            pull_command=config.warm.pull_command,
-            concurrency=config.warm.concurrency,
-            signatures=config.warm.signatures,
-            schedule=config.warm.schedule,
-            schedule_timezone=config.warm.schedule_timezone,
-        ),
+        warm=_warm(config),
         alerts=_alerts(config),
         images=tuple(entries),
         images_path=catalogue_path(config, root),

@@ -6,10 +6,14 @@ A domain validator, pure (only the standard library): config/ checks the setting
 from __future__ import annotations
 
 import datetime
+import functools
+import itertools
 import re
 import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from components.model.cron import CronError, parse_cron
+from components.model.cron import LAST_YEAR, Cron, CronError, parse_cron
 
 # EventBridge Scheduler's expressions (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html).
 # botocore's model bounds `ScheduleExpression` to 1..256 characters and gives no pattern, so the
@@ -81,3 +85,79 @@ def timezone_problem(timezone: str) -> str | None:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         pass
     return f"{timezone[:60]!r} is not a time zone name; for example UTC or Europe/Paris"
+
+
+# The window whose runs decide a cron expression's longest gap: every day from 2026, before which no
+# stack runs this code, to 2199, the last year Scheduler's cron fires in. The gap is measured on the
+# runs themselves, not estimated from a sample: the year 2100, which has no 29 February, and every
+# daylight-saving change the time zone database knows for those years are in it.
+RECURRENCE_WINDOW = (datetime.date(2026, 1, 1), datetime.date(LAST_YEAR, 12, 31))
+_RATE_UNITS = {
+    "minute": datetime.timedelta(minutes=1),
+    "hour": datetime.timedelta(hours=1),
+    "day": datetime.timedelta(days=1),
+}
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """How long a schedule can leave between two runs, or, when it does not keep running, why."""
+
+    longest_gap: datetime.timedelta | None
+    reason: str = ""
+
+
+@functools.cache
+def schedule_recurrence(expression: str, timezone: str = "UTC") -> Recurrence:
+    """The longest time between two runs of a valid `expression` in `timezone`.
+
+    A rate counts in fixed durations (a day is 24 hours, whatever the clocks do). A cron runs at
+    local times; Scheduler skips a run whose local time does not exist (clocks going forward) and
+    runs a repeated one once (https://repost.aws/knowledge-center/eventbridge-scheduler-adjust-dst).
+    """
+    if rate := _RATE.fullmatch(expression):
+        return Recurrence(int(rate[1]) * _RATE_UNITS[rate[2].removesuffix("s")])
+    if _AT.fullmatch(expression):
+        return Recurrence(None, f"{expression} runs once")
+    cron = _CRON.fullmatch(expression)
+    if cron is None:
+        raise ValueError(f"{expression!r} is not a schedule expression")
+    parsed = parse_cron(cron[1])
+    if not parsed.every_year:
+        last = max(parsed.years)
+        return Recurrence(None, f"{expression}: its year field ends it: no run after {last}")
+    longest = _longest_cron_gap(parsed, zoneinfo.ZoneInfo(timezone))
+    return Recurrence(longest, "" if longest is not None else f"{expression}: it never runs")
+
+
+def _first_run(
+    day: datetime.date, times: Iterable[tuple[int, int]], zone: zoneinfo.ZoneInfo
+) -> datetime.datetime | None:
+    """The first of `times` on `day` that exists in `zone`, in UTC; None when the clocks skip them all."""
+    for hour, minute in times:
+        utc = datetime.datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone).astimezone(
+            datetime.UTC
+        )
+        back = utc.astimezone(zone)  # a local time the clocks skipped comes back an hour off
+        if (back.day, back.hour, back.minute) == (day.day, hour, minute):
+            return utc
+    return None
+
+
+def _longest_cron_gap(cron: Cron, zone: zoneinfo.ZoneInfo) -> datetime.timedelta | None:
+    """The longest wait between runs over `RECURRENCE_WINDOW`: between a day's last run and the next
+    day's first, or between two runs of one day; None when fewer than two runs happen."""
+    times = cron.times_of_day()
+    minutes = [hour * 60 + minute for hour, minute in times]
+    longest = datetime.timedelta(minutes=max((b - a for a, b in itertools.pairwise(minutes)), default=0))
+    previous: datetime.datetime | None = None
+    runs = 0
+    for day in cron.days(*RECURRENCE_WINDOW):
+        first = _first_run(day, times, zone)
+        if first is None:
+            continue
+        runs += 1
+        if previous is not None:
+            longest = max(longest, first - previous)
+        previous = _first_run(day, reversed(times), zone)
+    return longest if runs > 1 else None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from components.model.schedules import (
     schedule_expression_problem,
     schedule_expression_warning,
+    schedule_recurrence,
     timezone_problem,
 )
 
@@ -176,3 +179,49 @@ def test_rate_units_and_at_timestamps(expression: str, message: str | None) -> N
         assert problem is None, problem
     else:
         assert problem is not None and message in problem, problem
+
+
+# How long a schedule can leave between runs: what keeps catalogued images recorded as pulled.
+@pytest.mark.parametrize(
+    ("expression", "timezone", "longest"),
+    [
+        ("rate(1 day)", "UTC", timedelta(days=1)),
+        ("rate(12 hours)", "UTC", timedelta(hours=12)),
+        ("rate(7 days)", "Europe/Paris", timedelta(days=7)),
+        ("rate(30 minutes)", "UTC", timedelta(minutes=30)),
+        ("cron(0 3 * * ? *)", "UTC", timedelta(days=1)),
+        ("cron(0 0,23 * * ? *)", "UTC", timedelta(hours=23)),
+        ("cron(0 3 ? * MON *)", "UTC", timedelta(days=7)),
+        ("cron(0 18 ? * MON-FRI *)", "UTC", timedelta(days=3)),
+        ("cron(0 3 1,15 * ? *)", "UTC", timedelta(days=17)),
+        ("cron(0 8 1 * ? *)", "UTC", timedelta(days=31)),
+        ("cron(0 3 L * ? *)", "UTC", timedelta(days=31)),
+        ("cron(0 9 ? * 2#1 *)", "UTC", timedelta(days=35)),
+        ("cron(0 0 1 1 ? *)", "UTC", timedelta(days=366)),
+        ("cron(0 0 29 2 ? *)", "UTC", timedelta(days=8 * 365 + 1)),  # no Feb 29 in 2100
+        ("cron(0/15 * * * ? *)", "UTC", timedelta(minutes=15)),
+        # Scheduler skips a run whose local time does not exist when clocks go forward: 02:30 on the
+        # Sunday summer time starts in Europe (last Sunday of March) and in the US (second Sunday).
+        # (two weeks, or two days, less the hour the clocks moved)
+        ("cron(30 2 ? * SUN *)", "Europe/Berlin", timedelta(days=13, hours=23)),
+        ("cron(30 2 * * ? *)", "America/New_York", timedelta(days=1, hours=23)),
+        ("cron(0 3 * * ? *)", "America/New_York", timedelta(days=1, hours=1)),
+    ],
+)
+def test_the_longest_gap_between_runs(expression: str, timezone: str, longest: timedelta) -> None:
+    recurrence = schedule_recurrence(expression, timezone)
+    assert recurrence.longest_gap == longest, recurrence
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("at(2027-01-31T03:00:00)", "runs once"),
+        ("cron(15 10 ? * 6L 2019-2022)", "its year field ends it: no run after 2022"),
+        ("cron(0 3 * * ? 2026-2199)", "its year field ends it"),
+        ("cron(0 0 30 2 ? *)", "it never runs"),
+    ],
+)
+def test_schedules_that_do_not_keep_running(expression: str, reason: str) -> None:
+    recurrence = schedule_recurrence(expression, "UTC")
+    assert recurrence.longest_gap is None and reason in recurrence.reason
