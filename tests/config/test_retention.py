@@ -275,3 +275,37 @@ def test_the_refusal_points_at_the_line_in_the_stack_file(tmp_path: Path) -> Non
     with pytest.raises(Exception) as caught:
         load_stack_settings("x", root=tmp_path)
     assert "Pulumi.x.yaml:7: ecr-pull-through-cache:retention.archiveUnpulledAfterDays:" in str(caught.value)
+
+
+def test_the_exclusion_grammar_is_botocores_for_roles() -> None:
+    """ECR's own `PrincipalArn` shape, from botocore's model: what the check accepts, ECR accepts."""
+    import re as regex
+
+    from botocore.loaders import Loader
+
+    from components.model.arns import PRINCIPAL_ARN_MAX, PRINCIPAL_ROLE_ARN
+
+    shape = Loader().load_service_model("ecr", "service-2")["shapes"]["PrincipalArn"]
+    botocore_pattern = regex.compile(shape["pattern"].removeprefix("^").removesuffix("$"), regex.ASCII)
+    assert shape["max"] == PRINCIPAL_ARN_MAX
+    samples = [
+        SCANNER,
+        SNYK,
+        "arn:aws-us-gov:iam::123456789012:role/a",
+        "arn:aws:iam::123456789012:role/a/b/c",
+    ]
+    samples += [
+        "arn:aws:iam::123456789012:user/a",
+        "arn:aws:iam::123456789012:role/",
+        "arn:aws:iam::1:role/a",
+    ]
+    samples += [
+        "arn:aws:iam::123456789012:role/a//b",
+        "arn:aws:iam::123456789012:role/a b",
+        "arn:aws:iam::123456789012:role/é",
+    ]
+    for arn in samples:
+        is_role = ":role/" in arn
+        assert bool(PRINCIPAL_ROLE_ARN.fullmatch(arn)) == (
+            is_role and bool(botocore_pattern.fullmatch(arn))
+        ), arn
