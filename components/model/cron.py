@@ -182,7 +182,6 @@ class Cron:
     months: frozenset[int]
     days_of_week: DaysOfWeek | None
     years: frozenset[int]
-    every_year: bool  # the year field is `*`: it runs through the last year Scheduler knows
 
     def times_of_day(self) -> list[tuple[int, int]]:
         """(hour, minute) pairs it fires at on a day it fires, earliest first."""
@@ -252,5 +251,4 @@ def parse_cron(fields_text: str) -> Cron:
         months=MONTH.values(month),
         days_of_week=None if day_of_week == "?" else _days_of_week(day_of_week),
         years=YEAR.values(year),
-        every_year=year == "*",
     )

@@ -92,6 +92,7 @@ def timezone_problem(timezone: str) -> str | None:
 # runs themselves, not estimated from a sample: the year 2100, which has no 29 February, and every
 # daylight-saving change the time zone database knows for those years are in it.
 RECURRENCE_WINDOW = (datetime.date(2026, 1, 1), datetime.date(LAST_YEAR, 12, 31))
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC"})
 _RATE_UNITS = {
     "minute": datetime.timedelta(minutes=1),
     "hour": datetime.timedelta(hours=1),
@@ -123,15 +124,16 @@ def schedule_recurrence(expression: str, timezone: str = "UTC") -> Recurrence:
     if cron is None:
         raise ValueError(f"{expression!r} is not a schedule expression")
     parsed = parse_cron(cron[1])
-    if not parsed.every_year:
-        last = max(parsed.years)
+    if (last := max(parsed.years)) < LAST_YEAR:
         return Recurrence(None, f"{expression}: its year field ends it: no run after {last}")
-    longest = _longest_cron_gap(parsed, zoneinfo.ZoneInfo(timezone))
+    # UTC has no clock changes: the fixed-offset zone gives the same runs, several times faster.
+    zone = datetime.UTC if timezone in _UTC_NAMES else zoneinfo.ZoneInfo(timezone)
+    longest = _longest_cron_gap(parsed, zone)
     return Recurrence(longest, "" if longest is not None else f"{expression}: it never runs")
 
 
 def _first_run(
-    day: datetime.date, times: Iterable[tuple[int, int]], zone: zoneinfo.ZoneInfo
+    day: datetime.date, times: Iterable[tuple[int, int]], zone: datetime.tzinfo
 ) -> datetime.datetime | None:
     """The first of `times` on `day` that exists in `zone`, in UTC; None when the clocks skip them all."""
     for hour, minute in times:
@@ -144,7 +146,7 @@ def _first_run(
     return None
 
 
-def _longest_cron_gap(cron: Cron, zone: zoneinfo.ZoneInfo) -> datetime.timedelta | None:
+def _longest_cron_gap(cron: Cron, zone: datetime.tzinfo) -> datetime.timedelta | None:
     """The longest wait between runs over `RECURRENCE_WINDOW`: between a day's last run and the next
     day's first, or between two runs of one day; None when fewer than two runs happen."""
     times = cron.times_of_day()
