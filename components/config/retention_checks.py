@@ -39,8 +39,10 @@ from components.policies.archiving import ArchivingRule, CataloguedTag, archivin
 # Runs that may fail in a row (an upstream outage, a throttled night) before a catalogued image
 # goes unpulled too long: "a failed run or two".
 TOLERATED_FAILED_RUNS = 2
-# ECR records a pull's time about once a day, so the recorded time can trail the last pull by a day;
-# a run starts up to 15 minutes into Scheduler's flexible window and a shard takes up to 15 more.
+# ECR "refreshes the last image pull timestamp at least once every 24 hours", so the recorded time
+# can trail the last pull by a day (ECR's API reference, DescribeImages' `lastRecordedPullTime`:
+# https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageDetail.html); a run starts up
+# to 15 minutes into Scheduler's flexible window and a shard takes up to 15 more.
 RECORDING_MARGIN = timedelta(days=2)
 _SHOWN_TAGS = 3
 
@@ -52,9 +54,7 @@ def check_catalogue_archiving(
     if not lifecycle_json or not entries:
         return
     tags = [
-        CataloguedTag(
-            f"{entry.ref.registry}/{entry.ref.repository} (a selector, its tags not locked yet)", None
-        )
+        CataloguedTag(f"{entry.ref.registry}/{entry.ref.repository} (a selector: any tag it selects)", None)
         if entry.selector is not None
         else CataloguedTag(
             f"{entry.ref.registry}/{entry.ref.repository}:{entry.ref.tag or DEFAULT_TAG}",

@@ -126,7 +126,8 @@ def check_secrets(settings: StackSettings, secrets_client: Any, now: datetime) -
         try:
             value = secrets_client.get_secret_value(SecretId=secret_id)
         except secrets_client.exceptions.InvalidRequestException as error:
-            report.findings.append(_pending_deletion(secrets_client, secret_id, error))
+            adopted = rule.credential.existing is not None
+            report.findings.append(_pending_deletion(secrets_client, secret_id, error, adopted=adopted))
             continue
         except secrets_client.exceptions.ResourceNotFoundException:
             report.findings.append(
@@ -173,7 +174,7 @@ def check_secrets(settings: StackSettings, secrets_client: Any, now: datetime) -
     return report
 
 
-def _pending_deletion(secrets_client: Any, secret_id: str, error: Exception) -> Finding:
+def _pending_deletion(secrets_client: Any, secret_id: str, error: Exception, *, adopted: bool) -> Finding:
     """GetSecretValue's InvalidRequestException, named: Secrets Manager documents it for a secret
     "scheduled for deletion", confirmed here by DescribeSecret's `DeletedDate`
     (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html)."""
@@ -188,8 +189,12 @@ def _pending_deletion(secrets_client: Any, secret_id: str, error: Exception) -> 
         secret_id,
         f"the credential secret is scheduled for deletion on {deleted:%Y-%m-%d}: ECR cannot log in "
         "upstream with it, and its name stays taken until then",
-        f"`aws secretsmanager restore-secret --secret-id {secret_id}`, then `pulumi up` (which puts the "
-        "stack's token back into it)",
+        f"`aws secretsmanager restore-secret --secret-id {secret_id}`, then "
+        + (
+            "check that it still holds a valid username and accessToken (doctor checks both)"
+            if adopted
+            else "`pulumi up` (which puts the stack's token back into it)"
+        ),
     )
 
 

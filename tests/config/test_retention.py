@@ -233,7 +233,7 @@ def test_a_selector_whose_tags_are_not_known_yet_counts_as_matching(tmp_path: Pa
     narrow = {**ARCHIVE_PUSHED, "selection": {**ARCHIVE_PUSHED["selection"], "tagPatternList": ["pr-*"]}}
     selector = "- image: quay.io/a/b\n  semver: '>=1'\n"
     message = error_for({"upstreams": PUBLIC, "lifecyclePolicy": _policy(narrow)}, tmp_path, images=selector)
-    assert "quay.io/a/b (a selector" in message
+    assert "quay.io/a/b (a selector: any tag it selects)" in message
 
 
 def test_a_hand_written_pull_based_archive_needs_the_schedule_too(tmp_path: Path) -> None:
