@@ -9,10 +9,11 @@ from components.config.checker import Checker
 from components.config.schema import ProjectConfig
 from components.config.source import RawConfig
 from components.errors import LifecyclePolicyError, UnsupportedUpstreamError
-from components.model.arns import KMS_KEY_ARN
+from components.model.arns import KMS_KEY_ARN, PRINCIPAL_ARN_MAX, PRINCIPAL_ROLE_ARN, ROLE_NAME_MAX
 from components.model.ecr import (
     EXCLUSION_FILTER,
     MAX_EXCLUSION_WILDCARDS,
+    MAX_PULL_TIME_EXCLUSIONS,
     REGION,
     TEMPLATE_DESCRIPTION_MAX,
     UNSUPPORTED_REGIONS,
@@ -31,6 +32,7 @@ from components.policies.lifecycle_checks import (
     render_lifecycle_policy,
     validate_lifecycle_policy,
 )
+from components.policies.network import partition_of_region
 
 
 def check_region(raw: RawConfig, check: Checker) -> str:
@@ -128,6 +130,44 @@ def check_lifecycle(config: ProjectConfig, check: Checker) -> tuple[str, list[st
         key = "lifecyclePolicy" if config.lifecycle_policy is not None else "retention"
         check.add((key,), str(error))
         return "", []
+
+
+def check_pull_time_exclusions(config: ProjectConfig, region: str, check: Checker) -> tuple[str, ...]:
+    """`retention.pullTimeExclusions`: IAM role ARNs of this stack's partition, each once, at most 100."""
+    path = ("retention", "pullTimeExclusions")
+    roles = config.retention.pull_time_exclusions
+    if len(roles) > MAX_PULL_TIME_EXCLUSIONS:
+        check.add(
+            path,
+            f"lists {len(roles)} roles; ECR allows {MAX_PULL_TIME_EXCLUSIONS} per registry",
+            "keep the identities that pull every image to scan it, not the ones that run them",
+        )
+    seen: set[str] = set()
+    for index, arn in enumerate(roles):
+        where = (*path, str(index))
+        match = PRINCIPAL_ROLE_ARN.fullmatch(arn)
+        if match is None:
+            check.add(
+                where,
+                f"{arn[:100]!r} is not an IAM role ARN",
+                "write arn:aws:iam::<account>:role/<path/name>, the role your scanner pulls with",
+            )
+        elif len(arn) > PRINCIPAL_ARN_MAX:
+            check.add(
+                where, f"is longer than {PRINCIPAL_ARN_MAX} characters, ECR's limit for a principal ARN"
+            )
+        elif len(match["name"]) > ROLE_NAME_MAX:
+            check.add(where, f"{arn!r}: a role name has at most {ROLE_NAME_MAX} characters")
+        elif region and match["partition"] != partition_of_region(region):
+            check.add(
+                where,
+                f"{arn!r} is in partition {match['partition']}; this stack's region {region} is in "
+                f"{partition_of_region(region)}",
+            )
+        elif arn in seen:
+            check.add(where, f"{arn!r} is listed twice", "remove the second entry")
+        seen.add(arn)
+    return roles
 
 
 def check_warm(config: ProjectConfig, check: Checker) -> list[str]:

@@ -15,10 +15,12 @@ from components.config.checks import (
     check_access,
     check_alerts_and_rotation,
     check_lifecycle,
+    check_pull_time_exclusions,
     check_region,
     check_templates,
     check_warm,
 )
+from components.config.retention_checks import check_catalogue_archiving
 from components.config.schema import ProjectConfig
 from components.config.settings import (
     AccessSettings,
@@ -111,6 +113,20 @@ def _endpoints(config: ProjectConfig) -> EndpointSettings:
     )
 
 
+def _warm(config: ProjectConfig) -> WarmSettings:
+    warm = config.warm
+    return WarmSettings(
+        enabled=warm.enabled,
+        backend=warm.backend,
+        prune=warm.prune,
+        pull_command=warm.pull_command,
+        concurrency=warm.concurrency,
+        signatures=warm.signatures,
+        schedule=warm.schedule,
+        schedule_timezone=warm.schedule_timezone,
+    )
+
+
 def _alerts(config: ProjectConfig) -> AlertSettings | None:
     alerts = config.alerts
     if alerts is None or not alerts.enabled:
@@ -139,6 +155,7 @@ def build_settings(
     warnings = check_templates(config, region, check)
     lifecycle_json, lifecycle_warnings = check_lifecycle(config, check)
     warnings += lifecycle_warnings
+    exclusions = check_pull_time_exclusions(config, region, check)
     warnings += check_access(config, check)
     check_policy_sizes(config, rules, region, check)
     check_endpoints(config, check)
@@ -146,6 +163,8 @@ def build_settings(
     check_alerts_and_rotation(config, region, check)
     raise_if_any(check.problems)
     entries = check_catalogue(config, rules, root, check)
+    raise_if_any(check.problems)
+    check_catalogue_archiving(config, lifecycle_json, entries, check)
     raise_if_any(check.problems)
     access = config.access
     return StackSettings(
@@ -158,20 +177,12 @@ def build_settings(
             access.apply_to_existing_repositories,
         ),
         endpoints=_endpoints(config),
-        warm=WarmSettings(
-            enabled=config.warm.enabled,
-            backend=config.warm.backend,
-            prune=config.warm.prune,
-            pull_command=config.warm.pull_command,
-            concurrency=config.warm.concurrency,
-            signatures=config.warm.signatures,
-            schedule=config.warm.schedule,
-            schedule_timezone=config.warm.schedule_timezone,
-        ),
+        warm=_warm(config),
         alerts=_alerts(config),
         images=tuple(entries),
         images_path=catalogue_path(config, root),
         tags=dict(config.tags),
+        pull_time_exclusions=exclusions,
         warnings=tuple(warnings),
         missing_secrets=_missing_secrets(raw, rules),
         stack=stack,

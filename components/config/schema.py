@@ -32,6 +32,8 @@ class RetentionConfig(_Section):
     archive_unpulled_after_days: int | None = None
     expire_archived_after_days: int | None = None
     expire_tagged_unpulled_after_days: int | None = None
+    # IAM roles whose pulls ECR does not record as pulls (scanners): RegisterPullTimeUpdateExclusion.
+    pull_time_exclusions: tuple[str, ...] = ()
 
 
 class TemplatesConfig(_Section):

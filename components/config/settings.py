@@ -124,6 +124,7 @@ class StackSettings:
     images: tuple[CatalogueEntry, ...]
     images_path: Path  # the catalogue read; its selector lock sits beside it
     tags: Mapping[str, str] = field(default_factory=dict)
+    pull_time_exclusions: tuple[str, ...] = ()  # role ARNs whose pulls ECR does not record (scanners)
     warnings: tuple[str, ...] = ()
     missing_secrets: tuple[str, ...] = ()
     stack: str | None = None  # named in the `lock --stack S` command an error asks for

@@ -15,6 +15,16 @@ SECRET_ARN = re.compile(
 )
 SECRET_NAME = re.compile(r"ecr-pullthroughcache/[a-zA-Z0-9/_+=.@-]+")
 ROLE_ARN = re.compile(r"arn:aws(?:-\w+)*:iam::[0-9]{12}:role/[\w+=,.@/-]+")
+# An IAM role as ECR's pull-time update exclusions name it: botocore's ECR `PrincipalArn`
+# (`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/[\w+=,.@-]+(/[\w+=,.@-]+)*$`, at most 200
+# characters), roles only; a role's name, the last part of its path, has at most 64 characters
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+PRINCIPAL_ROLE_ARN = re.compile(
+    r"arn:(?P<partition>aws(?:-[a-z]+)*):iam::(?P<account>[0-9]{12}):role/(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]+)",
+    re.ASCII,
+)
+PRINCIPAL_ARN_MAX = 200
+ROLE_NAME_MAX = 64
 KMS_KEY_ARN = re.compile(r"arn:aws(?:-\w+)*:kms:(?P<region>[a-z0-9-]+):[0-9]{12}:key/[a-zA-Z0-9-]+")
 _ARN = re.compile(
     r"arn:(?P<partition>[^:]+):(?P<service>[^:]+):(?P<region>[^:]*):(?P<account>[^:]*):(?P<resource>.+)"

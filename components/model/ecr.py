@@ -28,6 +28,10 @@ MAX_RULES_PER_REGISTRY = (
     50  # not adjustable: https://docs.aws.amazon.com/AmazonECR/latest/userguide/service-quotas.html
 )
 
+# IAM principals whose pulls ECR does not record as pulls: at most 100 per registry
+# (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-time-update-exclusions.html).
+MAX_PULL_TIME_EXCLUSIONS = 100
+
 # AWS's API allows 256 characters (botocore `RepositoryTemplateDescription`), but the provider
 # validates 0 to 255: terraform-provider-aws, internal/service/ecr/repository_creation_template.go,
 # `description`: validation.StringLenBetween(0, 255). The stricter one is what `pulumi up` enforces.

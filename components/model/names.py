@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
+from components.model.arns import Arn
 from components.model.images import ImageRef
 
 Key = TypeVar("Key")
@@ -36,6 +37,12 @@ def image_name(ref: ImageRef) -> str:
 
 def legacy_image_name(ref: ImageRef) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{ref.registry}/{ref.repository}-{ref.tag}")
+
+
+def principal_name(role_arn: str) -> str:
+    """`<account>/<role path and name>`: one per role ARN, the partition being the stack's own."""
+    arn = Arn.parse(role_arn)
+    return f"{arn.account}/{arn.resource.removeprefix('role/')}"
 
 
 def repository_name(repository: str) -> str:

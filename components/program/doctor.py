@@ -14,6 +14,7 @@ from typing import Any
 
 from components.config.settings import CacheRuleSettings, StackSettings
 from components.config.upstream_checks import set_token_command
+from components.program.doctor_images import check_archived_images
 from components.program.doctor_report import (
     SECRET_KEYS,
     AwsClients,
@@ -38,11 +39,45 @@ def expected_for(settings: StackSettings, *, partition: str, account_id: str) ->
     )
 
 
+def _deployed_rules(rules_client: Any, account_id: str) -> dict[str, str]:
+    """The registry's pull-through cache rules: ECR prefix -> upstream registry URL."""
+    pages = rules_client.get_paginator("describe_pull_through_cache_rules").paginate(registryId=account_id)
+    return {
+        rule["ecrRepositoryPrefix"]: rule.get("upstreamRegistryUrl", "")
+        for page in pages
+        for rule in page.get("pullThroughCacheRules", [])
+    }
+
+
 def check_rules(settings: StackSettings, rules_client: Any, account_id: str) -> Report:
-    """Each rule that logs in upstream (a secret or a role) passes ECR's own validation."""
+    """Every rule of the stack exists and caches the stack's upstream; each that logs in upstream (a
+    secret or a role) also passes ECR's own validation."""
     report = Report()
+    try:
+        deployed: dict[str, str] | None = _deployed_rules(rules_client, account_id)
+    except Exception as error:  # reported once; the validations below still run
+        report.findings.append(could_not("rule", ", ".join(r.prefix for r in settings.rules), error))
+        deployed = None
     for rule in settings.rules:
+        expected_upstream = rule.upstream.upstream_registry_url
+        if deployed is not None and rule.prefix not in deployed:
+            report.findings.append(
+                Finding("rule", rule.prefix, "the pull-through cache rule does not exist", "run `pulumi up`")
+            )
+            continue
+        if deployed is not None and deployed[rule.prefix] != expected_upstream:
+            report.findings.append(
+                Finding(
+                    "rule",
+                    rule.prefix,
+                    f"the rule caches {deployed[rule.prefix]}, but the stack says {expected_upstream}",
+                    "run `pulumi up`, which replaces the rule (`pulumi refresh` first, if it was changed by hand)",
+                )
+            )
+            continue
         if rule.credential is None and rule.role_arn is None:
+            if deployed is not None:
+                report.passed.append(Passed("rule", rule.prefix))
             continue
         try:
             answer = rules_client.validate_pull_through_cache_rule(
@@ -90,6 +125,10 @@ def check_secrets(settings: StackSettings, secrets_client: Any, now: datetime) -
         secret_id = rule.credential.existing or rule.credential.secret_name
         try:
             value = secrets_client.get_secret_value(SecretId=secret_id)
+        except secrets_client.exceptions.InvalidRequestException as error:
+            adopted = rule.credential.existing is not None
+            report.findings.append(_pending_deletion(secrets_client, secret_id, error, adopted=adopted))
+            continue
         except secrets_client.exceptions.ResourceNotFoundException:
             report.findings.append(
                 Finding(
@@ -133,6 +172,30 @@ def check_secrets(settings: StackSettings, secrets_client: Any, now: datetime) -
                 continue
         report.passed.append(Passed("secret", secret_id))
     return report
+
+
+def _pending_deletion(secrets_client: Any, secret_id: str, error: Exception, *, adopted: bool) -> Finding:
+    """GetSecretValue's InvalidRequestException, named: Secrets Manager documents it for a secret
+    "scheduled for deletion", confirmed here by DescribeSecret's `DeletedDate`
+    (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html)."""
+    try:
+        deleted = secrets_client.describe_secret(SecretId=secret_id).get("DeletedDate")
+    except Exception:
+        deleted = None
+    if not isinstance(deleted, datetime):
+        return could_not("secret", secret_id, error)
+    return Finding(
+        "secret",
+        secret_id,
+        f"the credential secret is scheduled for deletion on {deleted:%Y-%m-%d}: ECR cannot log in "
+        "upstream with it, and its name stays taken until then",
+        f"`aws secretsmanager restore-secret --secret-id {secret_id}`, then "
+        + (
+            "check that it still holds a valid username and accessToken (doctor checks both)"
+            if adopted
+            else "`pulumi up` (which puts the stack's token back into it)"
+        ),
+    )
 
 
 def _missing_keys(text: object) -> list[str]:
@@ -193,6 +256,7 @@ def diagnose(
         check_secrets(settings, clients.secretsmanager, now),
         check_templates(settings, clients.rules),
         check_repositories(settings, clients.ecr, expected, fix=fix),
+        check_archived_images(settings, clients.images, expected.account_id, fix=fix),
         check_registry_policy(clients.ecr, expected),
         check_endpoints(settings, clients.ec2),
     ):

@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import botocore.exceptions
+from botocore.config import Config
+
 SECRET_KEYS = ("username", "accessToken")
+# Every request doctor sends: 10 s to connect, 60 s for an answer, three attempts in botocore's
+# standard retry mode (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retries.html).
+CLIENT_CONFIG = Config(connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 3})
 AVAILABLE = "available"
 S3_SERVICE = "s3"
 
@@ -48,15 +54,17 @@ class Report:
 class AwsClients:
     """boto3 clients for the stack's region.
 
-    `rules` is the ECR client for ValidatePullThroughCacheRule and the creation templates;
-    in a real run it is `ecr` itself. Tests pass a botocore Stubber there, because moto
-    implements neither call.
+    `rules` is the ECR client for DescribePullThroughCacheRules, ValidatePullThroughCacheRule and
+    the creation templates, `images` the one for DescribeImages by `imageStatus` and
+    UpdateImageStorageClass; in a real run both are `ecr` itself. Tests wrap them in botocore's
+    Stubber, because moto implements none of those calls (or ignores the status filter).
     """
 
     ecr: Any
     secretsmanager: Any
     ec2: Any
     rules: Any
+    images: Any
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,29 @@ class Expected:
     registry_policy: str | None
 
 
+# Errors where no answer came back: the endpoint was not reached, or stopped answering
+# (botocore's ConnectionError covers refused, timed-out, proxy and TLS failures).
+UNREACHABLE = (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)
+NO_CREDENTIALS = (
+    botocore.exceptions.NoCredentialsError,
+    botocore.exceptions.PartialCredentialsError,
+    botocore.exceptions.CredentialRetrievalError,
+)
+# Codes with which AWS refuses the credentials themselves, not a permission.
+REFUSED_CREDENTIALS = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "InvalidSignatureException",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+    }
+)
+
+
 def error_code(error: Exception) -> str:
     response = getattr(error, "response", None)
     if isinstance(response, dict):
@@ -76,11 +107,36 @@ def error_code(error: Exception) -> str:
     return type(error).__name__
 
 
+def unreachable_endpoint(error: Exception) -> str | None:
+    """The endpoint URL a request never got an answer from, or None when AWS answered (or no URL is known)."""
+    if not isinstance(error, UNREACHABLE):
+        return None
+    kwargs = getattr(error, "kwargs", {})
+    return str(kwargs.get("endpoint_url") or kwargs.get("proxy_url") or "its endpoint")
+
+
 def could_not(check: str, subject: str, error: Exception) -> Finding:
-    """An AWS error as a finding: the error code only, which never carries a secret."""
+    """An AWS error as a finding: what kept doctor from checking, never a secret (only codes and URLs)."""
+    endpoint = unreachable_endpoint(error)
+    if endpoint is not None:
+        return Finding(
+            check,
+            subject,
+            f"could not check: could not reach AWS at {endpoint} ({type(error).__name__})",
+            "check the network path to AWS from here (proxy settings in HTTPS_PROXY, a VPC endpoint, "
+            "a firewall) and the stack's region, then run doctor again",
+        )
+    code = error_code(error)
+    if isinstance(error, NO_CREDENTIALS) or code in REFUSED_CREDENTIALS:
+        return Finding(
+            check,
+            subject,
+            f"could not check: AWS refused the credentials ({code})",
+            "refresh your AWS credentials (aws sso login, or new keys), then run doctor again",
+        )
     return Finding(
         check,
         subject,
-        f"could not check: AWS answered {error_code(error)}",
+        f"could not check: AWS answered {code}",
         "run doctor with the deployer's credentials, which need read access to ECR, Secrets Manager and EC2",
     )

@@ -1,9 +1,17 @@
-"""The re-warming function's code: which files, which wheels, and the pip command that fetches them.
+"""The re-warming function's code: which files, which wheels, the pip command that fetches them, the zip.
 
 The archive holds the handler and the `components` modules it imports (found by reading their
 imports, so a module the warm engine adds is packaged without a list to update), the catalogue
 JSON, and the runtime dependencies as wheels built for Lambda's platform. boto3 is not packaged:
 the Lambda Python runtime ships it (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html).
+
+Every deployer builds the same bytes, so the function never flips between two deployers' builds:
+the wheels are pinned with their sha256 in `lambda-requirements.txt` beside this module and
+installed with `pip install --require-hashes` (a substituted or re-chosen wheel is refused,
+https://pip.pypa.io/en/stable/topics/secure-installs/); nothing pip writes about the install
+itself is packaged; and the zip is written here, not by the engine: entries sorted, dated
+1980-01-01 (the zip format's first day), mode 0644, stored uncompressed (deflate's output depends
+on the zlib build, and zlib-ng's differs from zlib's).
 
 Runtime and architecture: `python3.12` on `arm64`. Graviton costs about 20% less per GB-second
 than x86_64 (https://aws.amazon.com/lambda/pricing/), and every dependency publishes
@@ -13,9 +21,10 @@ python3.11 (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html); 
 AWS documents for a different build machine: `pip install --platform ... --only-binary=:all:`
 (https://docs.aws.amazon.com/lambda/latest/dg/python-package.html#python-package-native-libraries).
 
-The command and the file list are tested without the network; `install_dependencies` runs pip,
-and `code_archive` calls it only when the program runs under the real engine: the offline plan and
-the mock tests package a placeholder instead (`placeholder=True`).
+The command, the file list and the zip are tested without the network, and pip itself against
+local wheels; `code_archive` runs pip only when the program runs under the real engine (preview
+and up alike: preview must show the code up deploys), while the offline plan and the mock tests
+package a placeholder instead (`placeholder=True`).
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pulumi
@@ -38,33 +48,23 @@ from components.warm.lambda_handler import CATALOGUE_FILE, PackagedCatalogue, re
 LAMBDA_RUNTIME = "python3.12"
 PYTHON_VERSION = "3.12"
 ARCHITECTURE = "arm64"
-# Amazon Linux 2023 has glibc 2.34: manylinux2014 (glibc 2.17) and manylinux_2_28 wheels both run.
-WHEEL_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
+# Amazon Linux 2023 has glibc 2.34, so manylinux2014 (glibc 2.17) wheels run; every pinned binary
+# dependency publishes one for cp312, and the hashes in the requirements file are of those wheels.
+WHEEL_PLATFORMS = ("manylinux2014_aarch64",)
 HANDLER_MODULE = "components.warm.lambda_handler"
 HANDLER = f"{HANDLER_MODULE}.handler"
 PACKAGE = "components"
-# The handler's runtime dependencies, pinned to the versions the suite tests (requirements.txt),
-# with every dependency of theirs: pip runs with --no-deps, so nothing unpinned gets in.
-RUNTIME_REQUIREMENTS = (
-    "aiohappyeyeballs==2.7.1",
-    "aiohttp==3.13.2",
-    "aiosignal==1.4.0",
-    "annotated-types==0.8.0",
-    "attrs==26.1.0",
-    "frozenlist==1.8.0",
-    "idna==3.20",
-    "multidict==6.9.1",
-    "propcache==0.5.4",
-    "pydantic==2.14.3",
-    "pydantic-core==2.50.4",
-    "stamina==26.1.0",
-    "tenacity==9.2.1",
-    "typing-extensions==4.16.0",
-    "typing-inspection==0.4.5",
-    "yarl==1.25.1",
-)
+# The handler's runtime dependencies with every dependency of theirs, each with its wheel's hash:
+# pip runs with --no-deps, so nothing unpinned gets in.
+REQUIREMENTS_FILE = Path(__file__).with_name("lambda-requirements.txt")
 PIP_TIMEOUT_SECONDS = 600
 _DONE_MARKER = ".complete"
+# What pip writes about an install rather than installs: the files' hashes (and any console
+# script's, whose shebang names the local Python), the installer's name, whether it was asked for.
+_INSTALL_RECORDS = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+ZIP_FILE_MODE = 0o100644  # a regular file, rw-r--r--, as Lambda wants files it only reads
+ZIP_UNIX = 3  # the "made by" system that gives `external_attr` Unix modes
 PLACEHOLDER_FILE = "PLACEHOLDER"
 PLACEHOLDER_TEXT = "The offline plan does not fetch wheels; `pulumi up` packages the real code here.\n"
 
@@ -73,14 +73,12 @@ class PackagingError(RuntimeError):
     """The function's dependencies could not be fetched; the message says what pip answered."""
 
 
-def requirements_text(requirements: Sequence[str] = RUNTIME_REQUIREMENTS) -> str:
-    return "".join(f"{line}\n" for line in sorted(requirements))
-
-
-def requirements_digest(requirements: Sequence[str] = RUNTIME_REQUIREMENTS) -> str:
-    """Names the cached wheels: the pins, the platforms and the Python version they were fetched for."""
-    key = "\n".join([requirements_text(requirements), *WHEEL_PLATFORMS, PYTHON_VERSION])
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+def requirements_digest(requirements: Path = REQUIREMENTS_FILE) -> str:
+    """Names the cached wheels: the pins and hashes, the platform and the Python version they were fetched for."""
+    key = b"\n".join(
+        [requirements.read_bytes(), *(p.encode() for p in WHEEL_PLATFORMS), PYTHON_VERSION.encode()]
+    )
+    return hashlib.sha256(key).hexdigest()[:16]
 
 
 def pip_install_command(target: Path, requirements_file: Path, python: str = sys.executable) -> list[str]:
@@ -100,6 +98,7 @@ def pip_install_command(target: Path, requirements_file: Path, python: str = sys
         PYTHON_VERSION,
         "--only-binary=:all:",
         "--no-deps",
+        "--require-hashes",
         "--no-compile",
         "--target",
         str(target),
@@ -160,10 +159,10 @@ def handler_sources(project_root: Path, module: str = HANDLER_MODULE) -> list[st
 def _packaged(relative: Path) -> bool:
     """Leaves out what differs from one deploying machine to the next, so every deployer builds the
     same archive (no spurious code diffs): console scripts, whose shebang names the local Python,
-    the RECORD files that hash them, and compiled files."""
+    pip's records of the install, and compiled files."""
     if relative.parts[0] == "bin" or "__pycache__" in relative.parts or relative.name == _DONE_MARKER:
         return False
-    return not (relative.name == "RECORD" and relative.parent.name.endswith(".dist-info"))
+    return not (relative.name in _INSTALL_RECORDS and relative.parent.name.endswith(".dist-info"))
 
 
 def dependency_files(dependencies: Path) -> dict[str, Path]:
@@ -182,16 +181,15 @@ def archive_files(project_root: Path, dependencies: Path) -> dict[str, Path]:
     return files
 
 
-def install_dependencies(cache_root: Path | None = None) -> Path:
-    """The wheels for the pins, fetched once per `requirements_digest` (deploy time only: needs PyPI)."""
-    target = (cache_root or default_cache_root()) / requirements_digest()
+def install_dependencies(cache_root: Path | None = None, requirements: Path = REQUIREMENTS_FILE) -> Path:
+    """The wheels for the pins, installed once per `requirements_digest` (needs PyPI, or the index
+    pip's own settings name, the first time on a machine)."""
+    target = (cache_root or default_cache_root()) / requirements_digest(requirements)
     if (target / _DONE_MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=target.parent))
     try:
-        requirements = staging / "requirements.txt"
-        requirements.write_text(requirements_text())
         installed = staging / "site-packages"
         try:
             answer = subprocess.run(
@@ -208,10 +206,10 @@ def install_dependencies(cache_root: Path | None = None) -> Path:
         if answer.returncode != 0:
             raise PackagingError(
                 "pip could not fetch the re-warming function's wheels "
-                f"({', '.join(WHEEL_PLATFORMS)}, Python {PYTHON_VERSION}); check access to PyPI. "
-                f"pip said: {answer.stderr.strip()[-800:]}"
+                f"({', '.join(WHEEL_PLATFORMS)}, Python {PYTHON_VERSION}) from {requirements.name}; check "
+                f"access to PyPI. pip said: {answer.stderr.strip()[-800:]}"
             )
-        (installed / _DONE_MARKER).write_text(requirements_text())
+        (installed / _DONE_MARKER).write_bytes(requirements.read_bytes())
         shutil.rmtree(target, ignore_errors=True)
         installed.rename(target)
     finally:
@@ -219,16 +217,40 @@ def install_dependencies(cache_root: Path | None = None) -> Path:
     return target
 
 
+def build_archive(files: Mapping[str, Path], catalogue: PackagedCatalogue, directory: Path) -> Path:
+    """The function's zip, written to `directory` under its own sha256: the same bytes from the same
+    files and catalogue, wherever and whenever they were installed or checked out."""
+    contents = {name: path.read_bytes() for name, path in files.items()}
+    contents[CATALOGUE_FILE] = render_catalogue(catalogue).encode()
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkstemp(suffix=".zip", dir=directory)[1])
+    try:
+        with zipfile.ZipFile(staging, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name in sorted(contents):
+                info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+                info.create_system = ZIP_UNIX
+                info.external_attr = ZIP_FILE_MODE << 16
+                archive.writestr(info, contents[name], compress_type=zipfile.ZIP_STORED)
+        built = directory / f"{hashlib.sha256(staging.read_bytes()).hexdigest()}.zip"
+        staging.replace(built)
+    finally:
+        staging.unlink(missing_ok=True)
+    return built
+
+
 def code_archive(
     catalogue: PackagedCatalogue, *, placeholder: bool, project_root: Path = PROJECT_ROOT
-) -> pulumi.AssetArchive:
-    """The function's code: the handler's modules, the wheels and the catalogue, or a placeholder offline."""
-    assets: dict[str, pulumi.Asset | pulumi.Archive] = {
-        CATALOGUE_FILE: pulumi.StringAsset(render_catalogue(catalogue))
-    }
+) -> pulumi.Archive:
+    """The function's code: the zip of the handler's modules, the wheels and the catalogue, or offline,
+    the catalogue and a placeholder."""
     if placeholder:
-        assets[PLACEHOLDER_FILE] = pulumi.StringAsset(PLACEHOLDER_TEXT)
-    else:
-        files = archive_files(project_root, install_dependencies())
-        assets |= {path: pulumi.FileAsset(str(source)) for path, source in files.items()}
-    return pulumi.AssetArchive(assets)
+        return pulumi.AssetArchive(
+            {
+                CATALOGUE_FILE: pulumi.StringAsset(render_catalogue(catalogue)),
+                PLACEHOLDER_FILE: pulumi.StringAsset(PLACEHOLDER_TEXT),
+            }
+        )
+    files = archive_files(project_root, install_dependencies())
+    return pulumi.FileArchive(
+        str(build_archive(files, catalogue, default_cache_root().parent / "lambda-code"))
+    )

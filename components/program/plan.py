@@ -162,6 +162,8 @@ class StandInMocks(Mocks):
         service = _service_of(args.typ)
         state = dict(args.inputs)
         state.setdefault("arn", f"arn:aws:{service}:{self.region}:{PLAN_ACCOUNT_ID}:{args.name}")
+        # An auto-named resource's name (the engine adds a random suffix): what `.name` references show.
+        state.setdefault("name", args.name)
         return f"{args.name}-id", state
 
 

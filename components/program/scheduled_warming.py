@@ -74,8 +74,8 @@ def scheduled_warming(
     partition: str,
     account_id: str,
     depends_on: Sequence[pulumi.Resource],
-) -> pulumi.Output[str] | None:
-    """The re-warming function's ARN, or None when the stack sets no `warm.schedule`.
+) -> ScheduledWarming | None:
+    """The re-warming component (its function, its dead-letter queue), or None without a `warm.schedule`.
 
     `depends_on`: the rules and templates, so the first scheduled pull finds the cache configured.
     """
@@ -98,4 +98,4 @@ def scheduled_warming(
         ),
         opts=pulumi.ResourceOptions(depends_on=list(depends_on)),
     )
-    return rewarming.function_arn
+    return rewarming

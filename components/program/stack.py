@@ -20,7 +20,7 @@ from components.program.scheduled_warming import scheduled_warming
 from components.program.stack_documents import documents_for
 from components.program.warming import existing_repositories, warm_specs, warming_args
 from components.resources.access import CacheAccess, CacheAccessArgs
-from components.resources.alerts import CacheAlerts, CacheAlertsArgs
+from components.resources.alerts import CacheAlerts, CacheAlertsArgs, RewarmAlarmTargets
 from components.resources.cache import (
     CacheRuleArgs,
     ExistingSecretArgs,
@@ -29,6 +29,7 @@ from components.resources.cache import (
     PullThroughCacheArgs,
 )
 from components.resources.endpoints import PrivateEndpoints, PrivateEndpointsArgs, VpcPlacement
+from components.resources.scheduled_warming import ScheduledWarming
 from components.resources.templates import CreationTemplates, CreationTemplatesArgs
 from components.resources.warming import CacheWarming
 
@@ -64,6 +65,7 @@ def templates_args(settings: StackSettings, documents: StackDocuments) -> Creati
         lifecycle_policy=settings.lifecycle_policy_json,
         repository_policy=documents.render(documents.repository_policy),
         role_policy=documents.template_role_policy,
+        pull_time_exclusions=settings.pull_time_exclusions,
     )
 
 
@@ -135,7 +137,10 @@ def _endpoints(settings: StackSettings) -> tuple[pulumi.Input[dict[str, str]], p
     return built.endpoint_ids, built.security_group_id
 
 
-def _alerts(settings: StackSettings, partition: str, account_id: str) -> pulumi.Input[str] | None:
+def _alerts(
+    settings: StackSettings, partition: str, account_id: str, rewarming: ScheduledWarming | None
+) -> pulumi.Input[str] | None:
+    """The alert topic; with a schedule, also alarms on the re-warming (both on, or no alarm at all)."""
     alerts = settings.alerts
     if alerts is None:
         return None
@@ -145,6 +150,11 @@ def _alerts(settings: StackSettings, partition: str, account_id: str) -> pulumi.
         account_id=account_id,
         emails=alerts.emails,
         kms_key_arn=alerts.kms_key_arn,
+        rewarm=None
+        if rewarming is None
+        else RewarmAlarmTargets(
+            dead_letter_queue_name=rewarming.dead_letter_queue_name, function_name=rewarming.function_name
+        ),
     )
     return CacheAlerts("alerts", args).topic_arn
 
@@ -160,6 +170,7 @@ TAGGED = frozenset(
         "aws:kms/key:Key",
         "aws:sns/topic:Topic",
         "aws:cloudwatch/eventRule:EventRule",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
         # Scheduled re-warming (program/scheduled_warming.py).
         "aws:lambda/function:Function",
         "aws:sqs/queue:Queue",
@@ -220,7 +231,7 @@ def build(settings: StackSettings) -> StackOutputs:
     )
     endpoint_ids, security_group_id = _endpoints(settings)
     # --- scheduled re-warming (`warm.schedule`): None, and nothing registered, without a schedule ---
-    warm_schedule_function_arn = scheduled_warming(
+    rewarming = scheduled_warming(
         settings, specs, partition=partition, account_id=account_id, depends_on=[cache, templates]
     )
     # --- end of scheduled re-warming ---
@@ -236,8 +247,8 @@ def build(settings: StackSettings) -> StackOutputs:
         node_pull_policy_arn=access.node_pull_policy_arn,
         vpc_endpoint_ids=endpoint_ids,
         vpc_endpoint_security_group_id=security_group_id,
-        alerts_topic_arn=_alerts(settings, partition, account_id),
-        warm_schedule_function_arn=warm_schedule_function_arn,
+        alerts_topic_arn=_alerts(settings, partition, account_id, rewarming),
+        warm_schedule_function_arn=rewarming.function_arn if rewarming else None,
         kubelet_credential_provider_config=kubelet_credential_provider_config(
             registry_host=registry, region=region, upstreams=settings.cache_prefixes()
         ),

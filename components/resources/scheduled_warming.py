@@ -112,7 +112,9 @@ class ScheduledWarming(pulumi.ComponentResource):
     """The function, its role and log group, the dead-letter queue, and one schedule per shard."""
 
     function_arn: pulumi.Output[str]
+    function_name: pulumi.Output[str]
     dead_letter_queue_url: pulumi.Output[str]
+    dead_letter_queue_name: pulumi.Output[str]
     log_group_name: pulumi.Output[str]
     schedule_arns: pulumi.Output[list[str]]
     shards: int
@@ -136,7 +138,9 @@ class ScheduledWarming(pulumi.ComponentResource):
         function = self._function(name, args, queue, log_group)
         schedules = self._schedules(name, args, function, queue)
         self.function_arn = function.arn
+        self.function_name = function.name
         self.dead_letter_queue_url = queue.url
+        self.dead_letter_queue_name = queue.name
         self.log_group_name = log_group.name
         self.schedule_arns = pulumi.Output.all(*(schedule.arn for schedule in schedules))
         self.register_outputs(

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.model.names import legacy_prefix_name, names_with_aliases, prefix_name
+from components.model.names import legacy_prefix_name, names_with_aliases, prefix_name, principal_name
 from components.policies.templates import template_role_trust_policy
 from components.resources._children import child_opts
 
@@ -20,7 +20,11 @@ APPLIED_FOR_PULL_THROUGH_CACHE = "PULL_THROUGH_CACHE"
 
 @dataclass(frozen=True)
 class CreationTemplatesArgs:
-    """One template per prefix, all alike. `role_policy`: the role ECR needs for tags or KMS, or None."""
+    """One template per prefix, all alike. `role_policy`: the role ECR needs for tags or KMS, or None.
+
+    `pull_time_exclusions`: IAM role ARNs whose pulls ECR does not record as pulls, so a scanner
+    that pulls every image does not keep the lifecycle policy's `sinceImagePulled` from acting.
+    """
 
     prefixes: Sequence[str]
     image_tag_mutability: str
@@ -32,6 +36,7 @@ class CreationTemplatesArgs:
     lifecycle_policy: str
     repository_policy: str | None
     role_policy: Mapping[str, Any] | None = None
+    pull_time_exclusions: Sequence[str] = ()
 
 
 class CreationTemplates(pulumi.ComponentResource):
@@ -86,6 +91,11 @@ class CreationTemplates(pulumi.ComponentResource):
                     depends_on=[role_policy] if role_policy else [],
                     delete_before_replace=True,
                 ),
+            )
+        for principal in args.pull_time_exclusions:
+            exclusion_name = f"{name}-pull-time-exclusion-{principal_name(principal)}"
+            aws.ecr.PullTimeUpdateExclusion(
+                exclusion_name, principal_arn=principal, opts=pulumi.ResourceOptions(parent=self)
             )
         self.register_outputs({"template_prefixes": sorted(self.templates)})
 

@@ -1,4 +1,10 @@
-"""`doctor`: each check against moto, and botocore's Stubber for the two ECR calls moto lacks."""
+"""`doctor`: each check against moto, and botocore's Stubber for the ECR calls moto lacks.
+
+moto 5.2.5 has no DescribePullThroughCacheRules, ValidatePullThroughCacheRule or
+DescribeRepositoryCreationTemplates, ignores DescribeImages' `imageStatus` filter and does not
+implement UpdateImageStorageClass: those go to clients wrapped in a Stubber, with the request
+each must receive.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +33,8 @@ ACCOUNT = "123456789012"  # moto's account
 TOKEN = "tok-NEVER-PRINT-4711"
 BROKEN_VALUE = "half-a-secret-NEVER-PRINT-0815"
 CONSUMER = "222222222222"
+UPSTREAMS = {"docker-hub": "registry-1.docker.io", "chainguard": "cgr.dev", "quay": "quay.io"}
+CATALOGUED_REPOSITORIES = ("quay/a/b",)  # settings_for's catalogue: quay.io/a/b:1
 
 
 @pytest.fixture
@@ -83,16 +91,31 @@ class Account:
         self.secrets.create_secret(Name=name, SecretString=json.dumps(value))
 
     def rules_stub(
-        self, *, chainguard_valid: bool, templates: tuple[str, ...] = ("docker-hub", "chainguard", "quay")
+        self,
+        *,
+        chainguard_valid: bool,
+        templates: tuple[str, ...] = ("docker-hub", "chainguard", "quay"),
+        rules: tuple[str, ...] = ("docker-hub", "chainguard", "quay"),
     ) -> Any:
-        """The ECR client for ValidatePullThroughCacheRule and DescribeRepositoryCreationTemplates."""
+        """The ECR client for the rules (described, then validated) and the creation templates."""
         client = boto3.client("ecr", region_name=REGION)
         stub = Stubber(client)
         stub.add_response(
-            "validate_pull_through_cache_rule",
-            {"isValid": True, "ecrRepositoryPrefix": "docker-hub"},
-            {"ecrRepositoryPrefix": "docker-hub", "registryId": ACCOUNT},
+            "describe_pull_through_cache_rules",
+            {
+                "pullThroughCacheRules": [
+                    {"ecrRepositoryPrefix": prefix, "upstreamRegistryUrl": UPSTREAMS[prefix]}
+                    for prefix in rules
+                ]
+            },
+            {"registryId": ACCOUNT},
         )
+        if "docker-hub" in rules:
+            stub.add_response(
+                "validate_pull_through_cache_rule",
+                {"isValid": True, "ecrRepositoryPrefix": "docker-hub"},
+                {"ecrRepositoryPrefix": "docker-hub", "registryId": ACCOUNT},
+            )
         answer: dict[str, Any] = {"isValid": chainguard_valid, "ecrRepositoryPrefix": "chainguard"}
         if not chainguard_valid:
             answer["failure"] = "Invalid username or access token for the upstream registry."
@@ -110,8 +133,35 @@ class Account:
         self.stub = stub
         return client
 
-    def clients(self, rules: Any) -> AwsClients:
-        return AwsClients(ecr=self.ecr, secretsmanager=self.secrets, ec2=self.ec2, rules=rules)
+    def images_stub(self, statuses: dict[str, dict[str, str]] | None = None) -> Any:
+        """The ECR client for DescribeImages of every status: each catalogued repository's images.
+
+        `statuses`: repository -> tag -> imageStatus; every repository also holds an ACTIVE `old` tag.
+        """
+        client = boto3.client("ecr", region_name=REGION)
+        self.images = Stubber(client)
+        for repository in CATALOGUED_REPOSITORIES:
+            held = {"old": "ACTIVE", **(statuses or {}).get(repository, {"1": "ACTIVE"})}
+            details = [
+                {"imageDigest": f"sha256:{index:064x}", "imageTags": [tag], "imageStatus": status}
+                for index, (tag, status) in enumerate(held.items())
+            ]
+            self.images.add_response(
+                "describe_images",
+                {"imageDetails": details},
+                {"repositoryName": repository, "registryId": ACCOUNT, "filter": {"imageStatus": "ANY"}},
+            )
+        self.images.activate()
+        return client
+
+    def clients(self, rules: Any, images: Any = None) -> AwsClients:
+        return AwsClients(
+            ecr=self.ecr,
+            secretsmanager=self.secrets,
+            ec2=self.ec2,
+            rules=rules,
+            images=images if images is not None else self.images_stub(),
+        )
 
 
 def healthy_account(tmp_path: Path) -> tuple[Account, StackSettings]:
@@ -134,11 +184,15 @@ def healthy_account(tmp_path: Path) -> tuple[Account, StackSettings]:
     return account, settings
 
 
-def run_doctor(account: Account, settings: StackSettings, *, fix: bool = False, **stub: Any) -> Report:
+def run_doctor(
+    account: Account, settings: StackSettings, *, fix: bool = False, images: Any = None, **stub: Any
+) -> Report:
     expected = expected_for(settings, partition="aws", account_id=ACCOUNT)
     rules = account.rules_stub(**{"chainguard_valid": True, **stub})
-    report = diagnose(settings, account.clients(rules), expected, fix=fix, now=datetime.now(UTC))
+    clients = account.clients(rules, images)
+    report = diagnose(settings, clients, expected, fix=fix, now=datetime.now(UTC))
     account.stub.assert_no_pending_responses()
+    account.images.assert_no_pending_responses()
     return report
 
 
@@ -207,8 +261,11 @@ def test_missing_rule_and_secret(aws: None, tmp_path: Path) -> None:
     settings = stack(tmp_path, account.vpc_id)
     rules = boto3.client("ecr", region_name=REGION)
     with Stubber(rules) as stub:
-        stub.add_client_error(
-            "validate_pull_through_cache_rule", service_error_code="PullThroughCacheRuleNotFoundException"
+        described = [
+            {"ecrRepositoryPrefix": p, "upstreamRegistryUrl": UPSTREAMS[p]} for p in ("chainguard", "quay")
+        ]
+        stub.add_response(
+            "describe_pull_through_cache_rules", {"pullThroughCacheRules": described}, {"registryId": ACCOUNT}
         )
         stub.add_client_error("validate_pull_through_cache_rule", service_error_code="AccessDeniedException")
         report = doctor.check_rules(settings, rules, ACCOUNT)
@@ -216,6 +273,7 @@ def test_missing_rule_and_secret(aws: None, tmp_path: Path) -> None:
         ("docker-hub", "the pull-through cache rule does not exist"),
         ("chainguard", "could not check: AWS answered AccessDeniedException"),
     ]
+    assert [p.subject for p in report.passed] == ["quay"], "a rule without credentials is checked to exist"
     secrets = doctor.check_secrets(settings, account.secrets, datetime.now(UTC))
     assert {f.subject for f in secrets.findings} == {
         "ecr-pullthroughcache/docker-hub",

@@ -468,7 +468,10 @@ def test_hand_written_lifecycle_rule_that_never_acts_is_a_warning_naming_it(tmp_
 
 
 def test_archiving_turns_the_default_count_cap_off_but_not_an_explicit_one(tmp_path: Path) -> None:
-    settings = settings_for({"upstreams": PUBLIC, "retention": {"archiveUnpulledAfterDays": 90}}, tmp_path)
+    daily = {"schedule": "rate(1 day)"}
+    settings = settings_for(
+        {"upstreams": PUBLIC, "retention": {"archiveUnpulledAfterDays": 90}, "warm": daily}, tmp_path
+    )
     rules = json.loads(settings.lifecycle_policy_json)["rules"]
     assert [r["selection"]["countType"] for r in rules] == ["sinceImagePushed", "sinceImagePulled"]
     message = error_for(

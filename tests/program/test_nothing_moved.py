@@ -1,6 +1,9 @@
 """The re-layout moved code, not resources: every resource's type and inputs equal the recorded plans.
 
-`tests/data/plans/{dev,prod}.json` are `plan --json` before the re-layout. Each resource of today's plan
+`tests/data/plans/{dev,prod}.json` are `plan --json` before the re-layout, plus the resources added
+deliberately since, each recorded as the plan registered it, in a commit of its own (prod: the alerts,
+their alarms, scheduled re-warming and a pull-time exclusion, when `Pulumi.prod.yaml` began to
+re-warm the catalogue it archives). Each resource of today's plan
 is looked up there by its name or one of its `aliases` (the names it had), so a renamed child still
 compares; a changed tag, property or policy fails here. The plan's stand-in IDs and ARNs end with a
 resource's logical name, so references to a renamed resource are compared under its old name.

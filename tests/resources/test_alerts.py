@@ -123,17 +123,20 @@ def test_a_root_rule_alerts_on_every_prefix(bus: type[EventBus]) -> None:
 
 
 def test_topic_policy_lets_only_the_rule_publish() -> None:
-    statements = {s["Sid"]: s for s in topic_policy(topic_arn=TOPIC_ARN, rule_arn=RULE_ARN)["Statement"]}
+    policy = topic_policy(topic_arn=TOPIC_ARN, rule_arn=RULE_ARN, account_id="123456789012")
+    statements = {s["Sid"]: s for s in policy["Statement"]}
     allow, deny = statements["AlertRulePublishes"], statements["NobodyElsePublishes"]
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
     assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": RULE_ARN}}
     assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "sns:Publish")
-    assert deny["Condition"] == {"ArnNotEquals": {"aws:SourceArn": RULE_ARN}}
+    assert deny["Condition"] == {"ArnNotEquals": {"aws:SourceArn": [RULE_ARN]}}
     assert {allow["Resource"], deny["Resource"]} == {TOPIC_ARN}
 
 
 def test_key_policy_lets_eventbridge_encrypt_and_keeps_the_account_in_control() -> None:
-    statements = topic_key_policy(partition="aws", account_id="123456789012")["Statement"]
+    statements = topic_key_policy(partition="aws", account_id="123456789012", topic_arn=TOPIC_ARN)[
+        "Statement"
+    ]
     service = next(s for s in statements if s["Principal"] == {"Service": "events.amazonaws.com"})
     assert sorted(service["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
     assert any(s["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"} for s in statements)
@@ -157,7 +160,10 @@ def test_plan_with_alerts_has_rule_topic_key_and_subscriptions(run_program: RunP
     ((_, key),) = run.of_type(KEY)
     assert topic["kmsMasterKeyId"].startswith("arn:") and "alias/aws/sns" not in topic["kmsMasterKeyId"]
     assert key["enableKeyRotation"] is True
-    assert json.loads(key["policy"]) == topic_key_policy(partition="aws", account_id="123456789012")
+    ((_, key_policy),) = run.of_type("aws:kms/keyPolicy:KeyPolicy")
+    assert json.loads(key_policy["policy"]) == topic_key_policy(
+        partition="aws", account_id="123456789012", topic_arn=run.plan.outputs["alerts_topic_arn"]
+    )
     ((_, policy),) = run.of_type(TOPIC_POLICY)
     document = json.loads(policy["policy"])
     assert document["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"].endswith("alerts-failed-syncs")
@@ -182,7 +188,15 @@ def test_plan_without_alerts_registers_nothing_new(run_program: RunProgram, aler
     values = BASE if alerts is None else {**BASE, "alerts": alerts}
     run = run_program(values)
     assert sorted(run.raw_inputs) == sorted(without.raw_inputs)
-    alert_types = {KEY, TOPIC, TOPIC_POLICY, EVENT_RULE, EVENT_TARGET, SUBSCRIPTION}
+    alert_types = {
+        KEY,
+        TOPIC,
+        TOPIC_POLICY,
+        EVENT_RULE,
+        EVENT_TARGET,
+        SUBSCRIPTION,
+        "aws:kms/keyPolicy:KeyPolicy",
+    }
     assert not {type_ for type_, _ in run.raw_inputs} & alert_types
     assert run.plan.outputs["alerts_topic_arn"] is None
 
