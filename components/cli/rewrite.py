@@ -22,14 +22,14 @@ from components.errors import InputError, Problem
 from components.model.discovery import manifest_files
 from components.model.image_map import ImageMap, parse_image_map
 from components.model.rewrite import RewrittenManifest, rewrite_manifests
-from components.safe_yaml import MAX_STACK_FILE_BYTES, read_file
+from components.safe_yaml import MIB, read_file
 
 EXIT_OK = 0
 EXIT_UNMATCHED = 1
 EXIT_BAD_INPUT = 2
 # `pulumi stack output --json` of this stack: user data and policies are a few KiB each, and
 # `images` about 200 bytes per catalogue tag.
-MAX_OUTPUTS_BYTES = 4 * MAX_STACK_FILE_BYTES
+MAX_OUTPUTS_BYTES = 4 * MIB
 _OUTPUTS_HINT = (
     "save this stack's outputs with `pulumi stack output --json > outputs.json` and pass that file"
 )

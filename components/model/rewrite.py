@@ -7,14 +7,16 @@ new values are written into the original text at the positions the safe reader's
 reports for each image scalar (`start_mark`/`end_mark`), in the scalar's own quoting style.
 
 Why not a round-trip YAML library: ruamel.yaml (https://yaml.readthedocs.io/), the maintained one,
-keeps comments, key order, quoting (`preserve_quotes`) and flow style, but it dumps the whole
-stream again: sequence indentation becomes one setting for the file, long scalars are re-wrapped
-at its line width, `%YAML` directives, `---`/`...` markers and trailing spaces are normalized, and a
-`.json` manifest comes back in YAML flow style. Writing only the image values' own characters
-keeps every other byte, comments and blank lines included, which no dump can; the positions come
-from `components/safe_yaml.py`, so the reader's caps and refusals (size, anchors and aliases,
-depth, non-regular files, bytes that are not UTF-8) apply before anything is rewritten. The result
-is composed again and checked: the same documents with only the image values changed.
+keeps key order, most comments, quoting (`preserve_quotes`) and flow style, but it dumps the whole
+stream again. Measured with ruamel.yaml 0.19.1 on tests/data/rewrite, a load and dump that changes
+nothing rewrites 42 lines of workloads.yaml (the comments before the first `---` and the `...`
+marker are dropped, a long annotation is wrapped at 80 characters, a document indented by four
+spaces is re-indented by two) and reflows app.json onto three lines. Writing only the image values'
+own characters keeps every other byte, which no dump can; the positions come from
+`components/safe_yaml.py`, so the reader's caps and refusals (size, anchors and aliases, depth,
+non-regular files, bytes that are not UTF-8) apply before anything is rewritten, and no second
+YAML library is needed. The result is composed again and checked: the same documents with only
+the image values changed.
 """
 
 from __future__ import annotations
