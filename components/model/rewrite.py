@@ -22,6 +22,7 @@ the image values changed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from components.model.images import parse_image
 from components.safe_yaml import compose_stream
 
 _HINT = "pass the output of `helm template` or `kustomize build`"
+_PLAIN_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]*")
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,15 @@ class RewrittenManifest:
 
 
 def _scalar(value: str, style: str | None) -> str:
-    """`value` as a YAML scalar in `style`. Image references are `[A-Za-z0-9._:/@-]` only, so no
-    style needs an escape; block scalars (`|-`, `>-`) become double-quoted, on one line."""
+    """`value` as a YAML scalar in `style`; block scalars (`|-`, `>-`) become double-quoted, on one line.
+
+    A cache reference is `[A-Za-z0-9._:/@-]`, which no style needs to escape; anything else the
+    grammar allows (an IPv6 host's brackets) is written double-quoted, which JSON reads too.
+    """
+    if not _PLAIN_SAFE.fullmatch(value) or style in ('"', "|", ">"):
+        return json.dumps(value)
     if style == "'":
         return f"'{value}'"
-    if style in ('"', "|", ">"):
-        return json.dumps(value)
     return value
 
 

@@ -184,6 +184,18 @@ def test_every_scalar_style_keeps_its_style_and_its_surroundings(written: str, e
     assert result.text == prefix + indented_expected
 
 
+def test_a_cache_reference_a_plain_scalar_cannot_hold_is_written_double_quoted() -> None:
+    """The grammar allows an IPv6 host, whose `[` would start a flow sequence in a plain scalar."""
+    odd = parse_image_map({"nginx:1.27": "[::1]:5000/docker-hub/library/nginx:1.27"}, source="outputs.json")
+    text = "kind: Pod\nspec:\n  containers:\n  - {name: a, image: nginx:1.27}\n  - image: 'nginx:1.27'\n"
+    result = rewrite_text(text, odd, source="ipv6.yaml")
+    quoted = '"[::1]:5000/docker-hub/library/nginx:1.27"'
+    assert (
+        result.text
+        == f"kind: Pod\nspec:\n  containers:\n  - {{name: a, image: {quoted}}}\n  - image: {quoted}\n"
+    )
+
+
 def test_a_byte_order_mark_and_document_markers_are_kept() -> None:
     text = "\ufeff%YAML 1.1\n---\nkind: Pod\nspec:\n  containers:\n  - image: nginx:1.26\n...\n"
     assert rewrite_text(text, IMAGE_MAP, source="bom.yaml").text == text.replace("nginx:1.26", NGINX_126)
