@@ -200,14 +200,24 @@ def compose_documents(data: bytes, *, source: str, hint: str) -> list[yaml.Node]
 
     The same refusals as `read_yaml`, `MAX_NODES` counted per document, `MAX_MANIFEST_BYTES` in all.
     """
+    return compose_stream(decode_stream(data, source=source, hint=hint), source=source, hint=hint)
+
+
+def decode_stream(data: bytes, *, source: str, hint: str) -> str:
+    """A YAML stream's text: at most `MAX_MANIFEST_BYTES`, UTF-8 (a byte-order mark is kept)."""
     if len(data) > MAX_MANIFEST_BYTES:
         raise InputError([Problem(source, f"larger than {MAX_MANIFEST_BYTES // MIB} MiB", hint)])
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InputError(
             [Problem(source, f"not UTF-8 text (byte {error.start})", "save the file as UTF-8")]
         ) from None
+
+
+def compose_stream(text: str, *, source: str, hint: str) -> list[yaml.Node]:
+    """`compose_documents` of decoded text. Each node's marks index into `text` less its
+    byte-order mark, so a caller can find a value's characters where the file has them."""
     loader: _GuardedLoader | None = None
     documents: list[yaml.Node] = []
     with _input_errors(text, source, hint):

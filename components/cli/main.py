@@ -1,5 +1,6 @@
 """`python -m components`: validate, plan and warm, offline-first; doctor checks a deployed stack;
-lock resolves the catalogue's tag selectors; discover compares rendered manifests with it.
+lock resolves the catalogue's tag selectors; discover compares rendered manifests with it; rewrite
+points their images at the cache.
 
 Each command imports only what it needs, so `warm` and `lock` start without Pulumi.
 """
@@ -76,6 +77,12 @@ def _discover(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _rewrite(args: argparse.Namespace) -> int:
+    from components.cli.rewrite import run
+
+    return run(args)
+
+
 def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     """Only `warm` loads the registry client, so `validate` and `plan` start without httpx."""
     parser = argparse.ArgumentParser(prog="python -m components", description=__doc__)
@@ -123,6 +130,15 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         from components.cli.discover import add_arguments as add_discover_arguments
 
         add_discover_arguments(discover)
+    rewrite = commands.add_parser(
+        "rewrite",
+        help="point rendered manifests' images at the cache (EKS Auto Mode, Fargate)",
+        parents=[common],
+    )
+    if "rewrite" in argv:
+        from components.cli.rewrite import add_arguments as add_rewrite_arguments
+
+        add_rewrite_arguments(rewrite)
     return parser
 
 
@@ -144,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": _doctor,
         "lock": _lock,
         "discover": _discover,
+        "rewrite": _rewrite,
     }
     try:
         args = _parser(argv).parse_args(argv)

@@ -24,7 +24,15 @@ import yaml
 from components.errors import ImageRefError, InputError, Problem
 from components.model.catalogue import CatalogueEntry, parse_catalogue
 from components.model.images import ImageRef, parse_image
-from components.safe_yaml import MAX_MANIFEST_BYTES, compose_documents, mapping_fields, read_file, scalar_text
+from components.safe_yaml import (
+    MAX_MANIFEST_BYTES,
+    compose_documents,
+    compose_stream,
+    decode_stream,
+    mapping_fields,
+    read_file,
+    scalar_text,
+)
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
@@ -71,14 +79,26 @@ def manifest_files(paths: Iterable[Path | str]) -> list[Path]:
     return files
 
 
-def images_in_document(node: yaml.Node, source: str) -> Iterator[FoundImage]:
-    """The images of one object, or of every object in a `List`."""
+@dataclass(frozen=True)
+class ImageField:
+    """One container's `image` value as composed (its marks say where the file has it)."""
+
+    node: yaml.Node
+    workload: str  # `Deployment/argocd-server`
+
+
+def image_fields(node: yaml.Node) -> Iterator[ImageField]:
+    """The image field of every container of one object, or of every object in a `List`.
+
+    The one definition of "an image field" in a rendered manifest: `discover` reads these, and
+    `rewrite` (model/rewrite.py) replaces exactly these.
+    """
     fields = mapping_fields(node)
     kind = scalar_text(fields.get("kind")) or ""
     items = fields.get("items")
     if kind.endswith("List") and isinstance(items, yaml.SequenceNode):
         for item in items.value:
-            yield from images_in_document(item, source)
+            yield from image_fields(item)
         return
     path = POD_SPEC_PATHS.get(kind)
     if path is None:
@@ -95,9 +115,25 @@ def images_in_document(node: yaml.Node, source: str) -> Iterator[FoundImage]:
         for container in containers.value:
             image = mapping_fields(container).get("image")
             if image is not None:
-                yield FoundImage(
-                    scalar_text(image) or "", source, image.start_mark.line + 1, f"{kind}/{name}"
-                )
+                yield ImageField(image, f"{kind}/{name}")
+
+
+def images_in_document(node: yaml.Node, source: str) -> Iterator[FoundImage]:
+    """The images of one object, or of every object in a `List`."""
+    for field in image_fields(node):
+        yield FoundImage(
+            scalar_text(field.node) or "", source, field.node.start_mark.line + 1, field.workload
+        )
+
+
+def read_manifest(path: Path) -> tuple[str, list[yaml.Node]]:
+    """A rendered manifest's text and its documents, read with the reader's caps and refusals.
+
+    OSError (a missing or unreadable file) is the caller's to report.
+    """
+    data = read_file(path, max_bytes=MAX_MANIFEST_BYTES, source=str(path))
+    text = decode_stream(data, source=str(path), hint=_HINT)
+    return text, compose_stream(text, source=str(path), hint=_HINT)
 
 
 def find_images(paths: Iterable[Path | str]) -> list[FoundImage]:
@@ -106,8 +142,7 @@ def find_images(paths: Iterable[Path | str]) -> list[FoundImage]:
     problems: list[Problem] = []
     for path in manifest_files(paths):
         try:
-            data = read_file(path, max_bytes=MAX_MANIFEST_BYTES, source=str(path))
-            documents = compose_documents(data, source=str(path), hint=_HINT)
+            _, documents = read_manifest(path)
         except InputError as error:
             problems += error.problems
             continue

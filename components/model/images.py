@@ -156,3 +156,23 @@ def parse_image(text: str) -> ImageRef:
     if tag is None and digest is None:
         tag = DEFAULT_TAG
     return ImageRef(registry=registry, repository=path, tag=tag, digest=digest)
+
+
+def name_spellings(ref: ImageRef) -> tuple[str, ...]:
+    """Every way of writing `ref`'s name (no tag) that `parse_image` normalizes back to it, canonical first.
+
+    For Docker Hub: with each of its hosts or none, and for official images with or without
+    `library/` (`nginx`, `library/nginx`, `docker.io/nginx`, `index.docker.io/library/nginx`, ...);
+    for any other registry, the name as it is. Tools that match names as text (kustomize's
+    `images` transformer) need one entry per spelling; each candidate is checked against the
+    grammar above, so a spelling this module would read as another image is never offered.
+    """
+    if ref.registry != DOCKER_HUB:
+        return (ref.name,)
+    official = f"{DOCKER_HUB_OFFICIAL_NAMESPACE}/"
+    paths = [ref.repository]
+    if ref.repository.startswith(official) and "/" not in ref.repository.removeprefix(official):
+        paths.append(ref.repository.removeprefix(official))
+    hosts = [DOCKER_HUB, *sorted(DOCKER_HUB_ALIASES - {DOCKER_HUB})]
+    candidates = [f"{host}/{path}" for host in hosts for path in paths] + paths
+    return tuple(c for c in dict.fromkeys(candidates) if parse_image(c).name == ref.name)

@@ -28,6 +28,16 @@ from components.policies.node_config import (
 
 EKS_AMI = "https://github.com/awslabs/amazon-eks-ami/blob/81fec2e895854f599974fe4d3d72f61c0a9aaffa"
 HOSTS_DIR = "/etc/containerd/certs.d"  # AL2023 containerd config_path (first entry)
+# nodeadm's containerd `config_path`, both templates (nodeadm/internal/containerd/config.template.toml
+# and config2.template.toml, the containerd 2 one). containerd 2.1 and 2.2 pull through their transfer
+# service unless a CRI option forces the local pull, and that path reads config_path as ONE directory
+# (`registry.WithHostDir(c.config.Registry.ConfigPath)`, internal/cri/server/images/image_pull.go,
+# v2.1.9 L311; core/transfer/registry/registry.go L127-L128), where the local pull splits the list
+# (same image_pull.go, L490-L496): https://github.com/containerd/containerd/issues/12415 and #12808,
+# unfixed in 2.2.7. nodeadm's `discard_unpacked_layers = true` forces the local pull today; a node
+# whose NodeConfig turns it off, or a later nodeadm, would silently ignore every hosts.toml and pull
+# from Docker Hub. A link at the literal two-entry path makes both paths find the same files.
+NODEADM_CONFIG_PATH = f"{HOSTS_DIR}:/etc/docker/certs.d"
 CREDENTIAL_PROVIDER_CONFIG = "/etc/eks/image-credential-provider/pull-through-cache.yaml"
 # nodeadm's own matchImages, kept so the replacement config authenticates every ECR host form the
 # AMI's config did (nodeadm/internal/kubelet/image-credential-provider.go, L58-L71).
@@ -79,7 +89,8 @@ def al2023_files(*, cache_prefixes: Mapping[str, str], registry_host: str, regio
 
 
 def al2023_shell_script(files: Mapping[str, str]) -> str:
-    """The cloud-init shell part: writes each file, nothing else (no restart: nodeadm starts the daemons)."""
+    """The cloud-init shell part: writes each file, and the `config_path` link (see `NODEADM_CONFIG_PATH`);
+    nothing else (no restart: nodeadm starts the daemons)."""
     lines = [
         "#!/bin/bash",
         "# Written by ecr-pull-through-cache: containerd mirrors and kubelet's ECR credential provider.",
@@ -88,7 +99,21 @@ def al2023_shell_script(files: Mapping[str, str]) -> str:
     ]
     for path, text in sorted(files.items()):
         lines += _heredoc(path, text)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _config_path_link()) + "\n"
+
+
+def _config_path_link() -> list[str]:
+    """Shell lines making `NODEADM_CONFIG_PATH`, read as one directory, lead to `HOSTS_DIR` (see above).
+
+    The link is relative, so it leads to `$root`'s folder under a test root too; an existing entry of
+    that name is left alone.
+    """
+    link = f'"$root"{shlex.quote(NODEADM_CONFIG_PATH)}'
+    target = posixpath.relpath(HOSTS_DIR, posixpath.dirname(NODEADM_CONFIG_PATH))
+    return [
+        f'mkdir -p "$root"{shlex.quote(posixpath.dirname(NODEADM_CONFIG_PATH))}',
+        f"[ -e {link} ] || [ -L {link} ] || ln -s {shlex.quote(target)} {link}",
+    ]
 
 
 def al2023_node_config() -> str:

@@ -22,6 +22,7 @@ OUTPUTS: tuple[OutputSpec, ...] = (
     OutputSpec("registry", "string"),
     OutputSpec("cache_prefixes", "map: upstream registry -> <registry>/<prefix>"),
     OutputSpec("images", "map: catalogue reference -> cache reference"),
+    OutputSpec("kustomize_images", "list of {name, newName[, newTag, digest]} for kustomize's images"),
     OutputSpec("rules", "map: ECR prefix -> upstream registry URL"),
     OutputSpec("credential_secret_arns", "map: ECR prefix -> Secrets Manager ARN"),
     OutputSpec("node_pull_policy_arn", "string"),
@@ -43,6 +44,7 @@ class StackOutputs:
     registry: pulumi.Input[str]
     cache_prefixes: pulumi.Input[dict[str, str]]
     images: pulumi.Input[dict[str, str]]
+    kustomize_images: pulumi.Input[list[dict[str, str]]]
     rules: pulumi.Input[dict[str, str]]
     credential_secret_arns: pulumi.Input[dict[str, str]]
     node_pull_policy_arn: pulumi.Input[str]

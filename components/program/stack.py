@@ -12,6 +12,7 @@ from components.config.upstream_checks import check_role_for_account
 from components.model.ecr import CachePrefix, EcrRegistry
 from components.policies.access import render_policy
 from components.policies.documents import StackDocuments
+from components.policies.kustomize_images import kustomize_images
 from components.policies.network import validate_route_table_id, validate_subnet_id, validate_vpc_id
 from components.policies.node_config import containerd_hosts, kubelet_credential_provider_config
 from components.policies.node_userdata import al2023_user_data, bottlerocket_settings
@@ -236,12 +237,14 @@ def build(settings: StackSettings) -> StackOutputs:
     )
     # --- end of scheduled re-warming ---
     region = settings.region
+    images = pulumi.Output.from_input(
+        warming.images if warming else {str(spec.entry.ref): spec.pinned_reference(None) for spec in specs}
+    )
     return StackOutputs(
         registry=registry,
         cache_prefixes=cache_prefixes,
-        images=warming.images
-        if warming
-        else {str(spec.entry.ref): spec.pinned_reference(None) for spec in specs},
+        images=images,
+        kustomize_images=images.apply(kustomize_images),
         rules=cache.rule_upstreams,
         credential_secret_arns=cache.credential_secret_arns,
         node_pull_policy_arn=access.node_pull_policy_arn,

@@ -1,4 +1,5 @@
-"""An EKS project's view of the cache: node pull access and Helm values that pull through it."""
+"""An EKS project's view of the cache: node pull access, Helm values, node user data, and for EKS Auto
+Mode and Fargate a kustomization that points the pods themselves at it."""
 
 import base64
 import json
@@ -7,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from helm_images import rewrite_helm_values
+from kustomization import kustomization_yaml
 from node_classes import node_classes_yaml
 
 SAMPLE_VALUES = {
@@ -76,3 +78,40 @@ pulumi.export(
         )
     ),
 )
+
+# EKS Auto Mode and Fargate nodes take no containerd configuration: the pods' own references must
+# name the cache. A GitOps overlay gets this kustomization (its `images` is the cache stack's
+# `kustomize_images` output) over the rendered base; `kustomize build` writes the cache references.
+pulumi.export(
+    "kustomization",
+    cache.require_output("kustomize_images").apply(lambda images: kustomization_yaml(["../../base"], images)),
+)
+
+# Fargate's pod execution role pulls for the pods. Its managed policy lacks
+# ecr:BatchImportUpstreamImage, which a pull through the cache needs: attach the cache's policy too.
+fargate_pods = aws.iam.Role(
+    "fargate-pods",
+    assume_role_policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "eks-fargate-pods.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    ),
+)
+aws.iam.RolePolicyAttachment(
+    "fargate-pods-execution",
+    role=fargate_pods.name,
+    policy_arn=aws.iam.ManagedPolicy.AMAZON_EKS_FARGATE_POD_EXECUTION_ROLE_POLICY,
+)
+aws.iam.RolePolicyAttachment(
+    "fargate-pods-pull-through-cache",
+    role=fargate_pods.name,
+    policy_arn=cache.require_output("node_pull_policy_arn"),
+)
+pulumi.export("fargate_pod_execution_role_arn", fargate_pods.arn)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.errors import ImageRefError
-from components.model.images import ImageRef, parse_image
+from components.model.images import ImageRef, name_spellings, parse_image
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
@@ -100,3 +100,56 @@ def test_name_limit_applies_to_the_normalized_name() -> None:
     assert parse_image(fits).repository == f"library/{fits}"
     with pytest.raises(ImageRefError, match="is 256 characters, at most 255"):
         parse_image(fits + "b")
+
+
+@pytest.mark.parametrize(
+    ("image", "spellings"),
+    [
+        (
+            "nginx:1.27",
+            [
+                "docker.io/library/nginx",
+                "docker.io/nginx",
+                "index.docker.io/library/nginx",
+                "index.docker.io/nginx",
+                "registry-1.docker.io/library/nginx",
+                "registry-1.docker.io/nginx",
+                "library/nginx",
+                "nginx",
+            ],
+        ),
+        (
+            "grafana/grafana",
+            [
+                "docker.io/grafana/grafana",
+                "index.docker.io/grafana/grafana",
+                "registry-1.docker.io/grafana/grafana",
+                "grafana/grafana",
+            ],
+        ),
+        (
+            "docker.io/library/a/b",
+            [
+                "docker.io/library/a/b",
+                "index.docker.io/library/a/b",
+                "registry-1.docker.io/library/a/b",
+                "library/a/b",
+            ],
+        ),
+        ("quay.io/argoproj/argocd:v1", ["quay.io/argoproj/argocd"]),
+        ("localhost:5000/team/app", ["localhost:5000/team/app"]),
+    ],
+)
+def test_name_spellings_are_every_form_that_normalizes_back(image: str, spellings: list[str]) -> None:
+    ref = parse_image(image)
+    assert list(name_spellings(ref)) == spellings
+    assert all(parse_image(s).name == ref.name for s in spellings)
+
+
+def test_a_spelling_that_would_name_another_registry_is_left_out() -> None:
+    """Docker Hub's `foo.bar/baz`, written without a host, is the registry `foo.bar`."""
+    assert name_spellings(parse_image("docker.io/foo.bar/baz:1")) == (
+        "docker.io/foo.bar/baz",
+        "index.docker.io/foo.bar/baz",
+        "registry-1.docker.io/foo.bar/baz",
+    )

@@ -17,6 +17,7 @@ from components.policies.node_config import containerd_hosts, kubelet_credential
 from components.policies.node_userdata import (
     CREDENTIAL_PROVIDER_CONFIG,
     HOSTS_DIR,
+    NODEADM_CONFIG_PATH,
     NODEADM_MATCH_IMAGES,
     NODECONFIG_MEDIA_TYPE,
     ROOT_VARIABLE,
@@ -95,6 +96,22 @@ def test_the_shell_part_writes_exactly_the_hosts_files_and_the_credential_provid
             assert stat.S_IMODE(path.stat().st_mode) == 0o644
     run_shell_part(al2023(), root)
     assert written_files(root) == files, "running it again changes nothing"
+
+
+def test_nodeadms_two_entry_config_path_read_as_one_directory_leads_to_the_hosts_files(
+    tmp_path: Path,
+) -> None:
+    """containerd 2's transfer pull reads `config_path` as one directory (tests/nodes/test_containerd2_cri.py)."""
+    root = tmp_path / "root"
+    run_shell_part(al2023(), root)
+    link = root / NODEADM_CONFIG_PATH.lstrip("/")
+    assert NODEADM_CONFIG_PATH == "/etc/containerd/certs.d:/etc/docker/certs.d", "nodeadm's, both templates"
+    assert link.is_symlink() and link.resolve() == (root / HOSTS_DIR.lstrip("/")).resolve()
+    assert (link / "docker.io" / "hosts.toml").read_text() == containerd_hosts(cache_prefixes=PREFIXES)[
+        "docker.io"
+    ]
+    run_shell_part(al2023(), root)
+    assert link.is_symlink() and not (root / HOSTS_DIR.lstrip("/") / "certs.d").exists(), "no link in a link"
 
 
 def test_the_shell_part_writes_under_slash_when_the_root_variable_is_unset() -> None:

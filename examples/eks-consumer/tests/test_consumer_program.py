@@ -26,7 +26,17 @@ BOTTLEROCKET_SETTINGS = (
     '[[settings.container-registry.mirrors]]\nregistry = "docker.io"\n'
     f'endpoint = ["https://{REGISTRY}/v2/docker-hub"]\n'
 )
+KUSTOMIZE_IMAGES = [
+    {
+        "name": "nginx:1\\.27",
+        "newName": f"{REGISTRY}/docker-hub/library/nginx",
+        "newTag": "1.27",
+        "digest": "sha256:" + "a" * 64,
+    },
+    {"name": "quay\\.io/argoproj/argocd:v2\\.13\\.3", "newName": f"{REGISTRY}/quay/argoproj/argocd"},
+]
 CACHE_OUTPUTS = {
+    "kustomize_images": KUSTOMIZE_IMAGES,
     "al2023_user_data": AL2023_USER_DATA,
     "bottlerocket_settings": BOTTLEROCKET_SETTINGS,
     "registry": REGISTRY,
@@ -43,10 +53,12 @@ CACHE_OUTPUTS = {
 
 class CacheStackMocks(Mocks):
     def __init__(self) -> None:
-        self.resources: dict[str, MockResourceArgs] = {}
+        self.resources: dict[str, MockResourceArgs] = {}  # the last resource of each type
+        self.named: dict[str, MockResourceArgs] = {}  # by logical name
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources[args.typ] = args
+        self.named[args.name] = args
         if args.typ == "pulumi:pulumi:StackReference":
             return args.name, {**args.inputs, "outputs": CACHE_OUTPUTS, "secretOutputNames": []}
         return f"{args.name}-id", {
@@ -85,9 +97,9 @@ def test_reads_the_cache_stack_named_in_config() -> None:
 
 def test_node_role_gets_the_node_pull_policy() -> None:
     mocks, _ = run_example()
-    attachment = mocks.resources["aws:iam/rolePolicyAttachment:RolePolicyAttachment"]
-    assert attachment.inputs["policyArn"] == POLICY_ARN
-    trust = json.loads(mocks.resources["aws:iam/role:Role"].inputs["assumeRolePolicy"])
+    attachment = mocks.named["eks-nodes-pull-through-cache"]
+    assert attachment.inputs["policyArn"] == POLICY_ARN and attachment.inputs["role"] == "eks-nodes"
+    trust = json.loads(mocks.named["eks-nodes"].inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
 
 
