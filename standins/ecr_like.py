@@ -6,7 +6,10 @@ base64(AWS:<token>)`, answering `401` with a Basic challenge otherwise
 (https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry_auth.html). This stand-in
 does the same: each prefix routes to its own distribution proxy (`docker-registry` in proxy
 mode, see `registries`) in front of its own local upstream, so stopping an upstream shows
-what the cache alone serves. TLS uses a throwaway CA made by `trustme` at start.
+what the cache alone serves. A copy prefix (`copies`) routes to a plain registry that takes
+pushes, as ECR takes them into repositories under a prefix: uploads (`POST`, `PATCH`, `PUT`)
+and manifests, their `Location` headers moved under the prefix. TLS uses a throwaway CA made
+by `trustme` at start.
 
 The front is a small threaded HTTP server, not a library proxy, because it must do three
 ECR-specific things: demand the ECR login, strip the prefix, and stream bodies unchanged
@@ -22,7 +25,7 @@ import shutil
 import ssl
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,7 +45,13 @@ _NOT_PASSED = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
     | {"date", "server"}
 )
-_FORWARDED_REQUEST_HEADERS = ("accept", "range", "if-none-match", "user-agent")
+_FORWARDED_REQUEST_HEADERS = (
+    "accept", "range", "if-none-match", "user-agent", "content-type", "content-range", "content-length",
+)  # fmt: skip
+
+
+class _LengthRequired(Exception):
+    """A request body sent without a Content-Length."""
 
 
 def basic_credential(token: str) -> str:
@@ -85,6 +94,27 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._serve()
 
+    # Pushes: a copy prefix's registry takes them; a pull-through proxy answers them as it does.
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def _body(self) -> bytes | None:
+        """The request's body, by its Content-Length (a chunked body is refused with 411, as ECR's
+        own endpoint may; the warm always sends a length)."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            raise _LengthRequired
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else None
+
     def _reply(self, status: int, headers: Mapping[str, str], body: bytes = b"") -> None:
         self.send_response(status)
         for name, value in headers.items():
@@ -95,6 +125,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _serve(self) -> None:
+        try:
+            body = self._body()
+        except _LengthRequired:
+            self._reply(411, {"Content-Type": "application/json"}, b'{"errors":[{"code":"LENGTH_REQUIRED"}]}')
+            return
         offered = self.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(offered, self.server.expected):
             host = self.headers.get("Host", "localhost")
@@ -112,7 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         prefix, base = route
         rest = path[len(f"/v2/{prefix}") :]
-        self._forward(prefix, base, f"/v2{rest}" + (f"?{query}" if query else ""))
+        self._forward(prefix, base, f"/v2{rest}" + (f"?{query}" if query else ""), body)
 
     @staticmethod
     def _outside_location(prefix: str, base: str, location: str) -> str:
@@ -129,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return prefix, self.server.routes[prefix]
         return None
 
-    def _forward(self, prefix: str, base: str, target: str) -> None:
+    def _forward(self, prefix: str, base: str, target: str, body: bytes | None) -> None:
         # Clients send Accept as several header lines; each one counts.
         headers = {
             name: ", ".join(values)
@@ -137,7 +172,9 @@ class _Handler(BaseHTTPRequestHandler):
             if (values := self.headers.get_all(name))
         }
         try:
-            with self.server.http.stream(self.command, base + target, headers=headers) as answer:
+            with self.server.http.stream(
+                self.command, base + target, headers=headers, content=body
+            ) as answer:
                 self.send_response(answer.status_code)
                 for name, value in answer.headers.multi_items():
                     if name.lower() in _NOT_PASSED:
@@ -163,6 +200,7 @@ class EcrLike:
     ca_file: Path
     upstreams: dict[str, RunningRegistry]  # prefix -> the upstream it mirrors
     proxies: dict[str, RunningRegistry]  # prefix -> the pull-through proxy
+    copies: dict[str, RunningRegistry]  # copy prefix -> the registry its copies are pushed into
     _front: _Front
     _thread: threading.Thread
     _stopped: bool = field(default=False)
@@ -206,8 +244,11 @@ def _serve_front(
 
 
 @contextmanager
-def ecr_like(prefixes: Mapping[str, str], workdir: Path | None = None) -> Iterator[EcrLike]:
-    """Start, per `prefix -> upstream name`, an upstream registry and a proxy of it, then the front.
+def ecr_like(
+    prefixes: Mapping[str, str], workdir: Path | None = None, copies: Sequence[str] = ()
+) -> Iterator[EcrLike]:
+    """Start, per `prefix -> upstream name`, an upstream registry and a proxy of it; per copy prefix,
+    a registry that takes pushes; then the front.
 
     Everything stops on exit, registries by PID, whatever happened.
     """
@@ -224,12 +265,15 @@ def ecr_like(prefixes: Mapping[str, str], workdir: Path | None = None) -> Iterat
             started.append(upstreams[prefix])
             proxies[prefix] = start_registry(f"proxy-{prefix}", base, remote_url=upstreams[prefix].url)
             started.append(proxies[prefix])
+        copied: dict[str, RunningRegistry] = {}
+        for prefix in copies:
+            copied[prefix] = start_registry(f"copies-{prefix}", base)
+            started.append(copied[prefix])
         token = secrets.token_urlsafe(32)
-        served, thread, ca_file = _serve_front(
-            {prefix: proxy.url for prefix, proxy in proxies.items()}, token, base
-        )
+        routes = {prefix: registry.url for prefix, registry in {**proxies, **copied}.items()}
+        served, thread, ca_file = _serve_front(routes, token, base)
         host, port = served.server_address[:2]
-        front = EcrLike(f"{host!s}:{port}", token, ca_file, upstreams, proxies, served, thread)
+        front = EcrLike(f"{host!s}:{port}", token, ca_file, upstreams, proxies, copied, served, thread)
         yield front
     finally:
         if front is not None:

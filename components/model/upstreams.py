@@ -145,3 +145,13 @@ def resolve_upstream(registry: str) -> Upstream:
         f"{registry!r} is not an upstream ECR pull-through cache supports; "
         f"supported: {supported_upstreams_text()}"
     )
+
+
+def api_host(registry: str) -> str:
+    """The host an upstream's registry API answers on, as image references name the registry:
+    ECR's `upstreamRegistryUrl` for an upstream the pull-through cache supports (Docker Hub's is
+    `registry-1.docker.io`), and the registry itself for any other (one the warm copies)."""
+    try:
+        return resolve_upstream(registry).upstream_registry_url
+    except UnsupportedUpstreamError:
+        return registry

@@ -49,7 +49,12 @@ CredentialsFor = Callable[[str], CredentialSource | None]
 
 
 class PackagedImage(pydantic.BaseModel):
-    """One tag of the catalogue as the function warms it; `registry_url` is the cache prefix's URL."""
+    """One tag of the catalogue as the function warms it; `registry_url` is the cache prefix's URL.
+
+    A copied image (an upstream the pull-through cache does not support) also names where its
+    upstream's API answers (`upstream_url`, `https://<host>[/<path>]`), and the Secrets Manager
+    secret holding that upstream's login, `{"username", "accessToken"}`, when it needs one.
+    """
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
@@ -59,6 +64,8 @@ class PackagedImage(pydantic.BaseModel):
     tag: str
     platforms: tuple[str, ...] | None = None
     size_bytes: int | None = pydantic.Field(default=None, ge=0)
+    upstream_url: str | None = None
+    credential_secret: str | None = None
 
 
 class PackagedCatalogue(pydantic.BaseModel):

@@ -2,9 +2,10 @@
 
 `lock` reads the UPSTREAM registry itself, never the cache: a pull-through cache cannot list
 upstream tags, and a tag it never pulled does not exist for it. So each registry name maps to
-its API host through the project's one table (`components.model.upstreams.resolve_upstream`:
-`docker.io` is `registry-1.docker.io`), unless `endpoints` names another URL (a local stand-in
-in the tests; plain HTTP only on loopback, as the client enforces).
+its API host through the project's one table (`components.model.upstreams.api_host`:
+`docker.io` is `registry-1.docker.io`; a registry the warm copies answers on its own name),
+unless `endpoints` names another URL (`--upstream`: a corporate mirror, or a local stand-in in
+the tests; plain HTTP only on loopback, as the client enforces).
 
 What is asked, and what is trusted:
 - `GET /v2/<name>/tags/list?n=` and each `Link: <...>; rel="next"` page, on the registry's own
@@ -33,9 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from components.errors import UnsupportedUpstreamError
 from components.model.image_lock import BudgetSpent, RateBudget, ResolveError, rate_budget
-from components.model.upstreams import resolve_upstream
+from components.model.upstreams import api_host
 from components.warm.auth import Credentials, CredentialSource, is_loopback
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.errors import RegistryError, ResponseError, RetryableResponse
@@ -85,13 +85,10 @@ def login_from_environment(registry: str, environ: Mapping[str, str]) -> Credent
 
 
 def api_url(registry: str, endpoints: Mapping[str, str]) -> str:
-    """Where `registry`'s API answers: `endpoints[registry]`, or HTTPS on the upstream table's host."""
+    """Where `registry`'s API answers: `endpoints[registry]` (`--upstream`), or HTTPS on its API host."""
     if registry in endpoints:
         return endpoints[registry].rstrip("/")
-    try:
-        return f"https://{resolve_upstream(registry).upstream_registry_url}"
-    except UnsupportedUpstreamError as error:
-        raise ResolveError(str(error)) from None
+    return f"https://{api_host(registry)}"
 
 
 def parse_tags_page(body: bytes, where: str) -> list[str]:
