@@ -6,14 +6,19 @@ proxy mode) in front of it:
 - `probe`: GET every manifest, then HEAD every blob, 8 at a time (in this process, aiohttp): the
   least a client can ask of the cache; on 2 cores the registries, not the client, set its pace;
 - `skopeo x8`: `skopeo copy docker://... dir:...`, 8 at once (blobs go to a temporary folder);
-- `warm`: `python -m components warm --concurrency 8`, timed from process start to exit.
+- `warm`: `python -m components warm --concurrency 8 --state <fresh file>`, timed from process
+  start to exit (the state file is written as images finish, as a user's warm writes it);
+- with `--baseline REV`, the same warm from the project at git revision REV (checked out into a
+  temporary worktree), to measure a change against what it changes, on the same machine, in the
+  same rounds.
 Rounds are interleaved (the order rotates each round) after one untimed warm-up of each. Per run:
 wall time; client CPU (the contender's processes, from `getrusage(RUSAGE_CHILDREN)`, or this
 process's own CPU for the probe); registry CPU (the cache's and the upstream's utime+stime from
 /proc/<pid>/stat); and the blobs the cache failed to keep, read from its storage folder (a blob
 is kept when the image's repository links it) after the cache had 2 s to finish its stores.
-Then a no-op re-warm with an unchanged lock, counting its blob requests, and the bytes the warm
-wrote to disk. Run: `.venv/bin/python bench/warm_speed.py [--rounds N] [--quick] [--storage DIR]`;
+Then a no-op re-warm with an unchanged state file, counting its blob requests, and the bytes the
+warm wrote to disk (its state file's writes). Run:
+`.venv/bin/python bench/warm_speed.py [--rounds N] [--quick] [--storage DIR] [--baseline REV]`;
 `--quick` leaves skopeo out, for iterating on the warm; `--storage /dev/shm` puts the caches (and
 skopeo's copies) on tmpfs.
 """
@@ -30,8 +35,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,10 +71,13 @@ class Run:
     lost: int
 
 
+Action = Callable[[RunningRegistry, Path], None]
+
+
 @dataclass
 class Contender:
     name: str
-    action: Callable[[RunningRegistry, Path], None]
+    action: Action
     runs: list[Run] = field(default_factory=list)
 
 
@@ -107,10 +116,26 @@ def lost_blobs(cache: RunningRegistry, images: list[SeededImage]) -> int:
 
 
 def warm_command(catalogue: Path, upstream: RunningRegistry, cache_url: str, *extra: str) -> list[str]:
+    """The warm, run from the project in the working directory (`subprocess.run(..., cwd=...)`)."""
     return [
         sys.executable, "-c", MEASURE_IO, "warm", "--images", str(catalogue),
         "--mirror", f"{upstream.address}={cache_url}", "--plain-http", "--concurrency", str(CONCURRENCY), *extra,
     ]  # fmt: skip
+
+
+@contextmanager
+def checked_out(revision: str) -> Iterator[Path]:
+    """The project at `revision`, in a temporary git worktree, its bytecode compiled; removed after."""
+    with tempfile.TemporaryDirectory(prefix="ptc-baseline-") as temp:
+        tree = Path(temp) / "tree"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), revision], check=True
+        )
+        try:
+            compileall.compile_dir(tree / "components", quiet=1)
+            yield tree
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
 
 
 def skopeo_copy(reference: str, destination: Path) -> None:
@@ -202,23 +227,36 @@ def print_table(contenders: list[Contender], images: list[SeededImage], rounds: 
 
 
 def noop_rewarm(catalogue: Path, upstream: RunningRegistry, work: Path) -> None:
-    """Warm with a lock, then again with the lock unchanged, counting the second run's blob requests."""
+    """Warm with a state file, then again with it unchanged, counting the second run's blob requests."""
     noop_cache = start_registry("cache-noop", work, remote_url=upstream.url)
-    lock = work / "lock.yaml"
+    state = work / "state.yaml"
     try:
         with faulty_proxy(noop_cache.url) as counting:
-            command = warm_command(catalogue, upstream, counting.url, "--lock", str(lock))
-            subprocess.run(command, capture_output=True, check=True)
+            command = warm_command(catalogue, upstream, counting.url, "--state", str(state))
+            subprocess.run(command, capture_output=True, check=True, cwd=ROOT)
             before = counting.count("/blobs/")
             started = time.perf_counter()
-            subprocess.run(command, capture_output=True, check=True)
+            subprocess.run(command, capture_output=True, check=True, cwd=ROOT)
             seconds = time.perf_counter() - started
             print(
-                f"no-op re-warm with an unchanged lock: {counting.count('/blobs/') - before} "
+                f"no-op re-warm with an unchanged state file: {counting.count('/blobs/') - before} "
                 f"blob requests, {seconds:.2f} s"
             )
     finally:
         noop_cache.stop()
+
+
+def warm_from(project: Path, catalogue: Path, upstream: RunningRegistry, written: list[str]) -> Action:
+    """The warm contender: the project at `project` warms the catalogue with a fresh state file."""
+
+    def warm(cache: RunningRegistry, scratch: Path) -> None:
+        scratch.mkdir(parents=True, exist_ok=True)
+        command = warm_command(catalogue, upstream, cache.url, "--state", str(scratch / "state.yaml"))
+        done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=project)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        written.extend(line.split()[1] for line in done.stderr.splitlines() if line.startswith("write_bytes"))
+
+    return warm
 
 
 def main() -> None:
@@ -232,10 +270,12 @@ def main() -> None:
         help="where the caches store and skopeo writes (default: the temporary folder); /dev/shm "
         "takes the disk, the noisiest part of the measurement, out of it",
     )
+    parser.add_argument("--baseline", metavar="REV", help="also warm with the project at this git revision")
     options = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="ptc-bench-") as temp,
         tempfile.TemporaryDirectory(prefix="ptc-bench-", dir=options.storage) as stored,
+        checked_out(options.baseline) if options.baseline else nullcontext(None) as baseline,
     ):
         work, storage = Path(temp), Path(stored)
         upstream = start_registry("upstream", work)
@@ -245,15 +285,7 @@ def main() -> None:
             catalogue = work / "images.yaml"
             catalogue.write_text("".join(f"- {i.reference(upstream.address)}\n" for i in images))
             written: list[str] = []
-
-            def warm(cache: RunningRegistry, _scratch: Path) -> None:
-                done = subprocess.run(
-                    warm_command(catalogue, upstream, cache.url), capture_output=True, text=True, check=False
-                )
-                assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-                written.extend(
-                    line.split()[1] for line in done.stderr.splitlines() if line.startswith("write_bytes")
-                )
+            baseline_written: list[str] = []
 
             def skopeo8(cache: RunningRegistry, scratch: Path) -> None:
                 with ThreadPoolExecutor(CONCURRENCY) as pool:
@@ -266,7 +298,19 @@ def main() -> None:
             contenders = [
                 Contender("probe (GET manifests, HEAD blobs, x8)", lambda cache, _: probe(cache, images)),
                 *([] if options.quick else [Contender("skopeo copy x8", skopeo8)]),
-                Contender("warm --concurrency 8 (this project)", warm),
+                *(
+                    [
+                        Contender(
+                            f"warm at {options.baseline}",
+                            warm_from(baseline, catalogue, upstream, baseline_written),
+                        )
+                    ]
+                    if baseline is not None
+                    else []
+                ),
+                Contender(
+                    "warm --concurrency 8 (this project)", warm_from(ROOT, catalogue, upstream, written)
+                ),
             ]
 
             # The warm runs from compiled bytecode, as an installed (or once-run) project does. Where
@@ -275,7 +319,8 @@ def main() -> None:
             compileall.compile_dir(ROOT / "components", quiet=1)
             for contender in contenders:  # untimed: the page cache warm
                 measure(contender, f"cache-{next(serial)}", storage, upstream, images)
-            written.clear()  # only the timed runs must write nothing
+            written.clear()  # only the timed runs' writes are reported
+            baseline_written.clear()
             for round_number in range(options.rounds):
                 shift = round_number % len(contenders)
                 for contender in contenders[shift:] + contenders[:shift]:
@@ -290,7 +335,11 @@ def main() -> None:
                     )
 
             print_table(contenders, images, options.rounds)
-            print(f"\nbytes the warm process wrote to disk: {', '.join(sorted(set(written)))}")
+            print(
+                f"\nbytes the warm process wrote to disk (its state file): {', '.join(sorted(set(written)))}"
+            )
+            if baseline is not None:
+                print(f"bytes the baseline's warm wrote: {', '.join(sorted(set(baseline_written)))}")
 
             noop_rewarm(catalogue, upstream, work)
         finally:
