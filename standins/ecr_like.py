@@ -25,6 +25,7 @@ import shutil
 import ssl
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -147,7 +148,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         prefix, base = route
         rest = path[len(f"/v2/{prefix}") :]
-        self._forward(prefix, base, f"/v2{rest}" + (f"?{query}" if query else ""), body)
+        self._forward(
+            prefix, base, f"/v2{rest}" + (f"?{self._inside_query(prefix, query)}" if query else ""), body
+        )
+
+    @staticmethod
+    def _inside_query(prefix: str, query: str) -> str:
+        """A blob mount's `from=<prefix>/<repository>` names the repository as ECR does, prefix
+        included; the registry behind the prefix knows it without."""
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        moved = [(k, v.removeprefix(f"{prefix}/") if k == "from" else v) for k, v in pairs]
+        return urllib.parse.urlencode(moved, safe=":/") if moved != pairs else query
 
     @staticmethod
     def _outside_location(prefix: str, base: str, location: str) -> str:

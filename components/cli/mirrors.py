@@ -1,6 +1,8 @@
 """Where `warm` sends its pulls: one cache URL per upstream registry, checked before any request.
 
-A mirror comes from `--mirror UPSTREAM=URL`, or from the stack (`warm --stack S`).
+A mirror comes from `--mirror UPSTREAM=URL`, or from the stack (`warm --stack S`). The same form
+names where a copied registry's copies go (`--copy UPSTREAM=URL`) and where its API answers when
+not on its own name (`--upstream UPSTREAM=URL`, also for `lock`).
 """
 
 from __future__ import annotations
@@ -66,27 +68,28 @@ def checked_mirror(upstream: str, url: str, source: str, *, upstream_prefix: str
     return Mirror(registry, url.rstrip("/"), upstream_prefix)
 
 
-def parse_mirror(text: str) -> Mirror:
+def parse_mirror(text: str, option: str = "--mirror") -> Mirror:
+    """`UPSTREAM=URL`, as `option` takes it, checked (`checked_mirror`)."""
     upstream, sep, url = text.partition("=")
     if not sep or not upstream:
         raise InputError(
             [
                 Problem(
-                    "--mirror",
+                    option,
                     f"{_shown(text)} is not UPSTREAM=URL",
                     "for example docker.io=https://<registry>/docker-hub",
                 )
             ]
         )
-    return checked_mirror(upstream, url, "--mirror")
+    return checked_mirror(upstream, url, option)
 
 
-def check_plain_http(mirrors: Sequence[Mirror], plain_http: bool) -> None:
+def check_plain_http(mirrors: Sequence[Mirror], plain_http: bool, option: str = "--mirror") -> None:
     for mirror in mirrors:
         parts = urlsplit(mirror.url)
         if parts.scheme == "http" and not plain_http:
             raise InputError(
-                [Problem("--mirror", f"{mirror.url} is plain HTTP", "pass --plain-http (loopback only)")]
+                [Problem(option, f"{mirror.url} is plain HTTP", "pass --plain-http (loopback only)")]
             )
         if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
             raise InputError(

@@ -11,26 +11,25 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from components.cli.mirrors import Mirror, check_plain_http, checked_mirror, parse_mirror
 from components.cli.warm_options import add_arguments, check_arguments, warm_options
-from components.cli.warm_pins import pin_findings, state_path, warm_signed
+from components.cli.warm_pins import copy_signed, pin_findings, state_path, warm_signed
+from components.cli.warm_targets import WarmWork, describe, plan_work
 from components.errors import InputError, Problem
-from components.model.catalogue import CatalogueEntry
 from components.model.discovery import FoundImage, find_images
 from components.model.ecr import CachePrefix, EcrRegistry
 from components.model.image_lock import WarmTag
-from components.model.images import DEFAULT_TAG
 from components.model.warm_selection import catalogue_to_warm
 from components.warm.engine import WarmEngine
 from components.warm.retry_report import report_retries
 from components.warm.state import StateFile, StateWriter
 from components.warm.stopping import exit_code, until_stopped
-from components.warm.targets import WarmResult, WarmTarget
+from components.warm.targets import WarmResult
 
 if TYPE_CHECKING:
     from components.config.settings import StackSettings
@@ -70,75 +69,31 @@ def mirrors_from_stack(
     ]
 
 
-def _targets(
-    entries: Sequence[CatalogueEntry],
-    mirrors: Mapping[str, Mirror],
-    platforms: tuple[str, ...] | None,
-    state: Mapping[str, Any],
-) -> dict[str, list[WarmTarget]]:
-    """Targets grouped by mirror URL; every entry's registry must have a mirror."""
-    problems = [
-        Problem(
-            entry.source,
-            f"{entry.ref}: no --mirror for registry {entry.ref.registry!r}",
-            f"add --mirror {entry.ref.registry}=<cache URL>, or --stack",
-            entry.line,
-        )
-        for entry in entries
-        if entry.ref.registry not in mirrors
-    ]
-    if problems:
-        raise InputError(problems)
-    grouped: dict[str, list[WarmTarget]] = {}
-    for entry in entries:
-        mirror = mirrors[entry.ref.registry]
-        target = WarmTarget(
-            source=entry.ref,
-            repository=mirror.path_below(entry.ref),
-            tag=entry.ref.tag or DEFAULT_TAG,
-            platforms=platforms or entry.platforms,
-            state_digest=(state.get(str(entry.ref)) or {}).get("digest"),
-        )
-        grouped.setdefault(mirror.url, []).append(target)
-    return grouped
-
-
-def _describe(result: WarmResult) -> str:
-    """The image's line, and a `moved` line when its tag serves another digest than the state says."""
-    source = str(result.target.source)
-    if not result.ok:
-        return f"FAILED  {source}: {result.error}"
-    if result.unchanged:
-        return f"ok      {source} {result.digest} (unchanged since the state)"
-    platforms = ",".join(result.platforms) or "-"
-    extra = f", {result.refetched} re-fetched" if result.refetched else ""
-    line = (
-        f"ok      {source} {result.digest} {result.media_type} [{platforms}] "
-        f"{result.blobs} blobs, {result.bytes_moved} bytes{extra}"
-    )
-    if result.moved_from is not None:
-        line += f"\nmoved   {source} {result.moved_from} -> {result.digest}"
-    return line
-
-
 async def warm_catalogue(
-    grouped: Mapping[str, list[WarmTarget]],
+    work: WarmWork,
     args: argparse.Namespace,
     report: Callable[[WarmResult], None],
     signed: frozenset[str] = frozenset(),
 ) -> list[WarmResult]:
-    """Every target through the warm engine (one client and one login per cache origin), then the
-    signatures and attestations of the images in `signed` (references, as `str(ImageRef)`)."""
+    """Every target through the warm engine (one client and one login per registry origin), warms
+    and copies side by side, then the signatures and attestations of the images in `signed`
+    (references, as `str(ImageRef)`)."""
     async with WarmEngine(warm_options(args)) as engine:
-        results = await engine.warm_all(grouped, report)
-        return results + await warm_signed(engine, grouped, results, signed, report)
+        warmed, copied = await asyncio.gather(
+            engine.warm_all(work.warm, report), engine.copy_all(work.copy, report)
+        )
+        artifacts = await asyncio.gather(
+            warm_signed(engine, work.warm, warmed, signed, report),
+            copy_signed(engine, work.copy, copied, signed, report),
+        )
+        return [*warmed, *copied, *artifacts[0], *artifacts[1]]
 
 
 @dataclass(frozen=True)
 class _Prepared:
     """Everything `warm` reads before its first request, checked."""
 
-    grouped: dict[str, list[WarmTarget]]
+    work: WarmWork
     warm_tags: list[WarmTag]
     signed: frozenset[str]
     state: StateFile | None
@@ -155,14 +110,23 @@ def _prepare(args: argparse.Namespace) -> _Prepared:
     """
     check_arguments(args)
     mirrors = [parse_mirror(text) for text in args.mirror]
+    copies = [parse_mirror(text, "--copy") for text in args.copy]
+    upstreams = [parse_mirror(text, "--upstream") for text in args.upstream]
     settings = load_settings(args.stack, args.images) if args.stack else None
     if settings is not None:
         mirrors += mirrors_from_stack(args.stack, settings=settings)
-    if not mirrors:
+    if not mirrors and not copies:
         raise InputError(
-            [Problem("warm", "no mirror to warm through", "pass --mirror UPSTREAM=URL or --stack")]
+            [
+                Problem(
+                    "warm",
+                    "no mirror to warm through, and no copy to make",
+                    "pass --mirror UPSTREAM=URL, --copy UPSTREAM=URL or --stack",
+                )
+            ]
         )
-    check_plain_http(mirrors, args.plain_http)
+    for urls, option in ((mirrors, "--mirror"), (copies, "--copy"), (upstreams, "--upstream")):
+        check_plain_http(urls, args.plain_http, option)
     warm_tags = settings.warm_tags() if settings is not None else catalogue_to_warm(args.images)
     entries = [tag.entry for tag in warm_tags]
     path = state_path(args)
@@ -170,8 +134,13 @@ def _prepare(args: argparse.Namespace) -> _Prepared:
     problem = state.load() if state is not None else None
     platforms = tuple(sorted(set(args.platform))) if args.platform else None
     return _Prepared(
-        grouped=_targets(
-            entries, {m.upstream: m for m in mirrors}, platforms, state.entries if state else {}
+        work=plan_work(
+            entries,
+            mirrors={m.upstream: m for m in mirrors},
+            copies={c.upstream: c for c in copies},
+            upstreams={u.upstream: u.url for u in upstreams},
+            platforms=platforms,
+            state=state.entries if state else {},
         ),
         warm_tags=warm_tags,
         signed=frozenset(str(entry.ref) for entry in entries if entry.signatures),
@@ -208,7 +177,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             writer.record(result)
 
     results, stopped_by = _run_with_progress(
-        prepared.grouped, args, out, total=len(prepared.warm_tags), signed=prepared.signed, record=record
+        prepared.work, args, out, total=len(prepared.warm_tags), signed=prepared.signed, record=record
     )
     if writer is not None:
         writer.finish()
@@ -254,7 +223,7 @@ def _summarize(
 
 
 def _run_with_progress(
-    grouped: Mapping[str, list[WarmTarget]],
+    work: WarmWork,
     args: argparse.Namespace,
     out: TextIO,
     total: int,
@@ -263,13 +232,14 @@ def _run_with_progress(
 ) -> tuple[list[WarmResult] | None, signal.Signals | None]:
     """A rich progress bar on a terminal; one plain line per image otherwise (logs, CI). The
     results, or None and the signal that stopped the warm."""
+    copied = work.copied
     if not out.isatty():
 
         def line(result: WarmResult) -> None:
             record(result)
-            print(_describe(result), file=out, flush=True)
+            print(describe(result, copied=str(result.target.source) in copied), file=out, flush=True)
 
-        return asyncio.run(until_stopped(warm_catalogue(grouped, args, line, signed)))
+        return asyncio.run(until_stopped(warm_catalogue(work, args, line, signed)))
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -282,7 +252,8 @@ def _run_with_progress(
         def report(result: WarmResult) -> None:
             record(result)
             if not result.ok or result.moved_from is not None:
-                progress.console.print(_describe(result), markup=False, highlight=False)
+                line = describe(result, copied=str(result.target.source) in copied)
+                progress.console.print(line, markup=False, highlight=False)
             progress.advance(task)
 
-        return asyncio.run(until_stopped(warm_catalogue(grouped, args, report, signed)))
+        return asyncio.run(until_stopped(warm_catalogue(work, args, report, signed)))

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from components.cli.warm_pins import add_pin_arguments
 from components.errors import InputError, Problem
 from components.model.ecr import is_ecr_host
-from components.warm.auth import Credentials, CredentialSource
+from components.warm.auth import Credentials, CredentialSource, login_from_environment
 from components.warm.client import RetryPolicy
 from components.warm.engine import WarmOptions
 from components.warm.limits import Limits
@@ -19,7 +19,27 @@ DEFAULTS = Limits()
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", default="images.yaml", help="image catalogue (default: images.yaml)")
-    parser.add_argument("--mirror", action="append", default=[], metavar="UPSTREAM=URL", help="repeatable")
+    parser.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="UPSTREAM=URL",
+        help="warm through this cache; repeatable",
+    )
+    parser.add_argument(
+        "--copy",
+        action="append",
+        default=[],
+        metavar="UPSTREAM=URL",
+        help="copy this upstream's images to this URL (https://<registry>/<prefix>); repeatable",
+    )
+    parser.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="UPSTREAM=URL",
+        help="where a copied upstream's API answers, if not https://<its name>; repeatable",
+    )
     parser.add_argument("--stack", help="derive mirrors from Pulumi.<stack>.yaml and your AWS account")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default: 8)")
     parser.add_argument(
@@ -97,6 +117,7 @@ def warm_options(args: argparse.Namespace) -> WarmOptions:
             stall_timeout=args.stall_timeout, min_speed=args.min_speed, speed_window=args.speed_window
         ).with_timeout(args.timeout),
         login=cache_login,
+        upstream_login=lambda registry: login_from_environment(registry, os.environ),
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from components.model.discovery import FoundImage
 from components.model.image_lock import WarmTag, lock_command
 from components.model.warm_selection import check_state_file
-from components.warm.engine import Report, WarmEngine
+from components.warm.engine import CopyRoute, Report, WarmEngine
 from components.warm.pin_checks import (
     PinFinding,
     held_digests,
@@ -24,7 +24,7 @@ from components.warm.pin_checks import (
     served_digests,
     uncached_pin_findings,
 )
-from components.warm.signatures import warm_signatures
+from components.warm.signatures import copy_signatures, warm_signatures
 from components.warm.targets import WarmResult, WarmTarget
 
 
@@ -71,6 +71,26 @@ async def warm_signed(
         images = [r for r in results if str(r.target.source) in sources]
         if images:
             found += await warm_signatures(engine.client(url), images, report)
+    return found
+
+
+async def copy_signed(
+    engine: WarmEngine,
+    grouped: Mapping[CopyRoute, Sequence[WarmTarget]],
+    results: Sequence[WarmResult],
+    signed: frozenset[str],
+    report: Report,
+) -> list[WarmResult]:
+    """The signatures and attestations of each image copied whose entry has `signatures: true`,
+    found on the image's upstream and copied beside it."""
+    found: list[WarmResult] = []
+    for route, targets in grouped.items():
+        sources = {str(target.source) for target in targets} & signed
+        images = [r for r in results if str(r.target.source) in sources]
+        if images:
+            found += await copy_signatures(
+                engine.copier(route.target_url), engine.source(route), images, report
+            )
     return found
 
 

@@ -224,4 +224,6 @@ class RequestFlow:
             follow_redirects: bool = True,
             *,
             body_streams: bool = False,
+            data: bytes | None = None,
+            retried: bool = True,
         ) -> Any: ...

@@ -122,3 +122,25 @@ class RegistryAuth:
         if not isinstance(token, str) or not token:
             raise RegistryError("the token service's answer holds no token")
         self._tokens[scope] = f"Bearer {token}"
+
+
+def login_variables(registry: str) -> tuple[str, str]:
+    """The environment variables holding a read-only login for an upstream `registry`, read by
+    `lock` and by the copies the warm reads from upstreams.
+
+    `docker.io` → `LOCK_DOCKER_IO_USERNAME` / `LOCK_DOCKER_IO_PASSWORD`; `ghcr.io` →
+    `LOCK_GHCR_IO_...`; `127.0.0.1:5000` → `LOCK_127_0_0_1_5000_...`. One pair per registry,
+    so no login ever goes to a registry it was not made for.
+    """
+    key = re.sub(r"[^A-Z0-9]", "_", registry.upper())
+    return f"LOCK_{key}_USERNAME", f"LOCK_{key}_PASSWORD"
+
+
+def login_from_environment(registry: str, environ: Mapping[str, str]) -> CredentialSource | None:
+    """The login `login_variables` name, when both are set."""
+    user_variable, password_variable = login_variables(registry)
+    user, password = environ.get(user_variable), environ.get(password_variable)
+    if not user or not password:
+        return None
+    login: Credentials = (user, password)
+    return lambda: login

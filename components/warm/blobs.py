@@ -6,6 +6,8 @@ the manifests. Every method goes through the client's `_send`: the same deadline
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from yarl import URL
 
 from components.warm.answers import (
@@ -23,6 +25,18 @@ from components.warm.errors import BodyTooLarge, DigestMismatch
 from components.warm.progress import BodyProgress
 
 
+class BlobSink(Protocol):
+    """Where a blob's bytes go on to as they arrive (`get_blob`): an upload, for a copy. Each
+    attempt of the download begins it again, writes every chunk, and ends it once the blob's
+    digest was checked: a sink never completes anything from bytes that did not check out."""
+
+    async def begin(self) -> None: ...
+
+    async def write(self, chunk: bytes) -> None: ...
+
+    async def end(self) -> None: ...
+
+
 class BlobReads(RequestFlow):
     """`fetch_blob`, `get_blob` and `blob_status`, for a class that has the client's request flow."""
 
@@ -30,12 +44,21 @@ class BlobReads(RequestFlow):
         """Stream a blob through and discard it, checking its digest; returns its size."""
         return (await self.get_blob(repository, digest, size)).size
 
-    async def get_blob(self, repository: str, digest: str, size: int, *, keep: bool = False) -> Blob:
+    async def get_blob(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        *,
+        keep: bool = False,
+        sink: BlobSink | None = None,
+    ) -> Blob:
         """Stream a blob of the declared `size`, checking its digest; bytes are kept only when asked.
 
         Its headers have a deadline, its body the progress limits (`limits.Limits`): a slow but
         steady layer takes as long as it needs. Reading stops one byte past the declared size: a
-        longer answer fails at once."""
+        longer answer fails at once. Each chunk also goes to `sink` (a copy pushes it on), within
+        the same attempt (a retried download begins the sink again)."""
         check_digest(digest, f"blob of {repository}")
         what = f"blob {digest} of {repository}"
         if keep and size > self.limits.max_manifest_bytes:  # kept in memory: an image config, as small
@@ -48,6 +71,8 @@ class BlobReads(RequestFlow):
             response = answer.response
             raise_for_status(response, what)
             answer.stream_body()
+            if sink is not None:
+                await sink.begin()
             progress = BodyProgress(self.limits, what)
             hasher = hasher_for(digest)
             received = 0
@@ -59,6 +84,8 @@ class BlobReads(RequestFlow):
                 hasher.update(chunk)
                 if keep:
                     kept += chunk
+                if sink is not None:
+                    await sink.write(chunk)
             self.bytes_received += received
             computed = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
             if received < size:
@@ -67,6 +94,8 @@ class BlobReads(RequestFlow):
                 raise DigestMismatch(
                     f"{what} does not match its digest: expected {digest}, computed {computed}"
                 )
+            if sink is not None:
+                await sink.end()
             redirect = str(response.url) if answer.redirected else None
             stored = served_from_storage(response.headers, digest, redirect, self.ecr)
             return Blob(received, bytes(kept) if keep else None, stored)

@@ -51,6 +51,7 @@ from components.warm.errors import (
 from components.warm.limits import Limits
 from components.warm.listing import UpstreamReads
 from components.warm.manifest_requests import ManifestRequests
+from components.warm.uploads import BlobUploads
 
 # Requests on the critical path (see `RegistryClient.urgent`) get a lane of their own.
 URGENT_LANES = 1
@@ -76,7 +77,7 @@ class RetryPolicy:
 
 
 @dataclass
-class RegistryClient(BlobReads, ManifestRequests, UpstreamReads):
+class RegistryClient(BlobReads, BlobUploads, ManifestRequests, UpstreamReads):
     """Talks to one registry endpoint, `base_url`, which may carry a path (ECR's `/<prefix>`).
 
     `credentials` is the login for this registry's origin only (see `auth`); `trusted_realms`
@@ -191,13 +192,17 @@ class RegistryClient(BlobReads, ManifestRequests, UpstreamReads):
         follow_redirects: bool = True,
         *,
         body_streams: bool = False,
+        data: bytes | None = None,
+        retried: bool = True,
     ) -> Any:
         """One request with auth, a deadline per attempt, and retries; `consume` reads the answer
         while the connection is held.
 
         `deadline` covers the whole attempt, or with `body_streams` the login, redirects and
         headers only: `consume` then lifts it (`Answer.stream_body`) and reads under the progress
-        limits, and the attempts alone bound the retries (`RetryPolicy`).
+        limits, and the attempts alone bound the retries (`RetryPolicy`). `data` is the request's
+        body (sent again after a login challenge). A step of an upload session is not `retried`:
+        its caller starts the whole upload again instead, since a registry may have taken part of it.
         """
         stalls = 0
 
@@ -211,7 +216,7 @@ class RegistryClient(BlobReads, ManifestRequests, UpstreamReads):
         awaited = "headers" if body_streams else "complete answer"
         async for attempt in stamina.retry_context(
             on=should_retry,
-            attempts=self.retry.attempts,
+            attempts=self.retry.attempts if retried else 1,
             timeout=None if body_streams else self.retry.timeout,
             wait_initial=self.retry.wait_initial,
             wait_max=self.retry.wait_max,
@@ -221,7 +226,7 @@ class RegistryClient(BlobReads, ManifestRequests, UpstreamReads):
                     try:
                         async with asyncio.timeout(deadline) as timeout:
                             return await self._exchange(
-                                method, url, scope, headers, consume, follow_redirects, timeout
+                                method, url, scope, headers, consume, follow_redirects, timeout, data
                             )
                     except TimeoutError:
                         raise DeadlineExceeded(
@@ -244,9 +249,10 @@ class RegistryClient(BlobReads, ManifestRequests, UpstreamReads):
         consume: Callable[[Answer], Awaitable[Any]],
         follow_redirects: bool,
         deadline: asyncio.Timeout,
+        data: bytes | None,
     ) -> Any:
         for authorized in (False, True):
-            answer = await self._request(method, url, scope, headers, follow_redirects, deadline)
+            answer = await self._request(method, url, scope, headers, follow_redirects, deadline, data)
             response = answer.response
             try:
                 if response.status == 401 and answer.redirected:
@@ -285,6 +291,7 @@ class RegistryClient(BlobReads, ManifestRequests, UpstreamReads):
         headers: dict[str, str],
         follow_redirects: bool,
         deadline: asyncio.Timeout,
+        data: bytes | None = None,
     ) -> Answer:
         """Send, following redirects by hand: `Authorization` goes only to the registry's origin."""
         current = URL(url, encoded=True)
@@ -294,7 +301,7 @@ class RegistryClient(BlobReads, ManifestRequests, UpstreamReads):
             same_origin = origin_of(str(current)) == self.origin
             sent = {**headers, **self.auth.headers(scope)} if same_origin else dict(headers)
             response = await self._http().request(
-                method, current, headers=sent, allow_redirects=False, **route_to(current)
+                method, current, headers=sent, data=data, allow_redirects=False, **route_to(current)
             )
             location = response.headers.get("location")
             if not (follow_redirects and response.status in REDIRECT_STATUS and location):

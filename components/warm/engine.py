@@ -1,5 +1,8 @@
 """The warm engine, the one way both paths warm: one client per registry origin, one ECR login per
 registry, every manifest resolved before the blobs, each image verified once its blobs are in.
+It copies too (`copy_all`, `copy_one`): an image of an upstream the pull-through cache does not
+support is read from that upstream and pushed into the same registry the cache lives in, through
+that registry's one client and login (`copier.Copier`).
 
 - The CLI (`python -m components warm`) calls `WarmEngine.warm_all` once for the catalogue.
 - `pulumi up`'s dynamic provider (`components.warm.operations`) runs each `WarmedImage` operation on
@@ -25,6 +28,7 @@ from urllib.parse import urlsplit
 
 from components.warm.auth import CredentialSource, is_loopback, origin_of
 from components.warm.client import RegistryClient, RetryPolicy
+from components.warm.copier import Copier
 from components.warm.limits import Limits
 from components.warm.targets import WarmResult, WarmTarget
 from components.warm.warmer import Warmer, warm_all
@@ -42,7 +46,8 @@ def _no_login(_origin: str) -> CredentialSource | None:
 class WarmOptions:
     """How to warm: requests in flight per origin, what to fetch, and how hard to try.
 
-    `login` gives the login for a cache origin that is not ECR (ECR's comes from `ecr_login`)."""
+    `login` gives the login for a cache origin that is not ECR (ECR's comes from `ecr_login`);
+    `upstream_login` the login for a copied upstream, by the registry's name as images name it."""
 
     concurrency: int = 8
     attestations: bool = False
@@ -50,6 +55,17 @@ class WarmOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     limits: Limits = field(default_factory=Limits)
     login: Callable[[str], CredentialSource | None] = _no_login
+    upstream_login: Callable[[str], CredentialSource | None] = _no_login
+
+
+@dataclass(frozen=True)
+class CopyRoute:
+    """Where copies come from and go: the upstream `registry` as images name it, the URL its API
+    answers on (`https://nvcr.io`, or a mirror's), and the target prefix's URL (`https://<registry>/<prefix>`)."""
+
+    registry: str
+    upstream_url: str
+    target_url: str
 
 
 def split_cache_url(url: str) -> tuple[str, str]:
@@ -73,6 +89,8 @@ class WarmEngine:
         self._make_warmer = make_warmer or (lambda client: Warmer(client, attestations=options.attestations))
         self._clients: dict[str, RegistryClient] = {}
         self._warmers: dict[str, Warmer] = {}
+        self._sources: dict[str, RegistryClient] = {}  # upstreams read for copies, by API URL
+        self._copiers: dict[str, Copier] = {}
 
     def client(self, url: str) -> RegistryClient:
         self.warmer(url)
@@ -94,6 +112,47 @@ class WarmEngine:
             self._clients[origin] = client
             warmer = self._warmers[origin] = self._make_warmer(client)
         return warmer
+
+    def source(self, route: CopyRoute) -> RegistryClient:
+        """The client that reads `route`'s upstream, with its own login: never the target's."""
+        client = self._sources.get(route.upstream_url)
+        if client is None:
+            client = self._sources[route.upstream_url] = RegistryClient(
+                route.upstream_url,
+                credentials=self.options.upstream_login(route.registry),
+                concurrency=self.options.concurrency,
+                plain_http=self.options.plain_http
+                and is_loopback(urlsplit(route.upstream_url).hostname or ""),
+                retry=self.options.retry,
+                limits=self.options.limits,
+            )
+        return client
+
+    def copier(self, url: str) -> Copier:
+        origin, _ = split_cache_url(url)
+        if origin not in self._copiers:
+            self._copiers[origin] = Copier(self.client(url))
+        return self._copiers[origin]
+
+    async def copy_all(
+        self, grouped: Mapping[CopyRoute, Sequence[WarmTarget]], report: Report
+    ) -> list[WarmResult]:
+        """Copy every target, reporting each as it is done; results in the order of `grouped`."""
+
+        async def one(route: CopyRoute, target: WarmTarget) -> WarmResult:
+            result = await self.copy_one(route, target)
+            report(result)
+            return result
+
+        return list(
+            await asyncio.gather(*(one(route, t) for route, targets in grouped.items() for t in targets))
+        )
+
+    async def copy_one(self, route: CopyRoute, target: WarmTarget) -> WarmResult:
+        """One image, copied from the route's upstream and verified in the target."""
+        return await self.copier(route.target_url).copy(
+            self.source(route), at_origin(route.target_url, target)
+        )
 
     async def warm_all(self, grouped: Mapping[str, Sequence[WarmTarget]], report: Report) -> list[WarmResult]:
         """Warm every target, origins side by side; results in the order of `grouped`."""
@@ -119,9 +178,12 @@ class WarmEngine:
         await self.client(url).delete_manifest(f"{path}/{repository}" if path else repository, digest)
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(client.aclose() for client in self._clients.values()))
+        clients = [*self._clients.values(), *self._sources.values()]
+        await asyncio.gather(*(client.aclose() for client in clients))
         self._clients.clear()
         self._warmers.clear()
+        self._sources.clear()
+        self._copiers.clear()
 
     async def __aenter__(self) -> WarmEngine:
         return self

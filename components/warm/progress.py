@@ -6,7 +6,9 @@ byte happens to arrive:
 - the speed floor: fewer than `min_speed` bytes a second, on average, over a `speed_window`
   (curl's `--speed-limit`/`--speed-time`, https://curl.se/docs/manpage.html#-Y): a connection
   that still trickles a byte now and then, which the stall alone would keep alive.
-A slow but steady body, however long it takes, breaks neither.
+A slow but steady body, however long it takes, breaks neither. Only the time spent waiting in
+`read` counts: while the caller is busy elsewhere with what it read (pushing it on, for a copy),
+the sender is held back by the connection's flow control, and is not to blame.
 """
 
 from __future__ import annotations
@@ -30,10 +32,15 @@ class BodyProgress:
         self._last_byte = now
         self._window_start = now
         self._window_bytes = 0
+        self._returned_at: float | None = None
         self.received = 0
 
     async def read(self, content: aiohttp.StreamReader, size: int) -> bytes:
         """Up to `size` bytes, as soon as any arrive; `b""` at the end of the body."""
+        if self._returned_at is not None:  # the caller's time since the last read is not the sender's
+            away = self._loop.time() - self._returned_at
+            self._last_byte += away
+            self._window_start += away
         while True:
             now = self._loop.time()
             self._check(now)
@@ -46,8 +53,9 @@ class BodyProgress:
                     chunk = await content.read(size)
             except TimeoutError:
                 continue  # a check is due: the top of the loop makes it
+            self._returned_at = self._loop.time()
             if chunk:
-                self._last_byte = self._loop.time()
+                self._last_byte = self._returned_at
                 self._window_bytes += len(chunk)
                 self.received += len(chunk)
             return chunk

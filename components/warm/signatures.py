@@ -11,7 +11,8 @@ the upstream is gone. Two conventions carry them:
   https://github.com/opencontainers/distribution-spec/blob/main/spec.md#referrers-tag-schema).
 
 Everything is asked of the client given: through the cache, that fills the cache by tag, as a
-pull-through cache must be filled (it cannot fill from an uncached digest). A referrer named only
+pull-through cache must be filled (it cannot fill from an uncached digest). A copied image's
+artifacts are found on its upstream and copied beside it (`copy_signatures`). A referrer named only
 by digest is warmed by digest: distribution's proxy fetches it from its upstream, and ECR syncs
 referrers when its referrers API is asked. Every page of referrers is read, each capped like a
 manifest, at most `listing.MAX_REFERRER_PAGES` of them.
@@ -19,11 +20,13 @@ manifest, at most `listing.MAX_REFERRER_PAGES` of them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from components.model.images import ImageRef
 from components.warm.client import RegistryClient
+from components.warm.copier import Copier
 from components.warm.digests import check_digest
 from components.warm.errors import RegistryError
 from components.warm.targets import WarmResult, WarmTarget
@@ -111,3 +114,33 @@ async def warm_signatures(
             continue
         targets += artifact_targets(image.target, artifacts)
     return failed + await warm_all(Warmer(client, attestations=True), targets, report)
+
+
+async def copy_signatures(
+    copier: Copier,
+    source: RegistryClient,
+    images: Sequence[WarmResult],
+    report: Callable[[WarmResult], None] = lambda _: None,
+) -> list[WarmResult]:
+    """Find each copied image's artifacts on its upstream (`source`), and copy them beside it:
+    cosign's tags as tags, referrers by their digest. Named and failed alone as `warm_signatures`'s."""
+    targets: list[WarmTarget] = []
+    failed: list[WarmResult] = []
+    for image in images:
+        if not image.ok or image.digest is None:
+            continue
+        try:
+            artifacts = await find_artifacts(source, image.target.source.repository, image.digest)
+        except RegistryError as error:
+            failure = WarmResult(image.target, error=f"its signatures and attestations: {error}")
+            report(failure)
+            failed.append(failure)
+            continue
+        targets += artifact_targets(image.target, artifacts)
+
+    async def one(target: WarmTarget) -> WarmResult:
+        result = await copier.copy(source, target)
+        report(result)
+        return result
+
+    return failed + list(await asyncio.gather(*(one(target) for target in targets)))

@@ -18,7 +18,7 @@ What is asked, and what is trusted:
   A 429 stops alike, the wait being its `Retry-After` when the client retried it, else the
   window last reported (or Docker Hub's 6 hours).
 
-Logins are read-only tokens from the environment, per registry (`login_variables`), and go only
+Logins are read-only tokens from the environment, per registry (`auth.login_variables`), and go only
 to that registry's origin and its own token service (`warm.auth`). Anonymous otherwise; ECR
 private upstreams log in with the caller's AWS credentials, as the client does for any ECR host.
 """
@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 from components.model.image_lock import BudgetSpent, RateBudget, ResolveError, rate_budget
 from components.model.upstreams import api_host
-from components.warm.auth import Credentials, CredentialSource, is_loopback
+from components.warm.auth import is_loopback, login_from_environment
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.errors import RegistryError, ResponseError, RetryableResponse
 from components.warm.json_bodies import load_json
@@ -62,26 +62,6 @@ class TagListLimits:
     max_pages: int = 100
     max_tags: int = 50_000
     max_page_bytes: int = 4 * 1024 * 1024
-
-
-def login_variables(registry: str) -> tuple[str, str]:
-    """The environment variables holding a read-only login for `registry`.
-
-    `docker.io` → `LOCK_DOCKER_IO_USERNAME` / `LOCK_DOCKER_IO_PASSWORD`; `ghcr.io` →
-    `LOCK_GHCR_IO_...`; `127.0.0.1:5000` → `LOCK_127_0_0_1_5000_...`. One pair per registry,
-    so no login ever goes to a registry it was not made for.
-    """
-    key = re.sub(r"[^A-Z0-9]", "_", registry.upper())
-    return f"LOCK_{key}_USERNAME", f"LOCK_{key}_PASSWORD"
-
-
-def login_from_environment(registry: str, environ: Mapping[str, str]) -> CredentialSource | None:
-    user_variable, password_variable = login_variables(registry)
-    user, password = environ.get(user_variable), environ.get(password_variable)
-    if not user or not password:
-        return None
-    login: Credentials = (user, password)
-    return lambda: login
 
 
 def api_url(registry: str, endpoints: Mapping[str, str]) -> str:

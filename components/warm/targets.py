@@ -32,6 +32,10 @@ class WarmTarget:
 
 @dataclass
 class WarmResult:
+    """What warming (or copying) one target did. `moved_from`: the digest the tag had before
+    (recorded in the state, or held by a copy's target), when it now serves another one;
+    `uploaded`: the blobs a copy pushed."""
+
     target: WarmTarget
     digest: str | None = None
     media_type: str | None = None
@@ -39,21 +43,15 @@ class WarmResult:
     bytes_moved: int = 0
     blobs: int = 0
     refetched: int = 0
+    uploaded: int = 0
     unchanged: bool = False
+    moved_from: str | None = None
     error: str | None = None
     manifests: list[Manifest] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.error is None
-
-    @property
-    def moved_from(self) -> str | None:
-        """The digest the last warm recorded, when the tag now serves another one."""
-        previous = self.target.state_digest
-        return (
-            previous if self.ok and self.digest is not None and previous not in (None, self.digest) else None
-        )
 
 
 def platform_of(platform: Platform | None) -> str:

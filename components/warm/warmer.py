@@ -168,6 +168,7 @@ class Warmer:
         top = await self.client.get_manifest(repository, target.tag)
         check_pin(target, top.digest)
         result.digest, result.media_type = top.digest, top.media_type
+        result.moved_from = target.state_digest if target.state_digest not in (None, top.digest) else None
         manifests: list[Manifest] = []
         if top.is_index:
             cap = self.client.limits.max_index_manifests

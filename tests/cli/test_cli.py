@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from components.cli import warm as warm_command
+from components.cli.warm_targets import WarmWork
 from components.model.catalogue import load_catalogue
 from components.model.images import parse_image
 from components.warm.targets import WarmResult, WarmTarget
@@ -153,7 +154,7 @@ def test_warm_without_any_mirror_is_bad_input(capsys: pytest.CaptureFixture[str]
     parser = argparse.ArgumentParser()
     warm_command.add_arguments(parser)
     assert warm_command.run(parser.parse_args([])) == 2
-    assert "pass --mirror UPSTREAM=URL or --stack" in capsys.readouterr().err
+    assert "pass --mirror UPSTREAM=URL, --copy UPSTREAM=URL or --stack" in capsys.readouterr().err
 
 
 def test_warm_command_does_not_import_pulumi() -> None:
@@ -200,7 +201,7 @@ def test_progress_on_a_terminal_one_line_per_image_otherwise(
     out: io.StringIO = Terminal() if terminal else io.StringIO()
     recorded: list[WarmResult] = []
     results, stopped_by = warm_command._run_with_progress(
-        {}, argparse.Namespace(), out, total=2, signed=frozenset(), record=recorded.append
+        WarmWork({}, {}), argparse.Namespace(), out, total=2, signed=frozenset(), record=recorded.append
     )
     assert results is not None and stopped_by is None
     assert [r.ok for r in results] == [True, False]

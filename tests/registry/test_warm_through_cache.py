@@ -241,7 +241,7 @@ def test_bad_input_exits_2_before_any_request(tmp_path: Path) -> None:
     catalogue.write_text("- docker.io/library/busybox:1.36\n")
     missing_mirror = run_warm("--images", str(catalogue), "--mirror", "quay.io=https://127.0.0.1:1/quay")
     assert missing_mirror.returncode == 2
-    assert "no --mirror for registry 'docker.io'" in missing_mirror.stderr
+    assert "no --mirror or --copy for registry 'docker.io'" in missing_mirror.stderr
     remote_http = run_warm(
         "--images", str(catalogue), "--mirror", "docker.io=http://10.1.2.3:5000", "--plain-http"
     )

@@ -12,13 +12,13 @@ import httpx
 import pytest
 
 from components.model.image_lock import BudgetSpent, ResolveError
+from components.warm.auth import login_variables
 from components.warm.client import RetryPolicy
 from components.warm.listing import next_link
 from components.warm.tags import (
     TagListLimits,
     UpstreamTags,
     api_url,
-    login_variables,
     parse_tags_page,
 )
 from tests.warm.loopback import Handler, Loopback, serving
