@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from components.cli.mirrors import check_plain_http, parse_mirror
 from components.errors import InputError
 from components.model.catalogue import CatalogueEntry, load_catalogue
 from components.model.image_lock import (
@@ -108,6 +109,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 when the upstream moved (for CI)"
     )
+    parser.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="UPSTREAM=URL",
+        help="where an upstream's API answers, if not on its own name (a mirror); repeatable",
+    )
+
+
+def upstream_endpoints(args: argparse.Namespace) -> dict[str, str]:
+    """`--upstream UPSTREAM=URL` as registry -> API URL, each checked as `warm --upstream` checks it
+    (http(s), no login in the URL; plain HTTP only on loopback)."""
+    endpoints = [parse_mirror(text, "--upstream") for text in args.upstream]
+    check_plain_http(endpoints, plain_http=True, option="--upstream")
+    return {endpoint.upstream: endpoint.url for endpoint in endpoints}
 
 
 def run(args: argparse.Namespace, make_source: Callable[[], TagSource], out: TextIO = sys.stdout) -> int:

@@ -64,10 +64,10 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _lock(args: argparse.Namespace) -> int:
-    from components.cli.lock import run
-    from components.warm.tags import UpstreamTagSource
+    from components.cli.lock import run, upstream_endpoints
+    from components.warm.tags import UpstreamTags, UpstreamTagSource
 
-    with UpstreamTagSource() as source:
+    with UpstreamTagSource(UpstreamTags(endpoints=upstream_endpoints(args))) as source:
         return run(args, lambda: source)
 
 

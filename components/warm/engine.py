@@ -222,7 +222,9 @@ class SharedEngine:
 
 
 @functools.cache
-def shared_engine(make_warmer: MakeWarmer) -> SharedEngine:
+def shared_engine(
+    make_warmer: MakeWarmer, upstream_login: Callable[[str], CredentialSource | None] = _no_login
+) -> SharedEngine:
     """The process's engine for the dynamic provider, one per kind of warmer (tests swap in
     their own). A registry URL's scheme decides plain HTTP, which the client allows on loopback only."""
-    return SharedEngine(WarmEngine(WarmOptions(plain_http=True), make_warmer))
+    return SharedEngine(WarmEngine(WarmOptions(plain_http=True, upstream_login=upstream_login), make_warmer))

@@ -30,13 +30,12 @@ import stamina
 from components.model.ecr import ECR_HOST
 from components.model.images import parse_image
 from components.warm.auth import CredentialSource
-from components.warm.client import RegistryClient
 from components.warm.ecr_login import ecr_credentials
+from components.warm.engine import CopyRoute, WarmEngine, WarmOptions
 from components.warm.errors import BlobNotKept
-from components.warm.limits import Limits
+from components.warm.secret_login import secret_login
 from components.warm.stopping import until_stopped
 from components.warm.targets import WarmResult, WarmTarget
-from components.warm.warmer import Warmer, warm_all
 
 CATALOGUE_FILE = "scheduled_warming_catalogue.json"
 CATALOGUE_VERSION = 1
@@ -123,8 +122,8 @@ def _region_login(region: str) -> CredentialSource:
 
 def ecr_login(registry_url: str) -> CredentialSource | None:
     """GetAuthorizationToken for an ECR registry's region, with the function's role; None elsewhere."""
-    match = ECR_HOST.fullmatch(urlsplit(registry_url).hostname or "")
-    return _region_login(match["region"]) if match else None
+    region = _region(registry_url)
+    return _region_login(region) if region else None
 
 
 def target_of(image: PackagedImage) -> WarmTarget:
@@ -138,24 +137,38 @@ def target_of(image: PackagedImage) -> WarmTarget:
     )
 
 
+def _region(registry_url: str) -> str | None:
+    match = ECR_HOST.fullmatch(urlsplit(registry_url).hostname or "")
+    return match["region"] if match else None
+
+
 async def warm_images(
-    registry_url: str,
-    targets: Sequence[WarmTarget],
-    credentials: CredentialSource | None,
-    report: Callable[[WarmResult], None],
-) -> list[WarmResult]:
-    """The one call into the warm engine, so switching engines changes this function only."""
-    parts = urlsplit(registry_url)
-    client = RegistryClient(
-        registry_url,
-        credentials=credentials,
-        concurrency=CONCURRENCY,
-        limits=Limits(),
-        # Plain HTTP only for the local stand-ins on loopback; RegistryClient refuses it elsewhere.
-        plain_http=parts.scheme == "http",
+    images: Sequence[PackagedImage], credentials_for: CredentialsFor, report: Callable[[WarmResult], None]
+) -> None:
+    """The one call into the warm engine: warms by cache URL, copies by route, side by side.
+
+    A copy's upstream logs in with the secret its image names, read with the function's role.
+    """
+    warm: dict[str, list[WarmTarget]] = {}
+    copy: dict[CopyRoute, list[WarmTarget]] = {}
+    upstream_logins: dict[str, CredentialSource] = {}
+    for image in images:
+        target = target_of(image)
+        if image.upstream_url is None:
+            warm.setdefault(image.registry_url, []).append(target)
+            continue
+        route = CopyRoute(target.source.registry, image.upstream_url, image.registry_url)
+        copy.setdefault(route, []).append(target)
+        if image.credential_secret:
+            upstream_logins[route.registry] = secret_login(
+                image.credential_secret, _region(image.registry_url)
+            )
+    # Plain HTTP only for the local stand-ins on loopback; the client refuses it elsewhere.
+    options = WarmOptions(
+        concurrency=CONCURRENCY, plain_http=True, login=credentials_for, upstream_login=upstream_logins.get
     )
-    async with client:
-        return await warm_all(Warmer(client), targets, report)
+    async with WarmEngine(options) as engine:
+        await asyncio.gather(engine.warm_all(warm, report), engine.copy_all(copy, report))
 
 
 def describe(result: WarmResult) -> dict[str, Any]:
@@ -163,7 +176,7 @@ def describe(result: WarmResult) -> dict[str, Any]:
     line: dict[str, Any] = {"image": str(result.target.source), "ok": result.ok}
     if result.ok:
         line |= {"digest": result.digest, "platforms": result.platforms, "bytes": result.bytes_moved}
-        line |= {"blobs": result.blobs, "refetched": result.refetched}
+        line |= {"blobs": result.blobs, "refetched": result.refetched, "uploaded": result.uploaded}
     else:
         line["error"] = result.error
     return line
@@ -175,7 +188,7 @@ async def warm_shard(
     deadline: float | None,
     out: TextIO,
 ) -> dict[str, Any]:
-    """Warm every image, one registry URL at a time in parallel, and report each as it finishes.
+    """Warm (or copy) every image, and report each as it finishes.
 
     Images still unfinished `deadline` seconds in, or when the runtime stops the function with
     SIGTERM (Lambda sends it before shutting an environment down when an extension is registered,
@@ -190,19 +203,10 @@ async def warm_shard(
         finished[line["image"]] = line
         print(json.dumps(line, sort_keys=True), file=out, flush=True)
 
-    grouped: dict[str, list[WarmTarget]] = {}
-    for image in images:
-        grouped.setdefault(image.registry_url, []).append(target_of(image))
-
-    async def warm_every_group() -> None:
-        await asyncio.gather(
-            *(warm_images(url, targets, credentials_for(url), report) for url, targets in grouped.items())
-        )
-
     unfinished = None
     try:
         async with asyncio.timeout(deadline):
-            _, stopped_by = await until_stopped(warm_every_group())
+            _, stopped_by = await until_stopped(warm_images(images, credentials_for, report))
         if stopped_by is not None:
             unfinished = f"not finished: the function was stopped ({stopped_by.name})"
     except TimeoutError:

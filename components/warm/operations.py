@@ -28,8 +28,10 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult
 
 from components.model.ecr import CachePrefix, EcrRegistry
 from components.model.images import parse_image
-from components.warm.engine import SharedEngine, shared_engine
+from components.warm.auth import CredentialSource
+from components.warm.engine import CopyRoute, SharedEngine, shared_engine
 from components.warm.retry_report import report_retries
+from components.warm.secret_login import secret_login
 from components.warm.targets import WarmResult, WarmTarget
 from components.warm.warmer import Warmer
 
@@ -37,11 +39,36 @@ REPLACE_ON = ("source", "cache_reference", "registry_url", "platforms")
 OUTPUTS = ("digest", "platforms_warmed", "media_type")
 
 
+# A copied upstream's login, by registry, from the secret its image's props name (read on first use).
+_UPSTREAM_LOGINS: dict[str, CredentialSource] = {}
+
+
+def _upstream_login(registry: str) -> CredentialSource | None:
+    return _UPSTREAM_LOGINS.get(registry)
+
+
 def _engine() -> SharedEngine:
     # The provider process runs only these operations: its retries are reported as the CLI's are,
     # instead of as stamina's bare default warnings.
     report_retries()
-    return shared_engine(Warmer)
+    return shared_engine(Warmer, _upstream_login)
+
+
+def copy_image(props: dict[str, Any]) -> WarmResult:
+    """A `CopiedImage`: the tag copied from its upstream into the registry, verified, through the
+    shared engine; the upstream's login read from the secret the props name, with the deployer's
+    AWS credentials (the props hold its name, never its value)."""
+    source = parse_image(props["source"])
+    prefix = CachePrefix.from_registry_url(props["registry_url"])
+    if secret := props.get("credential_secret"):
+        registry = EcrRegistry.parse(prefix.registry_host)
+        _UPSTREAM_LOGINS[source.registry] = secret_login(secret, registry.region if registry else None)
+    target = WarmTarget(source=source, repository=props["repository"], tag=props["tag"])
+    route = CopyRoute(source.registry, props["upstream_url"], props["registry_url"])
+    result = _engine().run(lambda engine: engine.copy_one(route, target))
+    if not result.ok:
+        raise RuntimeError(f"copying {props['source']} to {props['cache_reference']} failed: {result.error}")
+    return result
 
 
 def warm_image(props: dict[str, Any]) -> WarmResult:
@@ -62,7 +89,8 @@ def warm_image(props: dict[str, Any]) -> WarmResult:
 
 
 def create(props: dict[str, Any]) -> CreateResult:
-    result = warm_image(props)
+    """Warm a `WarmedImage`, or copy a `CopiedImage` (its props name the upstream it comes from)."""
+    result = copy_image(props) if props.get("upstream_url") else warm_image(props)
     outs = {
         **props,
         "digest": result.digest,

@@ -78,7 +78,7 @@ def test_each_shard_warms_its_images_and_the_cache_then_serves_them_alone(stand:
     assert sorted(warmed) == sorted(p.source for p in packaged)
     by_source = {f"docker.io/{image.repository}:{image.tag}": image for image in stand.images}
     assert all(line["digest"] == by_source[str(name)].digest for name, line in warmed.items())
-    assert stand.logins == [stand.registry_url, stand.registry_url], "one ECR login per invocation"
+    assert stand.logins == [stand.front.url, stand.front.url], "one ECR login per invocation (per origin)"
 
     stand.front.upstreams[PREFIX].stop()  # the cache alone must now serve every image
     again = run(
