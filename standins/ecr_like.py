@@ -26,7 +26,7 @@ import ssl
 import tempfile
 import threading
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -176,30 +176,54 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _forward(self, prefix: str, base: str, target: str, body: bytes | None) -> None:
-        # Clients send Accept as several header lines; each one counts.
-        headers = {
-            name: ", ".join(values)
-            for name in _FORWARDED_REQUEST_HEADERS
-            if (values := self.headers.get_all(name))
-        }
-        try:
-            with self.server.http.stream(
-                self.command, base + target, headers=headers, content=body
-            ) as answer:
-                self.send_response(answer.status_code)
-                for name, value in answer.headers.multi_items():
-                    if name.lower() in _NOT_PASSED:
-                        continue
-                    if name.lower() == "location":
-                        value = self._outside_location(prefix, base, value)
-                    self.send_header(name, value)
-                self.end_headers()
-                if self.command != "HEAD":
-                    for chunk in answer.iter_raw(CHUNK):
-                        self.wfile.write(chunk)
-        except httpx.TransportError:
-            # The proxy behind this prefix is down: ECR answers its own outages with a 5xx too.
-            self._reply(502, {"Content-Type": "application/json"}, b'{"errors":[{"code":"UNAVAILABLE"}]}')
+        relay(
+            self,
+            self.server.http,
+            base + target,
+            forwarded_headers(self),
+            body,
+            location=lambda value: self._outside_location(prefix, base, value),
+        )
+
+
+def forwarded_headers(handler: BaseHTTPRequestHandler, also: Sequence[str] = ()) -> dict[str, str]:
+    """The request headers a front passes on (`_FORWARDED_REQUEST_HEADERS`, and `also`); clients send
+    Accept as several header lines, and each one counts."""
+    return {
+        name: ", ".join(values)
+        for name in (*_FORWARDED_REQUEST_HEADERS, *also)
+        if (values := handler.headers.get_all(name))
+    }
+
+
+def relay(
+    handler: BaseHTTPRequestHandler,
+    http: httpx.Client,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    location: Callable[[str], str] = lambda value: value,
+) -> None:
+    """Send the handler's request on to `url` and stream the answer back unchanged, but for the
+    hop-by-hop headers and a `Location`, which `location` rewrites."""
+    try:
+        with http.stream(handler.command, url, headers=headers, content=body) as answer:
+            handler.send_response(answer.status_code)
+            for name, value in answer.headers.multi_items():
+                if name.lower() not in _NOT_PASSED:
+                    handler.send_header(name, location(value) if name.lower() == "location" else value)
+            handler.end_headers()
+            if handler.command != "HEAD":
+                for chunk in answer.iter_raw(CHUNK):
+                    handler.wfile.write(chunk)
+    except httpx.TransportError:
+        # The registry behind is down: ECR answers its own outages with a 5xx too.
+        body = b'{"errors":[{"code":"UNAVAILABLE"}]}'
+        handler.send_response(502)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
 
 
 @dataclass

@@ -66,7 +66,9 @@ class RunningRegistry:
                 self.process.wait(timeout=5)
 
 
-def _config(root: Path, port: int, remote_url: str | None) -> dict[str, object]:
+def _config(
+    root: Path, port: int, remote_url: str | None, auth: dict[str, object] | None
+) -> dict[str, object]:
     config: dict[str, object] = {
         "version": 0.1,
         "log": {"level": "error", "accesslog": {"disabled": True}},
@@ -79,11 +81,16 @@ def _config(root: Path, port: int, remote_url: str | None) -> dict[str, object]:
     }
     if remote_url is not None:
         config["proxy"] = {"remoteurl": remote_url}
+    if auth is not None:
+        config["auth"] = auth
     return config
 
 
-def start_registry(name: str, workdir: Path, remote_url: str | None = None) -> RunningRegistry:
-    """Start a registry, or a pull-through proxy of `remote_url`, and wait until `/v2/` answers."""
+def start_registry(
+    name: str, workdir: Path, remote_url: str | None = None, *, auth: dict[str, object] | None = None
+) -> RunningRegistry:
+    """Start a registry, or a pull-through proxy of `remote_url`, and wait until `/v2/` answers
+    (with `auth`, distribution's `auth` section, until it answers at all)."""
     binary = shutil.which(REGISTRY_BINARY)
     if binary is None:
         raise RegistryUnavailable(f"{REGISTRY_BINARY} is not installed; run scripts/setup")
@@ -91,7 +98,7 @@ def start_registry(name: str, workdir: Path, remote_url: str | None = None) -> R
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config_path = root / "config.yml"
-    config_path.write_text(yaml.safe_dump(_config(root, port, remote_url)))
+    config_path.write_text(yaml.safe_dump(_config(root, port, remote_url, auth)))
     with (root / "registry.log").open("wb") as log:
         process = subprocess.Popen([binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT)
     registry = RunningRegistry(name, port, root, process)
@@ -100,7 +107,9 @@ def start_registry(name: str, workdir: Path, remote_url: str | None = None) -> R
         if process.poll() is not None:
             raise RegistryUnavailable(f"{name} exited at start: {registry.log.read_text()[-500:]}")
         try:
-            if httpx.get(f"{registry.url}/v2/", timeout=1).status_code == 200:
+            if httpx.get(f"{registry.url}/v2/", timeout=1).status_code in (
+                (200,) if auth is None else (200, 401)
+            ):
                 return registry
         except httpx.TransportError:
             time.sleep(0.05)

@@ -197,8 +197,11 @@ def _summarize(
     findings = pin_findings(prepared.warm_tags, results, prepared.workloads, args.stack)
     failed = [r for r in results if not r.ok]
     moved = sum(r.bytes_moved for r in results)
+    verb = {(True, False): "warmed", (False, True): "copied"}.get(
+        (bool(prepared.work.warm), bool(prepared.work.copy)), "warmed and copied"
+    )
     print(
-        f"warmed {len(results) - len(failed)} of {len(results)} images, {moved} bytes, "
+        f"{verb} {len(results) - len(failed)} of {len(results)} images, {moved} bytes, "
         f"in {time.monotonic() - started:.1f}s",
         file=out,
     )
@@ -232,12 +235,11 @@ def _run_with_progress(
 ) -> tuple[list[WarmResult] | None, signal.Signals | None]:
     """A rich progress bar on a terminal; one plain line per image otherwise (logs, CI). The
     results, or None and the signal that stopped the warm."""
-    copied = work.copied
     if not out.isatty():
 
         def line(result: WarmResult) -> None:
             record(result)
-            print(describe(result, copied=str(result.target.source) in copied), file=out, flush=True)
+            print(describe(result), file=out, flush=True)
 
         return asyncio.run(until_stopped(warm_catalogue(work, args, line, signed)))
     from rich.console import Console
@@ -252,7 +254,7 @@ def _run_with_progress(
         def report(result: WarmResult) -> None:
             record(result)
             if not result.ok or result.moved_from is not None:
-                line = describe(result, copied=str(result.target.source) in copied)
+                line = describe(result)
                 progress.console.print(line, markup=False, highlight=False)
             progress.advance(task)
 

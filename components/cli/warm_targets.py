@@ -25,11 +25,6 @@ class WarmWork:
     warm: dict[str, list[WarmTarget]]
     copy: dict[CopyRoute, list[WarmTarget]]
 
-    @property
-    def copied(self) -> frozenset[str]:
-        """The references copied (as `str(ImageRef)`), for their report lines."""
-        return frozenset(str(target.source) for targets in self.copy.values() for target in targets)
-
 
 def _problem(
     entry: CatalogueEntry, mirrors: Mapping[str, Mirror], copies: Mapping[str, Mirror]
@@ -97,9 +92,9 @@ def plan_work(
     return work
 
 
-def describe(result: WarmResult, *, copied: bool = False) -> str:
+def describe(result: WarmResult) -> str:
     """The image's line, and a `moved` line when its tag now serves another digest than it did."""
-    source = str(result.target.source)
+    source, copied = str(result.target.source), result.copied
     if not result.ok:
         return f"FAILED  {source}: {result.error}"
     if result.unchanged:

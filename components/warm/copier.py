@@ -96,7 +96,7 @@ class Copier:
 
     async def copy(self, source: RegistryClient, target: WarmTarget) -> WarmResult:
         """Copy one tag (or one manifest, for a referrer named by digest) from `source` into the target."""
-        result = WarmResult(target)
+        result = WarmResult(target, copied=True)
         try:
             await self._copy(source, target, result)
         except Exception as error:  # one image's failure must not stop the others

@@ -132,7 +132,7 @@ async def copy_signatures(
         try:
             artifacts = await find_artifacts(source, image.target.source.repository, image.digest)
         except RegistryError as error:
-            failure = WarmResult(image.target, error=f"its signatures and attestations: {error}")
+            failure = WarmResult(image.target, copied=True, error=f"its signatures and attestations: {error}")
             report(failure)
             failed.append(failure)
             continue

@@ -34,7 +34,7 @@ class WarmTarget:
 class WarmResult:
     """What warming (or copying) one target did. `moved_from`: the digest the tag had before
     (recorded in the state, or held by a copy's target), when it now serves another one;
-    `uploaded`: the blobs a copy pushed."""
+    `copied`: the target was copied, not warmed; `uploaded`: the blobs a copy pushed."""
 
     target: WarmTarget
     digest: str | None = None
@@ -43,6 +43,7 @@ class WarmResult:
     bytes_moved: int = 0
     blobs: int = 0
     refetched: int = 0
+    copied: bool = False
     uploaded: int = 0
     unchanged: bool = False
     moved_from: str | None = None
