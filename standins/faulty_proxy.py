@@ -84,6 +84,10 @@ def _handler(proxy: FaultyProxy, client: httpx.Client) -> type[BaseHTTPRequestHa
         def _relay(self) -> None:
             line = f"{self.command} {self.path}"
             fault = proxy.fault_for(line)
+            # Read the request's body whatever the answer: left unread, it would be taken for the
+            # connection's next request.
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
             if fault is not None and fault.kind == "reset":
                 self._reset()
                 return
@@ -96,12 +100,12 @@ def _handler(proxy: FaultyProxy, client: httpx.Client) -> type[BaseHTTPRequestHa
                 return
             if fault is not None and fault.kind == "slow":
                 time.sleep(fault.delay)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             upstream = client.request(self.command, proxy.target + self.path, headers=headers, content=body)
             self.send_response(upstream.status_code)
             for key, value in upstream.headers.items():
+                if key.lower() == "location":  # an upload session's, say: on this proxy, as a front has it
+                    value = value.replace(proxy.target, proxy.url, 1)
                 if key.lower() not in _HOP_BY_HOP | {"content-length", "content-encoding"}:
                     self.send_header(key, value)
             content = upstream.content

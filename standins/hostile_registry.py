@@ -1,6 +1,7 @@
 """A registry on 127.0.0.1 that misbehaves on purpose, one way per repository, for the warm's safety tests.
 
-Each image is `<case>/app:v1`; `CASES` says what each case does (issue 8's network cases). A
+Each image is `<case>/app:v1`; `CASES` says what each case does (issue 8's network cases); a copy
+target that misbehaves answers under `/v2/copies/` (`hostile_target`, issue 21's cases). A
 second origin, `elsewhere`, plays another host: a token service on another origin, or the
 storage a blob is redirected to. Both record which requests carried an `Authorization` header.
 Written on raw asyncio streams, since several cases need bytes no HTTP server library writes
@@ -19,6 +20,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from standins.hostile_target import CopyTarget
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -97,6 +100,7 @@ class HostileRegistry:
     port: int = 0
     elsewhere_port: int = 0
     seen: list[Seen] = field(default_factory=list)
+    copy_target: CopyTarget = field(default_factory=CopyTarget)
 
     @property
     def url(self) -> str:
@@ -121,14 +125,30 @@ class HostileRegistry:
                 name, _, value = line.decode("latin-1").partition(":")
                 headers[name.strip().lower()] = value.strip()
             self.seen.append(Seen(origin, method, target, headers.get("authorization")))
+            length = int(headers.get("content-length") or 0)
+            body = await reader.readexactly(length) if length else b""
             if origin == "elsewhere":
                 await self._elsewhere(method, target, writer)
+            elif target.startswith("/v2/copies/"):
+                await self._copies(method, target, headers, body, writer)
             else:
                 await self._registry(method, target, headers, writer)
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
+
+    async def _copies(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
+    ) -> None:
+        """The push side (`hostile_target`), behind ECR's Basic login."""
+        if headers.get("authorization") != BASIC_LOGIN:
+            await self._answer(
+                writer, 401, head=method == "HEAD", WWW_Authenticate=f'Basic realm="{self.url}/"'
+            )
+            return
+        path, _, query = target.partition("?")
+        await self.copy_target.serve(self._answer, writer, method, path, query, body, self.elsewhere)
 
     async def _answer(
         self, writer: asyncio.StreamWriter, status: int, body: bytes = b"", head: bool = False, **headers: str

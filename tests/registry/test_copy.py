@@ -23,6 +23,7 @@ import pytest
 from components.warm.signatures import digest_tag
 from standins.demo import skopeo_cert_dir, skopeo_pull, trusting, warm_environment
 from standins.ecr_like import EcrLike, basic_credential, ecr_like
+from standins.faulty_proxy import Fault, faulty_proxy
 from standins.registries import RunningRegistry, start_registry
 from standins.seed import Pusher, SeededImage, digest_of, layer, seed_sample_images
 from standins.token_registry import PASSWORD as TOKEN_PASSWORD
@@ -213,3 +214,29 @@ def test_an_upstream_that_wants_a_login_is_read_with_its_own_and_never_gets_the_
     assert basic == {"Basic " + base64.b64encode(f"{TOKEN_USERNAME}:{TOKEN_PASSWORD}".encode()).decode()}
     assert {path for path, auth in upstream.authorizations if auth.startswith("Basic ")} == {"/token"}
     assert all(front.token not in auth for _, auth in upstream.authorizations), "the copy's login stays home"
+
+
+def test_a_5xx_mid_upload_starts_that_blob_again_in_a_new_session(tmp_path: Path) -> None:
+    upstream = start_registry("upstream", tmp_path)
+    target = start_registry("target", tmp_path)
+    try:
+        image = seed_sample_images(upstream.url)[0]
+        catalogue = tmp_path / "images.yaml"
+        catalogue.write_text(f"- {UPSTREAM}/{image.repository}:{image.tag}\n")
+        with faulty_proxy(target.url, [Fault(r"^PATCH ", "503", times=1)]) as proxy:
+            warm = run_warm(
+                "--images", str(catalogue), "--copy", f"{UPSTREAM}={proxy.url}",
+                "--upstream", f"{UPSTREAM}={upstream.url}", "--plain-http",
+            )  # fmt: skip
+            assert warm.returncode == 0, warm.stdout + warm.stderr
+            assert "retry 1 " in warm.stderr and ": 503" in warm.stderr, warm.stderr
+            assert proxy.count(r"^POST /v2/.*/blobs/uploads/") == len(image.blobs) + 1, "one session more"
+        with httpx.Client() as client:
+            served = client.head(
+                f"{target.url}/v2/{image.repository}/manifests/{image.tag}",
+                headers={"Accept": image.media_type},
+            )
+        assert served.headers["docker-content-digest"] == image.digest
+    finally:
+        target.stop()
+        upstream.stop()
