@@ -50,6 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plain-http", action="store_true", help="allow http:// mirrors on loopback addresses"
     )
     parser.add_argument("--attestations", action="store_true", help="also warm attestation manifests")
+    add_limit_arguments(parser)
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """How hard and how long to try: attempts, backoff, deadlines, and a blob's progress limits."""
     parser.add_argument("--attempts", type=int, default=6, help="tries per request (default: 6)")
     parser.add_argument(
         "--retry-wait", type=float, default=0.2, help="first backoff in seconds (default: 0.2)"

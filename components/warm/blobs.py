@@ -68,37 +68,16 @@ class BlobReads(RequestFlow):
             )
 
         async def consume(answer: Answer) -> Blob:
-            response = answer.response
-            raise_for_status(response, what)
+            raise_for_status(answer.response, what)
             answer.stream_body()
             if sink is not None:
                 await sink.begin()
-            progress = BodyProgress(self.limits, what)
-            hasher = hasher_for(digest)
-            received = 0
-            kept = bytearray()
-            while chunk := await progress.read(response.content, min(CHUNK, size + 1 - received)):
-                received += len(chunk)
-                if received > size:
-                    raise BodyTooLarge(f"{what} is longer than the {size} bytes its manifest declares")
-                hasher.update(chunk)
-                if keep:
-                    kept += chunk
-                if sink is not None:
-                    await sink.write(chunk)
-            self.bytes_received += received
-            computed = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
-            if received < size:
-                raise DigestMismatch(f"{what} arrived truncated: {received} of {size} bytes")
-            if computed != digest:
-                raise DigestMismatch(
-                    f"{what} does not match its digest: expected {digest}, computed {computed}"
-                )
+            received, kept = await self._read_checked(answer, digest, size, what, keep=keep, sink=sink)
             if sink is not None:
                 await sink.end()
-            redirect = str(response.url) if answer.redirected else None
-            stored = served_from_storage(response.headers, digest, redirect, self.ecr)
-            return Blob(received, bytes(kept) if keep else None, stored)
+            redirect = str(answer.response.url) if answer.redirected else None
+            stored = served_from_storage(answer.response.headers, digest, redirect, self.ecr)
+            return Blob(received, kept, stored)
 
         result: Blob = await self._send(
             "GET",
@@ -110,6 +89,32 @@ class BlobReads(RequestFlow):
             body_streams=True,
         )
         return result
+
+    async def _read_checked(
+        self, answer: Answer, digest: str, size: int, what: str, *, keep: bool, sink: BlobSink | None
+    ) -> tuple[int, bytes | None]:
+        """The body, read to exactly `size` bytes under the progress limits and checked against
+        `digest`; its size, and its bytes when `keep`. Each chunk goes to `sink` as it arrives."""
+        progress = BodyProgress(self.limits, what)
+        hasher = hasher_for(digest)
+        received = 0
+        kept = bytearray()
+        while chunk := await progress.read(answer.response.content, min(CHUNK, size + 1 - received)):
+            received += len(chunk)
+            if received > size:
+                raise BodyTooLarge(f"{what} is longer than the {size} bytes its manifest declares")
+            hasher.update(chunk)
+            if keep:
+                kept += chunk
+            if sink is not None:
+                await sink.write(chunk)
+        self.bytes_received += received
+        computed = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
+        if received < size:
+            raise DigestMismatch(f"{what} arrived truncated: {received} of {size} bytes")
+        if computed != digest:
+            raise DigestMismatch(f"{what} does not match its digest: expected {digest}, computed {computed}")
+        return received, bytes(kept) if keep else None
 
     async def blob_status(self, repository: str, digest: str) -> BlobStatus:
         """HEAD a blob, telling a stored blob from one a distribution proxy merely relays.

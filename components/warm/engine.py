@@ -89,7 +89,7 @@ class WarmEngine:
         self._make_warmer = make_warmer or (lambda client: Warmer(client, attestations=options.attestations))
         self._clients: dict[str, RegistryClient] = {}
         self._warmers: dict[str, Warmer] = {}
-        self._sources: dict[str, RegistryClient] = {}  # upstreams read for copies, by API URL
+        self._sources: dict[str, RegistryClient] = {}  # upstreams read for copies, by registry and URL
         self._copiers: dict[str, Copier] = {}
 
     def client(self, url: str) -> RegistryClient:
@@ -115,9 +115,10 @@ class WarmEngine:
 
     def source(self, route: CopyRoute) -> RegistryClient:
         """The client that reads `route`'s upstream, with its own login: never the target's."""
-        client = self._sources.get(route.upstream_url)
+        key = f"{route.registry} {route.upstream_url}"  # one login per registry, even on one URL
+        client = self._sources.get(key)
         if client is None:
-            client = self._sources[route.upstream_url] = RegistryClient(
+            client = self._sources[key] = RegistryClient(
                 route.upstream_url,
                 credentials=self.options.upstream_login(route.registry),
                 concurrency=self.options.concurrency,

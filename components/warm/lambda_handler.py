@@ -93,9 +93,20 @@ class LambdaContext(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
 
+# A copy's fields, left out when unset: a catalogue without copies packages as it did before them,
+# so existing functions see no change of code.
+_COPY_FIELDS = ("upstream_url", "credential_secret")
+
+
 def render_catalogue(catalogue: PackagedCatalogue) -> str:
     """Stable text, so an unchanged catalogue packages to the same archive."""
-    return json.dumps(catalogue.model_dump(mode="json"), sort_keys=True, indent=1) + "\n"
+    document = catalogue.model_dump(mode="json")
+    for shard in document["shards"]:
+        for image in shard:
+            for name in _COPY_FIELDS:
+                if image[name] is None:
+                    del image[name]
+    return json.dumps(document, sort_keys=True, indent=1) + "\n"
 
 
 def load_catalogue(path: Path) -> PackagedCatalogue:

@@ -240,3 +240,19 @@ def test_a_5xx_mid_upload_starts_that_blob_again_in_a_new_session(tmp_path: Path
     finally:
         target.stop()
         upstream.stop()
+
+
+def test_a_layer_past_one_part_goes_up_in_8_mib_parts(stand: CopyStand, tmp_path: Path) -> None:
+    pusher = Pusher(stand.upstream.url)
+    try:
+        big = pusher.single("demo/big", "v1", "linux/amd64", [layer("big", 20 * 1024 * 1024)])
+    finally:
+        pusher.close()
+    catalogue = tmp_path / "big.yaml"
+    catalogue.write_text(f"- {UPSTREAM}/demo/big:v1\n")
+    warm = stand.warm(catalogue=catalogue)
+    assert warm.returncode == 0, warm.stdout + warm.stderr
+    assert stand.served("demo/big", "v1") == big.digest
+    patches = [path for method, path, _ in stand.pushes() if method == "PATCH" and "/demo/big/" in path]
+    layer_parts = -(-len(layer("big", 20 * 1024 * 1024)) // (8 * 1024 * 1024))
+    assert layer_parts == 3 and len(patches) == layer_parts + 1, "the layer in three parts, the config in one"

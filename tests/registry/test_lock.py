@@ -15,6 +15,8 @@ import contextlib
 import http.server
 import io
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ from components.warm.targets import WarmResult, WarmTarget
 from components.warm.warmer import Warmer, warm_all
 from standins.registries import RunningRegistry, start_registry
 from standins.seed import OCI_CONFIG, OCI_MANIFEST, Pusher, layer
+from tests.registry.conftest import ROOT
 
 VERSIONS = [f"1.{minor}.{patch}" for minor in range(4) for patch in range(10)]
 OTHER_TAGS = ["latest", "1.2", "2.0.0-rc.1"]
@@ -304,3 +307,30 @@ def test_warm_through_a_cache_checks_locked_digests_and_workload_pins(
         ]
     finally:
         cache.stop()
+
+
+def test_the_lock_command_reads_an_upstream_where_upstream_says(setup: LockSetup) -> None:
+    """`lock --upstream nvcr.io=URL`: a registry the catalogue names on its own (a copied one, here)
+    is read at the URL given, as warm reads it for copies."""
+    setup.catalogue.write_text("- image: nvcr.io/team/app\n  semver: '>=1.1 <1.3'\n  latest: 1\n")
+    command = [sys.executable, "-m", "components", "lock", "--images", str(setup.catalogue)]
+    done = subprocess.run(
+        [*command, "--upstream", f"nvcr.io={setup.front.url}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    locked = load_lock(setup.lock)["nvcr.io/team/app"]
+    assert [(t.tag, t.digest) for t in locked.tags] == [
+        ("1.2.9", setup.upstream.digests[("team/app", "1.2.9")])
+    ]
+    refused = subprocess.run(
+        [*command, "--upstream", "nvcr.io=http://10.1.2.3:5000"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "not a loopback address" in refused.stderr
