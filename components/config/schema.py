@@ -18,6 +18,9 @@ class _Section(BaseModel):
 
 
 class UpstreamConfig(_Section):
+    # `cache`: a pull-through cache rule; `copy`: an upstream the cache does not support, copied into
+    # ECR under `prefix` (components/config/copy_checks.py).
+    mode: Literal["cache", "copy"] = "cache"
     prefix: str | None = None
     username: str | None = None
     credential_secret: str | None = None
