@@ -74,15 +74,15 @@ class CreationTemplates(pulumi.ComponentResource):
             for pattern in settings.mutability_exclusions
         ]
         self.templates = {}
-        names = names_with_aliases([*args.prefixes, *args.copy_prefixes], prefix_name, legacy_prefix_name)
+        # The cache templates' older names; a copy's template is new and answers to none.
+        names = names_with_aliases(args.prefixes, prefix_name, legacy_prefix_name)
         applied_for = {
             **{prefix: APPLIED_FOR_PULL_THROUGH_CACHE for prefix in args.prefixes},
             **{prefix: APPLIED_FOR_CREATE_ON_PUSH for prefix in args.copy_prefixes},
         }
         for prefix, applies_to in applied_for.items():
-            suffix, legacy = names[prefix]
-            # A copy's template is new: no name of an earlier version to answer to.
-            older = [suffix, *legacy] if applies_to == APPLIED_FOR_PULL_THROUGH_CACHE else []
+            suffix = prefix_name(prefix)
+            older = [f"template-{old}" for old in [suffix, *names[prefix][1]]] if prefix in names else []
             template_name = f"{name}-{suffix}"
             self.templates[prefix] = aws.ecr.RepositoryCreationTemplate(
                 template_name,
@@ -100,7 +100,7 @@ class CreationTemplates(pulumi.ComponentResource):
                 opts=child_opts(
                     self,
                     template_name,
-                    [f"template-{old}" for old in older],
+                    older,
                     depends_on=[role_policy] if role_policy else [],
                     delete_before_replace=True,
                 ),

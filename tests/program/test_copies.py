@@ -286,3 +286,15 @@ def test_the_shipped_stacks_copy_nothing() -> None:
         plan = plan_stack(stack)
         assert plan.outputs["copy_prefixes"] == {}
         assert not [r for r in plan.resources if r.type == COPIED]
+
+
+def test_a_copy_prefix_leaves_the_cache_templates_older_names_alone(run_program: RunProgram) -> None:
+    """`templates-team-k8s` (the copy's) is a new name; the cache template of `team/k8s` still
+    answers to `template-team-k8s`, the name it had before the re-layout."""
+    values = {
+        "upstreams": {"quay.io": {"prefix": "team/k8s"}, "nvcr.io": {"mode": "copy", "prefix": "team-k8s"}},
+        **NO_ENDPOINTS,
+    }
+    by_name = {r.name: r for r in run_program(values).plan.resources}
+    assert by_name["templates-team/k8s"].as_json()["aliases"] == ["template-team-k8s", "template-team/k8s"]
+    assert by_name["templates-team-k8s"].as_json()["aliases"] == []
