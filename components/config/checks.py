@@ -6,7 +6,7 @@ import json
 import re
 
 from components.config.checker import Checker
-from components.config.schema import ProjectConfig
+from components.config.schema import COPY_MODE, ProjectConfig
 from components.config.source import RawConfig
 from components.errors import LifecyclePolicyError, UnsupportedUpstreamError
 from components.model.arns import KMS_KEY_ARN, PRINCIPAL_ARN_MAX, PRINCIPAL_ROLE_ARN, ROLE_NAME_MAX
@@ -229,7 +229,7 @@ def check_alerts_and_rotation(config: ProjectConfig, region: str, check: Checker
     for registry, options in config.upstreams.items():
         if options is None or options.rotate_after_days is None:
             continue
-        if options.mode == "copy":
+        if options.mode == COPY_MODE:
             credentialed = bool(options.username or options.credential_secret)
         else:
             try:
@@ -246,7 +246,7 @@ def check_alerts_and_rotation(config: ProjectConfig, region: str, check: Checker
     if alerts is None or not alerts.enabled:
         return
     if config.upstreams and all(
-        options is not None and options.mode == "copy" for options in config.upstreams.values()
+        options is not None and options.mode == COPY_MODE for options in config.upstreams.values()
     ):
         check.add(
             ("alerts",),

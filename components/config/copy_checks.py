@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.config.checker import Checker
-from components.config.schema import ProjectConfig, UpstreamConfig
+from components.config.schema import COPY_MODE, ProjectConfig, UpstreamConfig
 from components.config.settings import CacheRuleSettings, CopyUpstreamSettings, UpstreamCredential
 from components.config.source import PROJECT, RawConfig
 from components.config.upstream_checks import (
@@ -29,14 +29,12 @@ from components.model.ecr import ROOT_PREFIX, check_prefix
 from components.model.images import DOCKER_HUB, DOCKER_HUB_ALIASES, parse_image
 from components.model.upstreams import cache_supports
 
-COPY = "copy"
-
 
 def copied_upstreams(config: ProjectConfig) -> dict[str, UpstreamConfig]:
     return {
         registry: options
         for registry, options in config.upstreams.items()
-        if options is not None and options.mode == COPY
+        if options is not None and options.mode == COPY_MODE
     }
 
 

@@ -8,7 +8,7 @@ import re
 from pydantic import SecretStr
 
 from components.config.checker import Checker
-from components.config.schema import ProjectConfig, UpstreamConfig
+from components.config.schema import CACHE_MODE, ProjectConfig, UpstreamConfig
 from components.config.settings import CacheRuleSettings, StackSettings, UpstreamCredential
 from components.config.source import PROJECT, SECRET_PLACEHOLDER, RawConfig
 from components.errors import Problem, UnsupportedUpstreamError, raise_if_any
@@ -38,7 +38,7 @@ def cached_upstreams(config: ProjectConfig) -> dict[str, UpstreamConfig]:
     return {
         registry: options or UpstreamConfig()
         for registry, options in config.upstreams.items()
-        if options is None or options.mode == "cache"
+        if options is None or options.mode == CACHE_MODE
     }
 
 
