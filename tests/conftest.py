@@ -27,10 +27,10 @@ class CapturingMocks(StandInMocks):
         self.registered: list[MockResourceArgs] = []
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        """Records the inputs; a warmed image 'serves' a fixed digest, as the provider's create would."""
+        """Records the inputs; a warmed or copied image 'serves' a fixed digest, as the provider's create would."""
         self.registered.append(args)
         resource_id, state = super().new_resource(args)
-        if args.typ.endswith(":WarmedImage"):
+        if args.typ.endswith((":WarmedImage", ":CopiedImage")):
             state["digest"] = WARMED_DIGEST
         return resource_id, state
 

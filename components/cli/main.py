@@ -27,8 +27,9 @@ def _validate(args: argparse.Namespace) -> int:
     for warning in settings.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     locked = sum(1 for tag in warm_tags if tag.digest is not None)
+    copies = f", {len(settings.copies)} copied upstreams" if settings.copies else ""
     print(
-        f"stack {args.stack}: {len(settings.rules)} cache rules, {len(settings.images)} images, "
+        f"stack {args.stack}: {len(settings.rules)} cache rules{copies}, {len(settings.images)} images, "
         f"region {settings.region}: valid"
     )
     if locked:

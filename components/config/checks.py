@@ -6,7 +6,7 @@ import json
 import re
 
 from components.config.checker import Checker
-from components.config.schema import ProjectConfig
+from components.config.schema import COPY_MODE, ProjectConfig
 from components.config.source import RawConfig
 from components.errors import LifecyclePolicyError, UnsupportedUpstreamError
 from components.model.arns import KMS_KEY_ARN, PRINCIPAL_ARN_MAX, PRINCIPAL_ROLE_ARN, ROLE_NAME_MAX
@@ -229,10 +229,13 @@ def check_alerts_and_rotation(config: ProjectConfig, region: str, check: Checker
     for registry, options in config.upstreams.items():
         if options is None or options.rotate_after_days is None:
             continue
-        try:
-            credentialed = resolve_upstream(registry).credential is Credential.SECRET
-        except UnsupportedUpstreamError:
-            continue  # reported by check_rules
+        if options.mode == COPY_MODE:
+            credentialed = bool(options.username or options.credential_secret)
+        else:
+            try:
+                credentialed = resolve_upstream(registry).credential is Credential.SECRET
+            except UnsupportedUpstreamError:
+                continue  # reported by check_rules
         if not credentialed:
             check.add(
                 ("upstreams", registry, "rotateAfterDays"),
@@ -242,6 +245,15 @@ def check_alerts_and_rotation(config: ProjectConfig, region: str, check: Checker
     alerts = config.alerts
     if alerts is None or not alerts.enabled:
         return
+    if config.upstreams and all(
+        options is not None and options.mode == COPY_MODE for options in config.upstreams.values()
+    ):
+        check.add(
+            ("alerts",),
+            "alerts report the pull-through cache's failed syncs, and this stack has no pull-through cache "
+            "upstream, only copied ones",
+            "remove the alerts section; a failed copy shows in `pulumi up`, `warm --stack` and doctor",
+        )
     for index, email in enumerate(alerts.emails):
         if not _EMAIL.fullmatch(email):
             check.add(("alerts", "emails", str(index)), f"{email!r} is not an email address")

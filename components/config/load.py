@@ -20,16 +20,17 @@ from components.config.checks import (
     check_templates,
     check_warm,
 )
+from components.config.copy_checks import check_copies
 from components.config.retention_checks import check_catalogue_archiving
 from components.config.schema import ProjectConfig
 from components.config.settings import (
     AccessSettings,
     AlertSettings,
-    CacheRuleSettings,
     EndpointSettings,
     NetworkStack,
     StackSettings,
     TemplateSettings,
+    UpstreamCredential,
     WarmSettings,
 )
 from components.config.source import PROJECT_ROOT, SECRET_PLACEHOLDER, RawConfig, read_stack_file
@@ -56,8 +57,8 @@ def _project_config(raw: RawConfig, check: Checker, images_file: Path | str | No
         raise
 
 
-def _unused_token_keys(raw: RawConfig, rules: list[CacheRuleSettings], check: Checker) -> None:
-    used = {token_key(rule.prefix) for rule in rules}
+def _unused_token_keys(raw: RawConfig, prefixes: list[str], check: Checker) -> None:
+    used = {token_key(prefix) for prefix in prefixes}
     for key in raw.values:
         if key.endswith(TOKEN_KEY_SUFFIX) and key not in used:
             check.add(
@@ -65,15 +66,15 @@ def _unused_token_keys(raw: RawConfig, rules: list[CacheRuleSettings], check: Ch
             )
 
 
-def _missing_secrets(raw: RawConfig, rules: list[CacheRuleSettings]) -> tuple[str, ...]:
-    """The `pulumi config set --secret` commands for tokens the plan stood in for."""
+def _missing_secrets(raw: RawConfig, credentials: dict[str, UpstreamCredential | None]) -> tuple[str, ...]:
+    """The `pulumi config set --secret` commands for tokens the plan stood in for, cached and copied upstreams'."""
     return tuple(
-        set_token_command(rule.prefix)
-        for rule in rules
-        if rule.credential is not None
-        and rule.credential.token is not None
-        and rule.credential.token.get_secret_value() == SECRET_PLACEHOLDER
-        and token_key(rule.prefix) not in raw.secret_keys
+        set_token_command(prefix)
+        for prefix, credential in credentials.items()
+        if credential is not None
+        and credential.token is not None
+        and credential.token.get_secret_value() == SECRET_PLACEHOLDER
+        and token_key(prefix) not in raw.secret_keys
     )
 
 
@@ -151,18 +152,23 @@ def build_settings(
     region = check_region(raw, check)
     config = _project_config(raw, check, images_file)
     rules = check_rules(config, raw, check, placeholder_secrets)
-    _unused_token_keys(raw, rules, check)
+    copies = check_copies(config, raw, check, placeholder_secrets, rules)
+    credentials = {
+        **{rule.prefix: rule.credential for rule in rules},
+        **{copy.prefix: copy.credential for copy in copies},
+    }
+    _unused_token_keys(raw, list(credentials), check)
     warnings = check_templates(config, region, check)
     lifecycle_json, lifecycle_warnings = check_lifecycle(config, check)
     warnings += lifecycle_warnings
     exclusions = check_pull_time_exclusions(config, region, check)
     warnings += check_access(config, check)
-    check_policy_sizes(config, rules, region, check)
+    check_policy_sizes(config, rules, copies, region, check)
     check_endpoints(config, check)
     warnings += check_warm(config, check)
     check_alerts_and_rotation(config, region, check)
     raise_if_any(check.problems)
-    entries = check_catalogue(config, rules, root, check)
+    entries = check_catalogue(config, rules, copies, root, check)
     raise_if_any(check.problems)
     check_catalogue_archiving(config, lifecycle_json, entries, check)
     raise_if_any(check.problems)
@@ -184,8 +190,9 @@ def build_settings(
         tags=dict(config.tags),
         pull_time_exclusions=exclusions,
         warnings=tuple(warnings),
-        missing_secrets=_missing_secrets(raw, rules),
+        missing_secrets=_missing_secrets(raw, credentials),
         stack=stack,
+        copies=tuple(copies),
     )
 
 

@@ -5,7 +5,7 @@ Only config/ reads these models; everything downstream reads the resolved `Stack
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -17,7 +17,14 @@ class _Section(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
+# An upstream's `mode`: `cache`, a pull-through cache rule; `copy`, an upstream the cache does not
+# support, copied into ECR under its `prefix` (components/config/copy_checks.py).
+CACHE_MODE: Final = "cache"
+COPY_MODE: Final = "copy"
+
+
 class UpstreamConfig(_Section):
+    mode: Literal["cache", "copy"] = CACHE_MODE
     prefix: str | None = None
     username: str | None = None
     credential_secret: str | None = None

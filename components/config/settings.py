@@ -45,6 +45,22 @@ class CacheRuleSettings:
 
 
 @dataclass(frozen=True)
+class CopyUpstreamSettings:
+    """An upstream ECR's pull-through cache does not support, copied into ECR under its own prefix.
+
+    `registry` is the host as image references name it (`nvcr.io`); its images are pushed to
+    `<prefix>/<upstream repository path>`. `credential` is the login the copy reads the upstream
+    with (a Secrets Manager secret, `ecr-pullthroughcache/<prefix>` or an existing one), or None
+    to read it anonymously. Copies are not pull-through cache rules.
+    """
+
+    registry: str
+    prefix: str
+    credential: UpstreamCredential | None = None
+    rotate_after_days: int | None = None
+
+
+@dataclass(frozen=True)
 class TemplateSettings:
     image_tag_mutability: str
     mutability_exclusions: tuple[str, ...]
@@ -128,6 +144,7 @@ class StackSettings:
     warnings: tuple[str, ...] = ()
     missing_secrets: tuple[str, ...] = ()
     stack: str | None = None  # named in the `lock --stack S` command an error asks for
+    copies: tuple[CopyUpstreamSettings, ...] = ()  # upstreams copied into ECR, not cached
 
     @property
     def lock_path(self) -> Path:
@@ -138,8 +155,12 @@ class StackSettings:
         return warm_tags_for(self.images, self.images_path, stack=self.stack, signatures=self.warm.signatures)
 
     def cache_prefixes(self) -> dict[str, str]:
-        """Upstream registry (as image references name it) -> ECR repository prefix."""
+        """Upstream registry (as image references name it) -> ECR repository prefix: the pull-through rules only."""
         return {rule.registry: rule.prefix for rule in self.rules}
+
+    def copy_prefixes(self) -> dict[str, str]:
+        """Copied upstream registry (as image references name it) -> the ECR prefix its copies go under."""
+        return {copy.registry: copy.prefix for copy in self.copies}
 
     def upstream_prefixes(self) -> dict[str, str | None]:
         """Upstream registry -> the rule's upstream repository prefix (ECR upstreams only)."""

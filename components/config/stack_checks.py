@@ -8,7 +8,7 @@ from typing import Any
 
 from components.config.checker import Checker
 from components.config.schema import ProjectConfig
-from components.config.settings import CacheRuleSettings
+from components.config.settings import CacheRuleSettings, CopyUpstreamSettings
 from components.config.source import PROJECT
 from components.errors import PolicyInputError, UnsupportedUpstreamError
 from components.model.catalogue import CatalogueEntry, load_catalogue
@@ -27,16 +27,26 @@ from components.policies.limits import (
     IAM_ROLE_INLINE_POLICIES,
     DocumentLimit,
 )
+from components.policies.scheduled_warming import function_policy
 
 SIZE_CHECK_ACCOUNT_ID = "000000000000"  # every account ID has 12 digits: the size does not depend on which
+# The re-warming function's log group and queue, as the engine names them: the logical name, a
+# hyphen and seven random characters.
+SIZE_CHECK_LOG_GROUP = "warm-schedule-logs-0000000"
+SIZE_CHECK_QUEUE = "warm-schedule-dead-letters-0000000"
 
 
 def check_policy_sizes(
-    config: ProjectConfig, rules: list[CacheRuleSettings], region: str, check: Checker
+    config: ProjectConfig,
+    rules: list[CacheRuleSettings],
+    copies: list[CopyUpstreamSettings],
+    region: str,
+    check: Checker,
 ) -> None:
     """Every policy document the stack registers, built here once to check its size against its service's limit."""
     prefixes = [rule.prefix for rule in rules]
-    if not prefixes or not region:
+    copy_prefixes = [copy.prefix for copy in copies]
+    if not (prefixes or copy_prefixes) or not region:
         return
     access, templates = config.access, config.templates
     try:
@@ -52,6 +62,7 @@ def check_policy_sizes(
         tags_new_repositories=bool(templates.resource_tags),
         template_role=bool(templates.resource_tags) or templates.encryption == "KMS",
         kms_key_arn=templates.kms_key_arn if templates.encryption == "KMS" else None,
+        copy_prefixes=copy_prefixes,
     )
     fewer_accounts = "grant an organization (access.organizationId) instead of listing many accounts"
     documents: list[tuple[tuple[str, ...], DocumentLimit, dict[str, Any] | None, str]] = [
@@ -69,10 +80,35 @@ def check_policy_sizes(
         ),
         (("access", "accountIds"), ECR_REPOSITORY_POLICY, built.repository_policy, fewer_accounts),
         (("upstreams",), IAM_ROLE_INLINE_POLICIES, built.template_role_policy, "enable fewer upstreams"),
+        (
+            ("upstreams",),
+            IAM_ROLE_INLINE_POLICIES,
+            _function_policy(config, prefixes, copies, region) if config.warm.schedule else None,
+            "enable fewer upstreams, or give them shorter prefixes",
+        ),
     ]
     for path, limit, document, hint in documents:
         if document is not None and (too_long := limit.excess(render_policy(document))):
             check.add(path, too_long, hint)
+
+
+def _function_policy(
+    config: ProjectConfig, prefixes: list[str], copies: list[CopyUpstreamSettings], region: str
+) -> dict[str, Any]:
+    """The scheduled re-warming function's policy, with stand-ins as long as the names the engine gives."""
+    partition = network.partition_of_region(region)
+    where = f"arn:{partition}:{{}}:{region}:{SIZE_CHECK_ACCOUNT_ID}"
+    return function_policy(
+        partition=partition,
+        region=region,
+        account_id=SIZE_CHECK_ACCOUNT_ID,
+        prefixes=prefixes,
+        log_group_arn=f"{where.format('logs')}:log-group:{SIZE_CHECK_LOG_GROUP}",
+        dead_letter_queue_arn=f"{where.format('sqs')}:{SIZE_CHECK_QUEUE}",
+        tags_new_repositories=bool(config.templates.resource_tags),
+        copy_prefixes=[copy.prefix for copy in copies],
+        copy_secrets=[copy.credential.secret_name for copy in copies if copy.credential is not None],
+    )
 
 
 def check_endpoints(config: ProjectConfig, check: Checker) -> None:
@@ -136,12 +172,27 @@ def catalogue_path(config: ProjectConfig, root: Path) -> Path:
 
 
 def check_catalogue(
-    config: ProjectConfig, rules: list[CacheRuleSettings], root: Path, check: Checker
+    config: ProjectConfig,
+    rules: list[CacheRuleSettings],
+    copies: list[CopyUpstreamSettings],
+    root: Path,
+    check: Checker,
 ) -> list[CatalogueEntry]:
     entries = load_catalogue(catalogue_path(config, root))
     enabled = {rule.registry: rule for rule in rules}
+    copied = {copy.registry for copy in copies}
     for entry in entries:
         registry = entry.ref.registry
+        if registry in copied:
+            if entry.platforms is not None:
+                check.at(
+                    entry.source,
+                    f"{entry.ref}: {registry} is copied, and a copy is pushed byte for byte: an index can only "
+                    "be pushed with every manifest it lists, so `platforms` cannot narrow it",
+                    "remove `platforms` from this entry (every platform is copied)",
+                    entry.line,
+                )
+            continue
         if registry in enabled:
             try:
                 path_below_upstream_prefix(entry.ref, enabled[registry].upstream_repository_prefix)
@@ -161,7 +212,8 @@ def check_catalogue(
                 entry.source,
                 f"{entry.ref}: registry {registry!r} is not a supported upstream "
                 f"(supported: {supported_upstreams_text()})",
-                "mirror the image to a supported registry, or remove the entry",
+                f"copy it into ECR: add {registry} under {PROJECT}:upstreams with mode: copy and a prefix; "
+                "or remove the entry",
                 entry.line,
             )
             continue

@@ -1,16 +1,25 @@
-"""The `upstreams` section: one cache rule per upstream, its prefix and its credential."""
+"""The `upstreams` section: one cache rule per cached upstream, its prefix and its credential (`mode: copy`
+entries are config/copy_checks.py's; both share the prefix namespace and the credential checks here)."""
 
 from __future__ import annotations
+
+import re
 
 from pydantic import SecretStr
 
 from components.config.checker import Checker
-from components.config.schema import ProjectConfig, UpstreamConfig
+from components.config.schema import CACHE_MODE, ProjectConfig, UpstreamConfig
 from components.config.settings import CacheRuleSettings, StackSettings, UpstreamCredential
 from components.config.source import PROJECT, SECRET_PLACEHOLDER, RawConfig
 from components.errors import Problem, UnsupportedUpstreamError, raise_if_any
 from components.model.arns import ROLE_ARN, SECRET_ARN, SECRET_NAME, Arn
-from components.model.ecr import MAX_RULES_PER_REGISTRY, ROOT_PREFIX, SECRET_NAME_PREFIX, check_prefix
+from components.model.ecr import (
+    MAX_RULES_PER_REGISTRY,
+    ROOT_PREFIX,
+    SECRET_NAME_PREFIX,
+    EcrRegistry,
+    check_prefix,
+)
 from components.model.upstreams import Credential, Upstream, resolve_upstream, supported_upstreams_text
 
 TOKEN_KEY_SUFFIX = "-token"
@@ -24,29 +33,69 @@ def set_token_command(prefix: str) -> str:
     return f"pulumi config set --secret {PROJECT}:{token_key(prefix)} <access token>"
 
 
+def cached_upstreams(config: ProjectConfig) -> dict[str, UpstreamConfig]:
+    """The `upstreams` entries the pull-through cache serves (`mode: cache`, the default)."""
+    return {
+        registry: options or UpstreamConfig()
+        for registry, options in config.upstreams.items()
+        if options is None or options.mode == CACHE_MODE
+    }
+
+
+def claim_prefix(prefix: str, registry: str, prefixes: dict[str, str], check: Checker) -> bool:
+    """Record `prefix` for `registry`, or report the upstream that already has it."""
+    if prefix in prefixes:
+        check.add(
+            ("upstreams", registry, "prefix"),
+            f"prefix {prefix!r} is already used by {prefixes[prefix]}; ECR allows one upstream per prefix",
+            "give one of them another prefix",
+        )
+        return False
+    prefixes[prefix] = registry
+    return True
+
+
+def _unsupported_hint(registry: str, check: Checker) -> str:
+    if EcrRegistry.parse(registry) is not None:
+        return "key each upstream by the registry host image references use"
+    key = check.key("upstreams", registry)
+    return (
+        f"to copy its images into ECR instead, set {key}.mode: copy and {key}.prefix "
+        f"(for example {suggested_prefix(registry)}); or key each upstream by the registry host image "
+        "references use"
+    )
+
+
+def suggested_prefix(registry: str) -> str:
+    """A prefix to propose in a message: the host's first label, in ECR's prefix grammar."""
+    label = re.sub(r"[^a-z0-9]+", "-", registry.split(".")[0].lower()).strip("-")
+    return label if check_prefix(label) is None else "copies"
+
+
 def check_rules(
     config: ProjectConfig, raw: RawConfig, check: Checker, placeholder_secrets: bool
 ) -> list[CacheRuleSettings]:
+    """One rule per upstream the pull-through cache serves; `mode: copy` entries are `check_copies`'."""
     rules: list[CacheRuleSettings] = []
     prefixes: dict[str, str] = {}
+    cached = cached_upstreams(config)
     if not config.upstreams:
         check.add(
             ("upstreams",), "no upstream is enabled", f"enable at least one of: {supported_upstreams_text()}"
         )
-    if len(config.upstreams) > MAX_RULES_PER_REGISTRY:
+    if len(cached) > MAX_RULES_PER_REGISTRY:
         check.add(
             ("upstreams",),
-            f"{len(config.upstreams)} upstreams, but ECR allows at most {MAX_RULES_PER_REGISTRY} "
-            "pull-through cache rules per registry (not adjustable)",
+            f"{len(cached)} upstreams, but ECR allows at most {MAX_RULES_PER_REGISTRY} "
+            "pull-through cache rules per registry (not adjustable; copied upstreams do not count)",
             "remove upstreams",
         )
-    for registry, maybe_options in config.upstreams.items():
-        options = maybe_options or UpstreamConfig()
+    for registry, options in cached.items():
         path = ("upstreams", registry)
         try:
             upstream = resolve_upstream(registry)
         except UnsupportedUpstreamError as error:
-            check.add(path, str(error), "key each upstream by the registry host image references use")
+            check.add(path, str(error), _unsupported_hint(registry, check))
             continue
         prefix = options.prefix or upstream.default_prefix
         reason = check_prefix(prefix)
@@ -65,14 +114,8 @@ def check_rules(
                 f"set {check.key(*path, 'prefix')} to a valid prefix, for example {upstream.default_prefix}",
             )
             continue
-        if prefix in prefixes:
-            check.add(
-                (*path, "prefix"),
-                f"prefix {prefix!r} is already used by {prefixes[prefix]}; ECR allows one upstream per prefix",
-                "give one of them another prefix",
-            )
+        if not claim_prefix(prefix, registry, prefixes, check):
             continue
-        prefixes[prefix] = registry
         rules.append(_rule(upstream, prefix, options, raw, check, placeholder_secrets))
     return rules
 
@@ -110,18 +153,21 @@ def _rule(
         return CacheRuleSettings(upstream, prefix, upstream_prefix, role_arn=options.role_arn)
     if options.role_arn is not None:
         check.add((*path, "roleArn"), "only an ECR private upstream takes a role")
-    token = _token(prefix, raw, check)
+    token = check_token(prefix, raw, check)
     if upstream.credential is Credential.NONE:
         if options.username or options.credential_secret or token is not None:
             check.add(path, f"{upstream.kind.title} needs no credentials", "remove the username and secret")
         return CacheRuleSettings(upstream, prefix)
-    credential = _credential(upstream, prefix, options, token, check, placeholder_secrets)
+    credential = check_credential(
+        upstream.registry, upstream.kind.title, prefix, options, token, check, placeholder_secrets
+    )
     return CacheRuleSettings(
         upstream, prefix, credential=credential, rotate_after_days=options.rotate_after_days
     )
 
 
-def _token(prefix: str, raw: RawConfig, check: Checker) -> SecretStr | None:
+def check_token(prefix: str, raw: RawConfig, check: Checker) -> SecretStr | None:
+    """The `<prefix>-token` secret config value, if set (a plain-text token is refused)."""
     key = token_key(prefix)
     if key not in raw.values:
         return None
@@ -139,15 +185,17 @@ def _token(prefix: str, raw: RawConfig, check: Checker) -> SecretStr | None:
     return SecretStr(value)
 
 
-def _credential(
-    upstream: Upstream,
+def check_credential(
+    registry: str,
+    title: str,
     prefix: str,
     options: UpstreamConfig,
     token: SecretStr | None,
     check: Checker,
     placeholder_secrets: bool,
 ) -> UpstreamCredential:
-    path = ("upstreams", upstream.registry)
+    """An existing `credentialSecret`, or a secret `ecr-pullthroughcache/<prefix>` made from a username and token."""
+    path = ("upstreams", registry)
     secret_name = f"{SECRET_NAME_PREFIX}{prefix}"
     if options.credential_secret is not None:
         existing = options.credential_secret
@@ -166,8 +214,8 @@ def _credential(
     if not options.username:
         check.add(
             (*path, "username"),
-            f"{upstream.kind.title} needs a login: set a username and a token, or name an existing secret",
-            f"pulumi config set --path '{PROJECT}:upstreams[\"{upstream.registry}\"].username' <user>; "
+            f"{title} needs a login: set a username and a token, or name an existing secret",
+            f"pulumi config set --path '{PROJECT}:upstreams[\"{registry}\"].username' <user>; "
             f"then {set_token_command(prefix)}",
         )
     if token is None and placeholder_secrets:
@@ -175,7 +223,7 @@ def _credential(
     elif token is None:
         check.add(
             (token_key(prefix),),
-            f"the access token for {upstream.kind.title} is not set",
+            f"the access token for {title} is not set",
             f"run: {set_token_command(prefix)}",
         )
     return UpstreamCredential(secret_name=secret_name, username=options.username, token=token)

@@ -56,3 +56,15 @@ class Arn:
         name = self.resource.removeprefix("secret:")
         match = _RANDOM_SUFFIX.fullmatch(name)
         return match["name"] if match else name
+
+
+def secret_resource(name_or_arn: str, *, partition: str, region: str, account_id: str) -> str:
+    """The IAM `Resource` that names one secret: a complete ARN as given; a name, or an ARN without
+    its random suffix, followed by `-??????`, the six characters Secrets Manager appends to a
+    secret's name in its ARN, which matches that secret and no other
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples.html)."""
+    if name_or_arn.startswith("arn:"):
+        arn = Arn.parse(name_or_arn)
+        complete = arn.secret_name != arn.resource.removeprefix("secret:")
+        return name_or_arn if complete else f"{name_or_arn}-??????"
+    return f"arn:{partition}:secretsmanager:{region}:{account_id}:secret:{name_or_arn}-??????"

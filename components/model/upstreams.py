@@ -155,3 +155,21 @@ def api_host(registry: str) -> str:
         return resolve_upstream(registry).upstream_registry_url
     except UnsupportedUpstreamError:
         return registry
+
+
+def api_url(registry: str) -> str:
+    """`https://<api_host(registry)>`: where an upstream's registry API is read, as the warm and the
+    copy read it (a copied upstream is always read over HTTPS)."""
+    return f"https://{api_host(registry)}"
+
+
+def cache_supports(registry: str) -> bool:
+    """Whether ECR's pull-through cache can cache `registry` (any ECR private host counts, FIPS too:
+    its standard host can be cached, and the stack never copies an ECR registry)."""
+    if EcrRegistry.parse(registry) is not None:
+        return True
+    try:
+        resolve_upstream(registry)
+    except UnsupportedUpstreamError:
+        return False
+    return True

@@ -86,8 +86,12 @@ def _prefix_arns(partition: str, region: str, account_id: str, prefixes: Sequenc
 def registry_policy(
     *, partition: str, region: str, account_id: str, prefixes: Sequence[str], consumers: Consumers
 ) -> dict[str, Any] | None:
-    """Lets consumers cause first-time caching under the cache prefixes, and nothing wider."""
-    if consumers.empty:
+    """Lets consumers cause first-time caching under the cache prefixes, and nothing wider.
+
+    Only the pull-through rules' prefixes: copies are pushed by this stack, so a consumer never
+    imports or creates anything under a copy prefix, and pulls them through repository policies.
+    """
+    if consumers.empty or not prefixes:
         return None
     resources = _prefix_arns(partition, region, account_id, prefixes)
     statements = _consumer_statements(
@@ -116,23 +120,23 @@ def node_pull_policy(
     account_id: str,
     prefixes: Sequence[str],
     tags_new_repositories: bool = False,
+    copy_prefixes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """For EKS node roles: pull, and cause first-time caching, only under the cache prefixes.
+    """For EKS node roles: pull, and cause first-time caching, only under the cache prefixes; pull
+    only, under the copy prefixes (this stack pushes the copies; a node never creates one).
 
     One statement per action group, each prefix ARN once: an IAM managed policy holds 6,144
     characters, and listing 50 prefixes twice would not fit. When the creation templates
     tag new repositories, the puller that causes the
     creation also needs `ecr:TagResource` (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html).
     """
-    resources = _prefix_arns(partition, region, account_id, prefixes)
-    return pull_only(
-        {
-            "Version": "2012-10-17",
-            "Statement": pull_through_cache_statements(
-                resources, tags_new_repositories=tags_new_repositories
-            ),
-        }
-    )
+    if not prefixes and not copy_prefixes:
+        raise PolicyInputError("at least one cache or copy prefix is needed to scope the policy")
+    resources = _prefix_arns(partition, region, account_id, prefixes) if prefixes else []
+    statements = pull_through_cache_statements(resources, tags_new_repositories=tags_new_repositories)
+    if copy_prefixes:
+        statements.append(copy_pull_statement(_prefix_arns(partition, region, account_id, copy_prefixes)))
+    return pull_only({"Version": "2012-10-17", "Statement": statements})
 
 
 def pull_through_cache_statements(
@@ -141,23 +145,38 @@ def pull_through_cache_statements(
     """What any puller through the cache needs: a token, the pull actions and first-time caching.
 
     One statement per action group, each repository ARN once; `ecr:TagResource` only when the
-    creation templates tag the repositories a first pull creates.
+    creation templates tag the repositories a first pull creates. No repositories (a stack that
+    only copies): the token alone.
     """
     first_pull = {*FIRST_PULL_ACTIONS, *(["ecr:TagResource"] if tags_new_repositories else [])}
-    return [
+    statements: list[dict[str, Any]] = [
         {
             "Sid": "AuthenticateToEcr",
             "Effect": "Allow",
             "Action": ["ecr:GetAuthorizationToken"],
             "Resource": "*",
-        },
-        {
-            "Sid": "PullThroughCache",
-            "Effect": "Allow",
-            "Action": sorted({*PULL_ACTIONS, *first_pull}),
-            "Resource": list(repository_arns),
-        },
+        }
     ]
+    if repository_arns:
+        statements.append(
+            {
+                "Sid": "PullThroughCache",
+                "Effect": "Allow",
+                "Action": sorted({*PULL_ACTIONS, *first_pull}),
+                "Resource": list(repository_arns),
+            }
+        )
+    return statements
+
+
+def copy_pull_statement(repository_arns: Sequence[str]) -> dict[str, Any]:
+    """Pulls of the copies, under the copy prefixes: the pull actions and nothing else."""
+    return {
+        "Sid": "PullCopies",
+        "Effect": "Allow",
+        "Action": sorted(PULL_ACTIONS),
+        "Resource": list(repository_arns),
+    }
 
 
 def iter_actions(doc: Mapping[str, Any]) -> Iterator[str]:

@@ -42,13 +42,15 @@ def stack_documents(
     tags_new_repositories: bool,
     template_role: bool,
     kms_key_arn: str | None,
+    copy_prefixes: Sequence[str] = (),
 ) -> StackDocuments:
+    """`prefixes`: the pull-through rules'; `copy_prefixes`: the copied upstreams' (pulled, never cached)."""
     role = (
         template_role_policy(
             partition=partition,
             region=region,
             account_id=account_id,
-            prefixes=prefixes,
+            prefixes=[*prefixes, *copy_prefixes],
             kms_key_arn=kms_key_arn,
         )
         if template_role
@@ -65,6 +67,7 @@ def stack_documents(
             account_id=account_id,
             prefixes=prefixes,
             tags_new_repositories=tags_new_repositories,
+            copy_prefixes=copy_prefixes,
         ),
         template_role_policy=role,
     )

@@ -9,7 +9,11 @@ engine nor pydantic. What each grant is for:
   (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html): a
   repository someone deleted is created again by the next scheduled pull instead of failing it.
   `ecr:TagResource` is added when the creation templates tag new repositories (same page). All of
-  it on `repository/<prefix>/*` of this stack's prefixes only, never a push action;
+  it on `repository/<prefix>/*` of this stack's cache prefixes only, never a push action;
+- it copies the copied upstreams' images into ECR: the push actions, the reads a copy checks
+  first, and `ecr:CreateRepository`, on `repository/<prefix>/*` of the copy prefixes only
+  (`pushes_only_under` refuses a push action anywhere else), and `secretsmanager:GetSecretValue`
+  on those upstreams' login secrets only;
 - it writes to its own log group, and sends failed asynchronous invocations to the dead-letter
   queue (a Lambda destination uses the function's role:
   https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html);
@@ -27,11 +31,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from components.policies.access import pull_only, pull_through_cache_statements
+from components.errors import PolicyInputError
+from components.model.arns import secret_resource
+from components.policies.access import PULL_ACTIONS, PUSH_ACTIONS, pull_only, pull_through_cache_statements
 from components.policies.iam import service_trust_policy
 from components.policies.limits import IAM_ROLE_INLINE_POLICIES
 from components.policies.templates import repository_arns
 
+# Pushing a copy (the layer uploads, the manifest), the HEADs and reads that make a re-run upload
+# nothing, and creating the repository on the first push: botocore's ECR operations of these names.
+COPY_ACTIONS = (*sorted(PUSH_ACTIONS), *PULL_ACTIONS, "ecr:CreateRepository")
 LAMBDA_SERVICE_PRINCIPAL = "lambda.amazonaws.com"
 SCHEDULER_SERVICE_PRINCIPAL = "scheduler.amazonaws.com"
 MiB = 1024 * 1024
@@ -83,6 +92,54 @@ def scheduler_trust_policy(*, account_id: str) -> dict[str, Any]:
     return service_trust_policy(SCHEDULER_SERVICE_PRINCIPAL, source_account=account_id)
 
 
+def copy_statements(
+    copy_arns: Sequence[str], secret_resources: Sequence[str], *, tags_new_repositories: bool
+) -> list[dict[str, Any]]:
+    """What copying needs: push (and read back) under the copy prefixes only, and the copies' logins.
+
+    `ecr:CreateRepository`: a push to a repository that does not exist yet creates it through the
+    CREATE_ON_PUSH creation template, in the pusher's name
+    (https://docs.aws.amazon.com/AmazonECR/latest/userguide/repository-creation-templates.html);
+    `ecr:TagResource` when that template tags it, as for a first pull through the cache.
+    """
+    tagging = ["ecr:TagResource"] if tags_new_repositories else []
+    statements: list[dict[str, Any]] = []
+    if copy_arns:
+        statements.append(
+            {
+                "Sid": "CopyIntoEcr",
+                "Effect": "Allow",
+                "Action": sorted({*COPY_ACTIONS, *tagging}),
+                "Resource": list(copy_arns),
+            }
+        )
+    if secret_resources:
+        statements.append(
+            {
+                "Sid": "ReadCopyLogins",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": sorted(set(secret_resources)),
+            }
+        )
+    return statements
+
+
+def pushes_only_under(doc: dict[str, Any], copy_arns: Sequence[str]) -> dict[str, Any]:
+    """The last word on the function's policy: a push action is allowed under the copy prefixes only."""
+    allowed = set(copy_arns)
+    for statement in doc["Statement"]:
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        pushes = set([actions] if isinstance(actions, str) else actions) & PUSH_ACTIONS
+        wider = set([resources] if isinstance(resources, str) else resources) - allowed
+        if pushes and wider:
+            raise PolicyInputError(
+                f"{sorted(pushes)} may be granted under the copy prefixes only, not {sorted(wider)}"
+            )
+    return doc
+
+
 def function_policy(
     *,
     partition: str,
@@ -92,10 +149,15 @@ def function_policy(
     log_group_arn: str,
     dead_letter_queue_arn: str,
     tags_new_repositories: bool = False,
+    copy_prefixes: Sequence[str] = (),
+    copy_secrets: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """What the re-warming function may do: pull through the cache under the stack's prefixes, log, report."""
-    pulls = repository_arns(partition=partition, region=region, account_id=account_id, prefixes=prefixes)
-    return pull_only(
+    """What the re-warming function may do: pull through the cache under the stack's prefixes, copy
+    under its copy prefixes (reading `copy_secrets`, names or ARNs, for the upstreams' logins), log, report."""
+    scope = {"partition": partition, "region": region, "account_id": account_id}
+    pulls = repository_arns(**scope, prefixes=prefixes) if prefixes else []
+    copies = repository_arns(**scope, prefixes=copy_prefixes) if copy_prefixes else []
+    reads = pull_only(
         {
             "Version": "2012-10-17",
             "Statement": [
@@ -116,6 +178,9 @@ def function_policy(
             ],
         }
     )
+    logins = [secret_resource(secret, **scope) for secret in copy_secrets]
+    writes = copy_statements(copies, logins, tags_new_repositories=tags_new_repositories)
+    return pushes_only_under({**reads, "Statement": [*reads["Statement"], *writes]}, copies)
 
 
 def scheduler_policy(*, function_arn: str, dead_letter_queue_arn: str) -> dict[str, Any]:

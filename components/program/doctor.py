@@ -9,11 +9,13 @@ Secret values are read only to check their keys, and never enter a finding or an
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from components.config.settings import CacheRuleSettings, StackSettings
+from components.config.settings import CacheRuleSettings, StackSettings, UpstreamCredential
 from components.config.upstream_checks import set_token_command
+from components.program.doctor_copies import UpstreamAccess, check_copies
 from components.program.doctor_images import check_archived_images
 from components.program.doctor_report import (
     SECRET_KEYS,
@@ -26,6 +28,7 @@ from components.program.doctor_report import (
 )
 from components.program.doctor_repositories import check_endpoints, check_registry_policy, check_repositories
 from components.program.stack_documents import documents_for
+from components.resources.templates import APPLIED_FOR_CREATE_ON_PUSH, APPLIED_FOR_PULL_THROUGH_CACHE
 
 
 def expected_for(settings: StackSettings, *, partition: str, account_id: str) -> Expected:
@@ -111,22 +114,42 @@ def _login_fix(rule: CacheRuleSettings) -> str:
             f"check that role {rule.role_arn} is trusted by pullthroughcache.ecr.amazonaws.com and that the "
             "upstream registry's policy lets it pull"
         )
-    if rule.credential.existing is not None:
-        return f"put a valid username and accessToken into secret {rule.credential.existing}"
-    return f"check the username in the stack file, then {set_token_command(rule.prefix)} and `pulumi up`"
+    return _secret_fix(rule.prefix, rule.credential)
+
+
+def _secret_fix(prefix: str, credential: UpstreamCredential) -> str:
+    if credential.existing is not None:
+        return f"put a valid username and accessToken into secret {credential.existing}"
+    return f"check the username in the stack file, then {set_token_command(prefix)} and `pulumi up`"
+
+
+@dataclass(frozen=True)
+class _Login:
+    """An upstream's login secret, as the checks read it: a rule's or a copied upstream's."""
+
+    prefix: str
+    credential: UpstreamCredential
+    rotate_after_days: int | None
+
+
+def _logins(settings: StackSettings) -> list[_Login]:
+    logins = [(rule.prefix, rule.credential, rule.rotate_after_days) for rule in settings.rules]
+    logins += [(copy.prefix, copy.credential, copy.rotate_after_days) for copy in settings.copies]
+    return [
+        _Login(prefix, credential, rotate) for prefix, credential, rotate in logins if credential is not None
+    ]
 
 
 def check_secrets(settings: StackSettings, secrets_client: Any, now: datetime) -> Report:
-    """Each credential secret exists, holds `username` and `accessToken`, and is not older than rotateAfterDays."""
+    """Each credential secret (the rules' and the copies') exists, holds `username` and `accessToken`,
+    and is not older than rotateAfterDays."""
     report = Report()
-    for rule in settings.rules:
-        if rule.credential is None:
-            continue
-        secret_id = rule.credential.existing or rule.credential.secret_name
+    for login in _logins(settings):
+        secret_id = login.credential.existing or login.credential.secret_name
         try:
             value = secrets_client.get_secret_value(SecretId=secret_id)
         except secrets_client.exceptions.InvalidRequestException as error:
-            adopted = rule.credential.existing is not None
+            adopted = login.credential.existing is not None
             report.findings.append(_pending_deletion(secrets_client, secret_id, error, adopted=adopted))
             continue
         except secrets_client.exceptions.ResourceNotFoundException:
@@ -136,7 +159,7 @@ def check_secrets(settings: StackSettings, secrets_client: Any, now: datetime) -
                     secret_id,
                     "the credential secret does not exist",
                     "create it with `pulumi up`"
-                    if rule.credential.existing is None
+                    if login.credential.existing is None
                     else "create it, or point credentialSecret at the secret that exists",
                 )
             )
@@ -152,11 +175,11 @@ def check_secrets(settings: StackSettings, secrets_client: Any, now: datetime) -
                     secret_id,
                     f"the secret must be a JSON object with non-empty {' and '.join(SECRET_KEYS)}; "
                     f"missing or empty: {', '.join(missing)}",
-                    _login_fix(rule),
+                    _secret_fix(login.prefix, login.credential),
                 )
             )
             continue
-        rotate_after = _rotate_after_days(settings, rule)
+        rotate_after = login.rotate_after_days
         created = value.get("CreatedDate")
         if rotate_after is not None and isinstance(created, datetime):
             age = (now - created).days
@@ -166,7 +189,7 @@ def check_secrets(settings: StackSettings, secrets_client: Any, now: datetime) -
                         "secret",
                         secret_id,
                         f"the token was set {age} days ago; rotateAfterDays is {rotate_after}",
-                        f"issue a new token upstream, then {_rotation_step(rule)}",
+                        f"issue a new token upstream, then {_rotation_step(login)}",
                     )
                 )
                 continue
@@ -209,47 +232,60 @@ def _missing_keys(text: object) -> list[str]:
     return [key for key in SECRET_KEYS if not isinstance(document.get(key), str) or not document[key]]
 
 
-def _rotate_after_days(settings: StackSettings, rule: CacheRuleSettings) -> int | None:
-    return rule.rotate_after_days
-
-
-def _rotation_step(rule: CacheRuleSettings) -> str:
-    assert rule.credential is not None
-    if rule.credential.existing is not None:
-        return f"store it in secret {rule.credential.existing} as accessToken"
-    return f"{set_token_command(rule.prefix)} and `pulumi up`"
+def _rotation_step(login: _Login) -> str:
+    if login.credential.existing is not None:
+        return f"store it in secret {login.credential.existing} as accessToken"
+    return f"{set_token_command(login.prefix)} and `pulumi up`"
 
 
 def check_templates(settings: StackSettings, rules_client: Any) -> Report:
-    """Every prefix has its repository creation template."""
+    """Every prefix has its repository creation template, applied for what the prefix needs: the
+    rules' PULL_THROUGH_CACHE, the copies' CREATE_ON_PUSH (without it, a first copy's push fails)."""
     report = Report()
-    prefixes = [rule.prefix for rule in settings.rules]
+    expected = {
+        **{rule.prefix: APPLIED_FOR_PULL_THROUGH_CACHE for rule in settings.rules},
+        **{copy.prefix: APPLIED_FOR_CREATE_ON_PUSH for copy in settings.copies},
+    }
     try:
         pages = rules_client.get_paginator("describe_repository_creation_templates").paginate(
-            prefixes=prefixes
+            prefixes=list(expected)
         )
-        found = {t["prefix"] for page in pages for t in page.get("repositoryCreationTemplates", [])}
+        found = {
+            t["prefix"]: set(t.get("appliedFor", []))
+            for page in pages
+            for t in page.get("repositoryCreationTemplates", [])
+        }
     except Exception as error:
-        report.findings.append(could_not("template", ", ".join(prefixes), error))
+        report.findings.append(could_not("template", ", ".join(expected), error))
         return report
-    for prefix in prefixes:
-        if prefix in found:
+    for prefix, applies_to in expected.items():
+        if applies_to in found.get(prefix, set()):
             report.passed.append(Passed("template", prefix))
-        else:
-            report.findings.append(
-                Finding(
-                    "template",
-                    prefix,
-                    "no repository creation template: repositories the cache creates get no lifecycle policy",
-                    "run `pulumi up`",
-                )
-            )
+            continue
+        consequence = (
+            "a copy's first push cannot create its repository"
+            if applies_to == APPLIED_FOR_CREATE_ON_PUSH
+            else "repositories the cache creates get no lifecycle policy"
+        )
+        missing = (
+            "no repository creation template"
+            if prefix not in found
+            else f"its template is not for {applies_to}"
+        )
+        report.findings.append(Finding("template", prefix, f"{missing}: {consequence}", "run `pulumi up`"))
     return report
 
 
 def diagnose(
-    settings: StackSettings, clients: AwsClients, expected: Expected, *, fix: bool, now: datetime
+    settings: StackSettings,
+    clients: AwsClients,
+    expected: Expected,
+    *,
+    fix: bool,
+    now: datetime,
+    upstreams: UpstreamAccess | None = None,
 ) -> Report:
+    """`upstreams`: where the copied upstreams are asked for their digests (their own hosts by default)."""
     report = Report()
     for part in (
         check_rules(settings, clients.rules, expected.account_id),
@@ -257,6 +293,7 @@ def diagnose(
         check_templates(settings, clients.rules),
         check_repositories(settings, clients.ecr, expected, fix=fix),
         check_archived_images(settings, clients.images, expected.account_id, fix=fix),
+        check_copies(settings, clients.images, clients.secretsmanager, expected.account_id, access=upstreams),
         check_registry_policy(clients.ecr, expected),
         check_endpoints(settings, clients.ec2),
     ):

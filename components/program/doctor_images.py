@@ -15,7 +15,7 @@ from components.config.settings import StackSettings
 from components.model.ecr import EcrRegistry
 from components.model.images import DEFAULT_TAG
 from components.program.doctor_report import Finding, Passed, Report, could_not
-from components.program.warming import warm_specs
+from components.program.warming import stack_specs
 
 ARCHIVED = "ARCHIVED"
 ACTIVATING = "ACTIVATING"
@@ -25,12 +25,9 @@ RESTORE_TIME = "up to 20 minutes"
 
 
 def catalogued_tags(settings: StackSettings, account_id: str) -> dict[str, set[str]]:
-    """Cache repository -> the catalogue's tags in it, named as the stack names them (model/ecr.py)."""
-    registry = EcrRegistry(account_id, settings.region).host
-    entries = [tag.entry for tag in settings.warm_tags()]
-    specs = warm_specs(entries, settings.cache_prefixes(), registry, settings.upstream_prefixes())
+    """Cache or copy repository -> the catalogue's tags in it, named as the stack names them (model/ecr.py)."""
     tags: dict[str, set[str]] = {}
-    for spec in specs:
+    for spec in stack_specs(settings, EcrRegistry(account_id, settings.region).host):
         tags.setdefault(spec.repository, set()).add(spec.entry.ref.tag or DEFAULT_TAG)
     return tags
 

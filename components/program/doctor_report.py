@@ -55,9 +55,10 @@ class AwsClients:
     """boto3 clients for the stack's region.
 
     `rules` is the ECR client for DescribePullThroughCacheRules, ValidatePullThroughCacheRule and
-    the creation templates, `images` the one for DescribeImages by `imageStatus` and
-    UpdateImageStorageClass; in a real run both are `ecr` itself. Tests wrap them in botocore's
-    Stubber, because moto implements none of those calls (or ignores the status filter).
+    the creation templates, `images` the one for DescribeImages (by `imageStatus`, and the copies'
+    by tag) and UpdateImageStorageClass; in a real run both are `ecr` itself. Tests wrap them in
+    botocore's Stubber, because moto implements none of those calls (or ignores the status filter,
+    or makes up a digest that is not the manifest's).
     """
 
     ecr: Any

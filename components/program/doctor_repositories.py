@@ -36,13 +36,14 @@ def _same_document(text: str | None, expected: str) -> bool:
 
 
 def check_repositories(settings: StackSettings, ecr: Any, expected: Expected, *, fix: bool) -> Report:
-    """Cache repositories lacking the template's lifecycle or repository policy; `fix` applies them.
+    """Cache and copy repositories lacking the template's lifecycle or repository policy; `fix` applies them.
 
     Templates only govern repositories created after them; older ones keep whatever they had.
     A `ROOT` rule's repositories cannot be told apart from the account's others, so they are skipped.
     """
     report = Report()
-    prefixes = [rule.prefix for rule in settings.rules if rule.prefix != ROOT_PREFIX]
+    rules = [rule.prefix for rule in settings.rules if rule.prefix != ROOT_PREFIX]
+    prefixes = [*rules, *(copy.prefix for copy in settings.copies)]
     try:
         names = sorted(_cache_repositories(ecr, prefixes))
     except Exception as error:

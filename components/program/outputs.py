@@ -20,7 +20,8 @@ class OutputSpec:
 
 OUTPUTS: tuple[OutputSpec, ...] = (
     OutputSpec("registry", "string"),
-    OutputSpec("cache_prefixes", "map: upstream registry -> <registry>/<prefix>"),
+    OutputSpec("cache_prefixes", "map: upstream registry -> <registry>/<prefix>, cached and copied"),
+    OutputSpec("copy_prefixes", "map: copied upstream registry -> <registry>/<prefix>"),
     OutputSpec("images", "map: catalogue reference -> cache reference"),
     OutputSpec("kustomize_images", "list of {name, newName[, newTag, digest]} for kustomize's images"),
     OutputSpec("rules", "map: ECR prefix -> upstream registry URL"),
@@ -43,6 +44,7 @@ class StackOutputs:
 
     registry: pulumi.Input[str]
     cache_prefixes: pulumi.Input[dict[str, str]]
+    copy_prefixes: pulumi.Input[dict[str, str]]
     images: pulumi.Input[dict[str, str]]
     kustomize_images: pulumi.Input[list[dict[str, str]]]
     rules: pulumi.Input[dict[str, str]]

@@ -42,6 +42,9 @@ def scheduled_images(
             tag=spec.entry.ref.tag or DEFAULT_TAG,
             platforms=tuple(spec.entry.platforms) if spec.entry.platforms else None,
             size_bytes=sizes.get(str(spec.entry.ref)),
+            # A copy also says where its upstream is read, and with which login.
+            upstream_url=spec.copy.upstream_url if spec.copy is not None else None,
+            credential_secret=spec.copy.credential_secret if spec.copy is not None else None,
         )
         for spec in specs
     ]
@@ -77,7 +80,7 @@ def scheduled_warming(
 ) -> ScheduledWarming | None:
     """The re-warming component (its function, its dead-letter queue), or None without a `warm.schedule`.
 
-    `depends_on`: the rules and templates, so the first scheduled pull finds the cache configured.
+    `depends_on`: the rules, templates and copy logins, so the first scheduled run finds them in place.
     """
     schedule = settings.warm.schedule
     if schedule is None:
@@ -95,6 +98,10 @@ def scheduled_warming(
             region=settings.region,
             account_id=account_id,
             tags_new_repositories=bool(settings.templates.resource_tags),
+            copy_prefixes=[copy.prefix for copy in settings.copies],
+            copy_secrets=[
+                copy.credential.secret_name for copy in settings.copies if copy.credential is not None
+            ],
         ),
         opts=pulumi.ResourceOptions(depends_on=list(depends_on)),
     )

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.config.settings import CacheRuleSettings, EndpointSettings, StackSettings
+from components.config.settings import CacheRuleSettings, EndpointSettings, StackSettings, UpstreamCredential
 from components.config.upstream_checks import check_role_for_account
 from components.model.ecr import CachePrefix, EcrRegistry
 from components.policies.access import render_policy
@@ -19,29 +19,28 @@ from components.policies.node_userdata import al2023_user_data, bottlerocket_set
 from components.program.outputs import StackOutputs
 from components.program.scheduled_warming import scheduled_warming
 from components.program.stack_documents import documents_for
-from components.program.warming import existing_repositories, warm_specs, warming_args
+from components.program.warming import existing_repositories, stack_specs, warming_args
+from components.resources._secrets import ExistingSecretArgs, NewSecretArgs
 from components.resources.access import CacheAccess, CacheAccessArgs
 from components.resources.alerts import CacheAlerts, CacheAlertsArgs, RewarmAlarmTargets
-from components.resources.cache import (
-    CacheRuleArgs,
-    ExistingSecretArgs,
-    NewSecretArgs,
-    PullThroughCache,
-    PullThroughCacheArgs,
-)
+from components.resources.cache import CacheRuleArgs, PullThroughCache, PullThroughCacheArgs
+from components.resources.copies import CopiedUpstreams, CopiedUpstreamsArgs, CopyLoginArgs
 from components.resources.endpoints import PrivateEndpoints, PrivateEndpointsArgs, VpcPlacement
 from components.resources.scheduled_warming import ScheduledWarming
 from components.resources.templates import CreationTemplates, CreationTemplatesArgs
-from components.resources.warming import CacheWarming
+from components.resources.warming import CacheWarming, WarmSpec
+
+
+def secret_args(credential: UpstreamCredential) -> NewSecretArgs | ExistingSecretArgs:
+    """An existing secret to adopt, or one to create from the username and token."""
+    if credential.existing is not None:
+        return ExistingSecretArgs(credential.existing)
+    token = credential.token.get_secret_value() if credential.token is not None else ""
+    return NewSecretArgs(credential.secret_name, credential.username, token)
 
 
 def rule_args(rule: CacheRuleSettings) -> CacheRuleArgs:
-    credential: NewSecretArgs | ExistingSecretArgs | None = None
-    if rule.credential is not None and rule.credential.existing is not None:
-        credential = ExistingSecretArgs(rule.credential.existing)
-    elif rule.credential is not None:
-        token = rule.credential.token.get_secret_value() if rule.credential.token is not None else ""
-        credential = NewSecretArgs(rule.credential.secret_name, rule.credential.username, token)
+    credential = secret_args(rule.credential) if rule.credential is not None else None
     return CacheRuleArgs(
         registry=rule.registry,
         upstream_title=rule.upstream.kind.title,
@@ -50,6 +49,25 @@ def rule_args(rule: CacheRuleSettings) -> CacheRuleArgs:
         upstream_repository_prefix=rule.upstream_repository_prefix,
         role_arn=rule.role_arn,
         credential=credential,
+    )
+
+
+def copied_upstreams(settings: StackSettings) -> CopiedUpstreams | None:
+    """The copied upstreams' login secrets; None when every copy reads its upstream anonymously."""
+    logins = [
+        CopyLoginArgs(copy.registry, copy.prefix, secret_args(copy.credential))
+        for copy in settings.copies
+        if copy.credential is not None
+    ]
+    return CopiedUpstreams("copies", CopiedUpstreamsArgs(logins)) if logins else None
+
+
+def _secret_arns(cache: PullThroughCache, copies: CopiedUpstreams | None) -> pulumi.Output[dict[str, str]]:
+    """ECR prefix -> login secret ARN, of the rules and the copied upstreams alike."""
+    if copies is None:
+        return cache.credential_secret_arns
+    return pulumi.Output.all(cache.credential_secret_arns, copies.credential_secret_arns).apply(
+        lambda both: {**both[0], **both[1]}
     )
 
 
@@ -67,6 +85,7 @@ def templates_args(settings: StackSettings, documents: StackDocuments) -> Creati
         repository_policy=documents.render(documents.repository_policy),
         role_policy=documents.template_role_policy,
         pull_time_exclusions=settings.pull_time_exclusions,
+        copy_prefixes=[copy.prefix for copy in settings.copies],
     )
 
 
@@ -207,17 +226,25 @@ def _deploying_account(settings: StackSettings) -> tuple[str, str, str]:
     return identity.account_id, partition.partition, registry.host
 
 
+def _images(warming: CacheWarming | None, specs: Sequence[WarmSpec]) -> pulumi.Output[dict[str, str]]:
+    """The `images` output: what warming (and copying) served, or the catalogue's own pins without it."""
+    if warming is not None:
+        return warming.images
+    return pulumi.Output.from_input({str(spec.entry.ref): spec.pinned_reference(None) for spec in specs})
+
+
 def build(settings: StackSettings) -> StackOutputs:
     """Every component of the stack, in dependency order; the outputs the EKS project reads."""
     pulumi.runtime.register_resource_transform(tag_transform(settings.tags))
     account_id, partition, registry = _deploying_account(settings)
     cache = PullThroughCache("cache", PullThroughCacheArgs([rule_args(rule) for rule in settings.rules]))
+    copies = copied_upstreams(settings)
     documents = documents_for(settings, partition, account_id)
     templates = CreationTemplates("templates", templates_args(settings, documents))
-    entries = [tag.entry for tag in settings.warm_tags()]  # selectors' tags from the lock
-    specs = warm_specs(entries, settings.cache_prefixes(), registry, settings.upstream_prefixes())
+    ready: list[pulumi.Resource] = [cache, templates, *([copies] if copies else [])]
+    specs = stack_specs(settings, registry)  # selectors' tags from the lock; the copies' too
     warming = (
-        CacheWarming("warm", warming_args(settings, specs, registry), depends_on=[cache, templates])
+        CacheWarming("warm", warming_args(settings, specs, registry), depends_on=ready)
         if settings.warm.enabled
         else None
     )
@@ -225,28 +252,30 @@ def build(settings: StackSettings) -> StackOutputs:
         "access",
         access_args(settings, documents, existing_repositories(specs), warming.warmed if warming else ()),
     )
-    cache_prefixes = cache.rule_prefixes.apply(
+    cache_prefixes = cache.rule_prefixes.apply(  # the rules' only
         lambda by_registry: {
             upstream: CachePrefix(registry, prefix).url for upstream, prefix in sorted(by_registry.items())
         }
     )
+    copy_prefixes = {
+        u: CachePrefix(registry, prefix).url for u, prefix in sorted(settings.copy_prefixes().items())
+    }
     endpoint_ids, security_group_id = _endpoints(settings)
     # --- scheduled re-warming (`warm.schedule`): None, and nothing registered, without a schedule ---
     rewarming = scheduled_warming(
-        settings, specs, partition=partition, account_id=account_id, depends_on=[cache, templates]
+        settings, specs, partition=partition, account_id=account_id, depends_on=ready
     )
     # --- end of scheduled re-warming ---
     region = settings.region
-    images = pulumi.Output.from_input(
-        warming.images if warming else {str(spec.entry.ref): spec.pinned_reference(None) for spec in specs}
-    )
+    images = _images(warming, specs)
     return StackOutputs(
         registry=registry,
-        cache_prefixes=cache_prefixes,
+        cache_prefixes=cache_prefixes.apply(lambda rules: dict(sorted({**rules, **copy_prefixes}.items()))),
+        copy_prefixes=copy_prefixes,
         images=images,
         kustomize_images=images.apply(kustomize_images),
         rules=cache.rule_upstreams,
-        credential_secret_arns=cache.credential_secret_arns,
+        credential_secret_arns=_secret_arns(cache, copies),
         node_pull_policy_arn=access.node_pull_policy_arn,
         vpc_endpoint_ids=endpoint_ids,
         vpc_endpoint_security_group_id=security_group_id,

@@ -16,4 +16,5 @@ def documents_for(settings: StackSettings, partition: str, account_id: str) -> S
         tags_new_repositories=bool(settings.templates.resource_tags),
         template_role=settings.templates.needs_role,
         kms_key_arn=settings.templates.kms_key_arn,
+        copy_prefixes=[copy.prefix for copy in settings.copies],
     )

@@ -1,4 +1,5 @@
-"""What `pulumi up` warms: a `WarmSpec` per catalogue tag, and the provider every `WarmedImage` shares.
+"""What `pulumi up` warms and copies: a `WarmSpec` per catalogue tag, and the provider every
+`WarmedImage` and `CopiedImage` shares.
 
 Every name comes from model/ecr.py's `CachePrefix` and `CacheLocation`, through `WarmSpec`.
 """
@@ -15,6 +16,8 @@ from pulumi.dynamic.dynamic import serialize_provider
 from components.config.settings import StackSettings
 from components.config.source import PROJECT_ROOT
 from components.model.catalogue import CatalogueEntry
+from components.model.upstreams import api_url
+from components.resources.copies import CopySource
 from components.resources.warming import CacheWarmingArgs, WarmSpec
 from components.warm.provider import CacheWarmProvider
 
@@ -24,12 +27,43 @@ def warm_specs(
     prefixes: Mapping[str, str],
     registry: str,
     upstream_prefixes: Mapping[str, str | None] | None = None,
+    copies: Mapping[str, tuple[str, CopySource]] | None = None,
 ) -> list[WarmSpec]:
+    """A spec per catalogue tag: warmed through `prefixes`' rules, or copied (`copies`: copied
+    upstream registry -> its prefix and where it is read)."""
     upstream_prefixes = upstream_prefixes or {}
-    return [
-        WarmSpec(entry, registry, prefixes[entry.ref.registry], upstream_prefixes.get(entry.ref.registry))
-        for entry in entries
-    ]
+    copies = copies or {}
+    specs: list[WarmSpec] = []
+    for entry in entries:
+        upstream = entry.ref.registry
+        if upstream in copies:
+            prefix, source = copies[upstream]
+            specs.append(WarmSpec(entry, registry, prefix, copy=source))
+        else:
+            specs.append(WarmSpec(entry, registry, prefixes[upstream], upstream_prefixes.get(upstream)))
+    return specs
+
+
+def copy_sources(settings: StackSettings) -> dict[str, tuple[str, CopySource]]:
+    """Each copied upstream: its prefix, its API's URL, and its login's secret (name or ARN), if any."""
+    return {
+        copy.registry: (
+            copy.prefix,
+            CopySource(
+                upstream_url=api_url(copy.registry),
+                credential_secret=copy.credential.secret_name if copy.credential is not None else None,
+            ),
+        )
+        for copy in settings.copies
+    }
+
+
+def stack_specs(settings: StackSettings, registry: str) -> list[WarmSpec]:
+    """Every tag the stack warms or copies (selectors' from the lock), in `registry`."""
+    entries = [tag.entry for tag in settings.warm_tags()]
+    return warm_specs(
+        entries, settings.cache_prefixes(), registry, settings.upstream_prefixes(), copy_sources(settings)
+    )
 
 
 def existing_repositories(specs: Sequence[WarmSpec]) -> list[str]:
@@ -57,5 +91,8 @@ def warming_args(settings: StackSettings, specs: Sequence[WarmSpec], registry: s
         backend=warm.backend,
         prune=warm.prune,
         pull_command=warm.pull_command,
-        provider=serialized_warm_provider() if warm.backend == "provider" else None,
+        # Copies always go through the provider: the other backends pull, and cannot push byte for byte.
+        provider=serialized_warm_provider()
+        if warm.backend == "provider" or any(spec.copy is not None for spec in specs)
+        else None,
     )

@@ -2,58 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from components.errors import CredentialSecretError
 from components.model.names import legacy_prefix_name, names_with_aliases, prefix_name
 from components.resources._children import child_opts
+from components.resources._maps import output_map
+from components.resources._secrets import ExistingSecretArgs, NewSecretArgs, upstream_secret
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:PullThroughCache"
-
-
-AWS_MANAGED_KEY = "AWS"
-
-
-def _check_default_key(arn: str, key_manager: str, name: str) -> str:
-    """ECR cannot read a secret encrypted with a customer-managed key.
-
-    https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-creating-secret.html
-    """
-    if key_manager != AWS_MANAGED_KEY:
-        raise CredentialSecretError(
-            f"secret {name!r} is encrypted with a customer-managed KMS key; ECR pull-through cache can only "
-            "read secrets encrypted with the default aws/secretsmanager key. Re-create it without a KMS key."
-        )
-    return arn
-
-
-def _key_manager(key_id: str) -> pulumi.Output[str]:
-    """Who manages a secret's key. No key id means the default key; a console-made secret names it instead."""
-    if not key_id:
-        return pulumi.Output.from_input(AWS_MANAGED_KEY)
-    manager: pulumi.Output[str] = aws.kms.get_key_output(key_id=key_id).key_manager
-    return manager
-
-
-@dataclass(frozen=True)
-class NewSecretArgs:
-    """A Secrets Manager secret this stack creates from a username and token."""
-
-    secret_name: str
-    username: str | None
-    token: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class ExistingSecretArgs:
-    """A secret someone else manages, by name or ARN; the stack checks ECR can read it."""
-
-    name_or_arn: str
 
 
 @dataclass(frozen=True)
@@ -118,13 +78,13 @@ class PullThroughCache(pulumi.ComponentResource):
                     delete_before_replace=True,
                 ),
             )
-        self.rule_prefixes = pulumi.Output.all(
-            **{registry: resource.ecr_repository_prefix for registry, resource in self.rules.items()}
+        self.rule_prefixes = output_map(
+            {registry: resource.ecr_repository_prefix for registry, resource in self.rules.items()}
         )
-        self.rule_upstreams = pulumi.Output.all(
-            **{rule.prefix: self.rules[rule.registry].upstream_registry_url for rule in rules}
+        self.rule_upstreams = output_map(
+            {rule.prefix: self.rules[rule.registry].upstream_registry_url for rule in rules}
         )
-        self.credential_secret_arns = pulumi.Output.all(**secret_arns)
+        self.credential_secret_arns = output_map(secret_arns)
         self.register_outputs(
             {
                 "rule_prefixes": self.rule_prefixes,
@@ -141,37 +101,11 @@ class PullThroughCache(pulumi.ComponentResource):
         rule: CacheRuleArgs,
         credential: NewSecretArgs | ExistingSecretArgs,
     ) -> tuple[pulumi.Output[str], pulumi.Resource | None]:
-        """A created secret keeps Pulumi's default create-before-delete, unlike the rule.
-
-        Its only replacing input, `name`, comes from the same prefix as its logical name, so it is
-        never replaced in place; and if it were, neither order would work: a deleted secret waits
-        30 days in Secrets Manager's recovery window, and its name cannot be reused meanwhile.
-        """
         secret_name = f"{component}-credential-{suffix}"
-        child = child_opts(self, secret_name, [f"credential-{old}" for old in [suffix, *legacy]])
-        if isinstance(credential, ExistingSecretArgs):
-            existing = credential.name_or_arn
-            lookup = {"arn": existing} if existing.startswith("arn:") else {"name": existing}
-            found = aws.secretsmanager.get_secret_output(
-                **lookup, opts=pulumi.InvokeOutputOptions(parent=self)
-            )
-            key_manager = found.kms_key_id.apply(_key_manager)
-            checked = pulumi.Output.all(found.arn, key_manager).apply(
-                lambda values: _check_default_key(values[0], values[1], existing)
-            )
-            return checked, None
-        token = credential.token
-        secret = aws.secretsmanager.Secret(
-            secret_name,
-            name=credential.secret_name,
+        return upstream_secret(
+            self,
+            credential,
+            name=secret_name,
             description=f"Login ECR pull-through cache uses for {rule.upstream_title} ({rule.registry}).",
-            opts=child,
+            opts=child_opts(self, secret_name, [f"credential-{old}" for old in [suffix, *legacy]]),
         )
-        value = pulumi.Output.secret(json.dumps({"username": credential.username, "accessToken": token}))
-        version = aws.secretsmanager.SecretVersion(
-            secret_name,
-            secret_id=secret.id,
-            secret_string=value,
-            opts=child,
-        )
-        return secret.arn, version

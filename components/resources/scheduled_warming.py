@@ -76,6 +76,8 @@ class ScheduledWarmingArgs:
     region: str
     account_id: str
     tags_new_repositories: bool = False
+    copy_prefixes: Sequence[str] = ()  # the function copies under these (push actions there only)
+    copy_secrets: Sequence[str] = ()  # the copied upstreams' login secrets, by name or ARN
     timezone: str = "UTC"
     memory_mb: int = 1024
     log_retention_days: int = 30
@@ -176,6 +178,8 @@ class ScheduledWarming(pulumi.ComponentResource):
                             log_group_arn=arns[0],
                             dead_letter_queue_arn=arns[1],
                             tags_new_repositories=args.tags_new_repositories,
+                            copy_prefixes=args.copy_prefixes,
+                            copy_secrets=args.copy_secrets,
                         )
                     ),
                     "function's policy",

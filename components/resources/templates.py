@@ -16,11 +16,17 @@ from components.resources._children import child_opts
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CreationTemplates"
 APPLIED_FOR_PULL_THROUGH_CACHE = "PULL_THROUGH_CACHE"
+# A push to a repository that does not exist creates it from the template whose prefix matches
+# (https://docs.aws.amazon.com/AmazonECR/latest/userguide/repository-creation-templates.html);
+# botocore's ECR `RCTAppliedFor`: REPLICATION, PULL_THROUGH_CACHE, CREATE_ON_PUSH.
+APPLIED_FOR_CREATE_ON_PUSH = "CREATE_ON_PUSH"
 
 
 @dataclass(frozen=True)
 class CreationTemplatesArgs:
-    """One template per prefix, all alike. `role_policy`: the role ECR needs for tags or KMS, or None.
+    """One template per prefix, all alike but for what each applies to: `prefixes` are the pull-through
+    rules' (PULL_THROUGH_CACHE), `copy_prefixes` the copied upstreams' (CREATE_ON_PUSH: the first
+    push of a copy creates its repository). `role_policy`: the role ECR needs for tags or KMS, or None.
 
     `pull_time_exclusions`: IAM role ARNs whose pulls ECR does not record as pulls, so a scanner
     that pulls every image does not keep the lifecycle policy's `sinceImagePulled` from acting.
@@ -37,10 +43,11 @@ class CreationTemplatesArgs:
     repository_policy: str | None
     role_policy: Mapping[str, Any] | None = None
     pull_time_exclusions: Sequence[str] = ()
+    copy_prefixes: Sequence[str] = ()
 
 
 class CreationTemplates(pulumi.ComponentResource):
-    """One `aws.ecr.RepositoryCreationTemplate` per cache prefix, plus the role ECR needs for tags or KMS."""
+    """One `aws.ecr.RepositoryCreationTemplate` per cache and copy prefix, plus the role ECR needs for tags or KMS."""
 
     templates: dict[str, aws.ecr.RepositoryCreationTemplate]
     role: aws.iam.Role | None
@@ -67,14 +74,20 @@ class CreationTemplates(pulumi.ComponentResource):
             for pattern in settings.mutability_exclusions
         ]
         self.templates = {}
+        # The cache templates' older names; a copy's template is new and answers to none.
         names = names_with_aliases(args.prefixes, prefix_name, legacy_prefix_name)
-        for prefix in args.prefixes:
-            suffix, legacy = names[prefix]
+        applied_for = {
+            **{prefix: APPLIED_FOR_PULL_THROUGH_CACHE for prefix in args.prefixes},
+            **{prefix: APPLIED_FOR_CREATE_ON_PUSH for prefix in args.copy_prefixes},
+        }
+        for prefix, applies_to in applied_for.items():
+            suffix = prefix_name(prefix)
+            older = [f"template-{old}" for old in [suffix, *names[prefix][1]]] if prefix in names else []
             template_name = f"{name}-{suffix}"
             self.templates[prefix] = aws.ecr.RepositoryCreationTemplate(
                 template_name,
                 prefix=prefix,
-                applied_fors=[APPLIED_FOR_PULL_THROUGH_CACHE],
+                applied_fors=[applies_to],
                 description=settings.description,
                 image_tag_mutability=settings.image_tag_mutability,
                 image_tag_mutability_exclusion_filters=exclusions or None,
@@ -87,7 +100,7 @@ class CreationTemplates(pulumi.ComponentResource):
                 opts=child_opts(
                     self,
                     template_name,
-                    [f"template-{old}" for old in [suffix, *legacy]],
+                    older,
                     depends_on=[role_policy] if role_policy else [],
                     delete_before_replace=True,
                 ),

@@ -9,6 +9,7 @@ Backends (`warm.backend`):
   (crane, skopeo, nerdctl), with the image in `$IMAGE` and an ECR login in
   `$REGISTRY_USERNAME` / `$REGISTRY_PASSWORD` (secret).
 Every warmed image depends on the rules and templates, so templates apply on first pull.
+Copied tags (`WarmSpec.copy`) are `CopiedImage`s whatever the backend (resources/copies.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from components.model.catalogue import CatalogueEntry
 from components.model.ecr import CacheLocation, CachePrefix
 from components.model.images import DEFAULT_TAG, moved_pin
 from components.model.names import image_name, legacy_image_name, names_with_aliases
+from components.resources.copies import CopiedImage, CopySource
 
 COMPONENT_TYPE = "ecr-pull-through-cache:index:CacheWarming"
 WARMED_IMAGE_TYPE = "pulumi-python:dynamic/ecr:WarmedImage"
@@ -40,12 +42,14 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 @dataclass(frozen=True)
 class WarmSpec:
-    """One tag to warm, resolved against the cache: every name comes from the parsed reference."""
+    """One tag to warm, or to copy (`copy` set), resolved against the registry: every name comes from
+    the parsed reference. A copied tag lives at `<prefix>/<its upstream repository path>`."""
 
     entry: CatalogueEntry
     registry: str
     prefix: str
     upstream_prefix: str | None = None
+    copy: CopySource | None = None
 
     @property
     def cache_prefix(self) -> CachePrefix:
@@ -80,6 +84,8 @@ class WarmSpec:
         return self.location.reference(served)
 
     def props(self, prune: bool) -> dict[str, Any]:
+        if self.copy is not None:
+            return self._copy_props(self.copy, prune)
         pin = {"pinned_digest": self.entry.ref.digest} if self.entry.ref.digest else {}
         return {
             "source": str(self.entry.ref),
@@ -90,6 +96,20 @@ class WarmSpec:
             "platforms": list(self.entry.platforms) if self.entry.platforms else None,
             "prune": prune,
             **pin,
+        }
+
+    def _copy_props(self, copy: CopySource, prune: bool) -> dict[str, Any]:
+        """A `CopiedImage`'s inputs: plain values only; the source's pin, if any, stays in `source`."""
+        return {
+            "source": str(self.entry.ref),
+            "upstream_url": copy.upstream_url,
+            "credential_secret": copy.credential_secret,
+            "registry_url": self.registry_url,
+            "repository": self.path,
+            "tag": self.entry.ref.tag,
+            "cache_reference": self.cache_reference,
+            "platforms": None,  # a copy is every platform: settings refuse `platforms` on one
+            "prune": prune,
         }
 
 
@@ -136,11 +156,13 @@ class CacheWarmingArgs:
     backend: WarmBackend = "provider"
     prune: bool = False
     pull_command: str | None = None  # the `command` backend's pull
-    provider: str | None = None  # the `provider` backend's pickled provider (program/warming.py)
+    # The pickled provider (program/warming.py): the `provider` backend's, and every copy's.
+    provider: str | None = None
 
 
 class CacheWarming(pulumi.ComponentResource):
-    """Warms every catalogue tag; `images` maps each source reference to `cache reference@digest`."""
+    """Warms every catalogue tag, and copies each copied upstream's (`CopiedImage`, whatever the
+    backend); `images` maps each source reference to `cache reference@digest`."""
 
     images: pulumi.Output[dict[str, str]]
     warmed: list[pulumi.Resource]
@@ -157,49 +179,81 @@ class CacheWarming(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
         digests: list[pulumi.Output[str | None]] = []
         self.warmed = []
-        login = None
-        docker_provider = None
-        if args.backend != "provider":
-            login = aws.ecr.get_authorization_token_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        if args.backend == "docker" and login is not None:
-            docker_provider = docker.Provider(
-                "warm-docker",
-                registry_auth=[
-                    docker.ProviderRegistryAuthArgs(
-                        address=args.registry,
-                        username=login.user_name,
-                        password=pulumi.Output.secret(login.password),
-                    )
-                ],
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-        names = names_with_aliases([spec.entry.ref for spec in args.specs], image_name, legacy_image_name)
+        login, docker_provider = self._backend(args)
+        warmed = [spec.entry.ref for spec in args.specs if spec.copy is None]
+        names = names_with_aliases(warmed, image_name, legacy_image_name)
         for spec in args.specs:
             resource: pulumi.Resource
             digest: pulumi.Output[str | None]
-            name, legacy = names[spec.entry.ref]
-            opts = pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"warm-{old}") for old in legacy])
-            )
-            logical_name = f"warm-{name}"
-            if docker_provider is not None:
-                resource, digest = self._docker(spec, logical_name, docker_provider, opts)
-            elif login is not None:
-                resource, digest = self._command(spec, logical_name, args, login, opts)
+            if spec.copy is not None:
+                resource, digest = self._copied_image(spec, args, child)
             else:
-                resource, digest = self._warmed_image(spec, logical_name, args, opts)
+                resource, digest = self._warm(
+                    spec, names[spec.entry.ref], args, child, login, docker_provider
+                )
             self.warmed.append(resource)
             digests.append(digest)
         self.images = pulumi.Output.all(*digests).apply(
             lambda served: {
-                # The provider backend checks the pin itself, failing only that image's create.
+                # The provider checks the pin itself (warm and copy alike), failing only that image's create.
                 str(spec.entry.ref): spec.pinned_reference(
-                    digest if args.backend == "provider" else check_pin(spec, digest)
+                    digest if args.backend == "provider" or spec.copy is not None else check_pin(spec, digest)
                 )
                 for spec, digest in zip(args.specs, served, strict=True)
             }
         )
         self.register_outputs({"images": self.images})
+
+    def _backend(self, args: CacheWarmingArgs) -> tuple[pulumi.Output[Any] | None, docker.Provider | None]:
+        """The ECR login the docker and command backends pull with, and the docker backend's provider."""
+        if args.backend == "provider":
+            return None, None
+        login = aws.ecr.get_authorization_token_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        if args.backend != "docker":
+            return login, None
+        provider = docker.Provider(
+            "warm-docker",
+            registry_auth=[
+                docker.ProviderRegistryAuthArgs(
+                    address=args.registry,
+                    username=login.user_name,
+                    password=pulumi.Output.secret(login.password),
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return login, provider
+
+    def _warm(
+        self,
+        spec: WarmSpec,
+        names: tuple[str, list[str]],
+        args: CacheWarmingArgs,
+        child: pulumi.ResourceOptions,
+        login: pulumi.Output[Any] | None,
+        docker_provider: docker.Provider | None,
+    ) -> tuple[pulumi.Resource, pulumi.Output[str | None]]:
+        """One tag pulled through the cache by the backend, named `warm-...`, answering to its older name."""
+        name, legacy = names
+        opts = pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"warm-{old}") for old in legacy])
+        )
+        logical_name = f"warm-{name}"
+        if docker_provider is not None:
+            return self._docker(spec, logical_name, docker_provider, opts)
+        if login is not None:
+            return self._command(spec, logical_name, args, login, opts)
+        return self._warmed_image(spec, logical_name, args, opts)
+
+    def _copied_image(
+        self, spec: WarmSpec, args: CacheWarmingArgs, opts: pulumi.ResourceOptions
+    ) -> tuple[pulumi.Resource, pulumi.Output[str | None]]:
+        if args.provider is None:
+            raise ValueError(
+                "copies need CacheWarmingArgs.provider, the pickled provider, whatever the backend"
+            )
+        image = CopiedImage(f"copy-{image_name(spec.entry.ref)}", spec.props(args.prune), args.provider, opts)
+        return image, image.digest
 
     def _warmed_image(
         self, spec: WarmSpec, logical_name: str, args: CacheWarmingArgs, opts: pulumi.ResourceOptions

@@ -126,7 +126,11 @@ class Account:
         )
         stub.add_response(
             "describe_repository_creation_templates",
-            {"repositoryCreationTemplates": [{"prefix": prefix} for prefix in templates]},
+            {
+                "repositoryCreationTemplates": [
+                    {"prefix": prefix, "appliedFor": ["PULL_THROUGH_CACHE"]} for prefix in templates
+                ]
+            },
             {"prefixes": ANY},
         )
         stub.activate()

@@ -202,7 +202,7 @@ def test_root_prefix_covers_every_repository() -> None:
         (lambda: Consumers(organization_id="o-abc"), "not an organization ID"),
         (
             lambda: node_pull_policy(partition="aws", region="eu-west-1", account_id=ACCOUNT, prefixes=[]),
-            "at least one cache prefix",
+            "at least one cache or copy prefix",
         ),
     ],
 )
