@@ -11,20 +11,21 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from components.cli.mirrors import Mirror, check_plain_http, checked_mirror, parse_mirror
+from components.cli.mirrors import check_plain_http, parse_mirror
 from components.cli.warm_options import add_arguments, check_arguments, warm_options
 from components.cli.warm_pins import copy_signed, pin_findings, state_path, warm_signed
+from components.cli.warm_stack import routes_from_stack
 from components.cli.warm_targets import WarmWork, describe, plan_work
 from components.errors import InputError, Problem
 from components.model.discovery import FoundImage, find_images
-from components.model.ecr import CachePrefix, EcrRegistry
 from components.model.image_lock import WarmTag
 from components.model.warm_selection import catalogue_to_warm
+from components.warm.auth import CredentialSource
 from components.warm.engine import WarmEngine
 from components.warm.retry_report import report_retries
 from components.warm.state import StateFile, StateWriter
@@ -45,40 +46,18 @@ def load_settings(stack: str, images_file: str | Path | None = None) -> StackSet
     return load_stack_settings(stack, images_file=images_file)
 
 
-def mirrors_from_stack(
-    stack: str, images_file: str | Path | None = None, *, settings: StackSettings | None = None
-) -> list[Mirror]:
-    """The stack's cache prefixes in the caller's own account and region, as `pulumi up` creates them.
-
-    `settings` are the stack's, when the caller has loaded them already.
-    """
-    import boto3
-
-    settings = settings or load_settings(stack, images_file)
-    account = boto3.client("sts", region_name=settings.region).get_caller_identity()["Account"]
-    host = EcrRegistry(account, settings.region).host
-    upstream_prefixes = settings.upstream_prefixes()
-    return [
-        checked_mirror(
-            upstream,
-            CachePrefix(host, prefix).registry_url,
-            f"--stack {stack}",
-            upstream_prefix=upstream_prefixes[upstream],
-        )
-        for upstream, prefix in settings.cache_prefixes().items()
-    ]
-
-
 async def warm_catalogue(
     work: WarmWork,
     args: argparse.Namespace,
     report: Callable[[WarmResult], None],
     signed: frozenset[str] = frozenset(),
+    upstream_logins: Mapping[str, CredentialSource] | None = None,
 ) -> list[WarmResult]:
     """Every target through the warm engine (one client and one login per registry origin), warms
     and copies side by side, then the signatures and attestations of the images in `signed`
-    (references, as `str(ImageRef)`)."""
-    async with WarmEngine(warm_options(args)) as engine:
+    (references, as `str(ImageRef)`). A copied upstream logs in with `upstream_logins` (the
+    stack's secrets), else from the environment (`LOCK_<REGISTRY>_...`)."""
+    async with WarmEngine(warm_options(args, upstream_logins or {})) as engine:
         warmed, copied = await asyncio.gather(
             engine.warm_all(work.warm, report), engine.copy_all(work.copy, report)
         )
@@ -94,6 +73,7 @@ class _Prepared:
     """Everything `warm` reads before its first request, checked."""
 
     work: WarmWork
+    upstream_logins: dict[str, CredentialSource]
     warm_tags: list[WarmTag]
     signed: frozenset[str]
     state: StateFile | None
@@ -113,8 +93,10 @@ def _prepare(args: argparse.Namespace) -> _Prepared:
     copies = [parse_mirror(text, "--copy") for text in args.copy]
     upstreams = [parse_mirror(text, "--upstream") for text in args.upstream]
     settings = load_settings(args.stack, args.images) if args.stack else None
+    logins: dict[str, CredentialSource] = {}
     if settings is not None:
-        mirrors += mirrors_from_stack(args.stack, settings=settings)
+        routes = routes_from_stack(args.stack, settings)
+        mirrors, copies, logins = mirrors + routes.mirrors, copies + routes.copies, routes.upstream_logins
     if not mirrors and not copies:
         raise InputError(
             [
@@ -142,6 +124,7 @@ def _prepare(args: argparse.Namespace) -> _Prepared:
             platforms=platforms,
             state=state.entries if state else {},
         ),
+        upstream_logins=logins,
         warm_tags=warm_tags,
         signed=frozenset(str(entry.ref) for entry in entries if entry.signatures),
         state=state,
@@ -176,9 +159,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         if writer is not None:
             writer.record(result)
 
-    results, stopped_by = _run_with_progress(
-        prepared.work, args, out, total=len(prepared.warm_tags), signed=prepared.signed, record=record
-    )
+    results, stopped_by = _run_with_progress(prepared, args, out, record=record)
     if writer is not None:
         writer.finish()
     results = finished if results is None else results
@@ -226,22 +207,25 @@ def _summarize(
 
 
 def _run_with_progress(
-    work: WarmWork,
+    prepared: _Prepared,
     args: argparse.Namespace,
     out: TextIO,
-    total: int,
-    signed: frozenset[str],
     record: Callable[[WarmResult], None],
 ) -> tuple[list[WarmResult] | None, signal.Signals | None]:
     """A rich progress bar on a terminal; one plain line per image otherwise (logs, CI). The
     results, or None and the signal that stopped the warm."""
+
+    def warm(report: Callable[[WarmResult], None]) -> tuple[list[WarmResult] | None, signal.Signals | None]:
+        work = warm_catalogue(prepared.work, args, report, prepared.signed, prepared.upstream_logins)
+        return asyncio.run(until_stopped(work))
+
     if not out.isatty():
 
         def line(result: WarmResult) -> None:
             record(result)
             print(describe(result), file=out, flush=True)
 
-        return asyncio.run(until_stopped(warm_catalogue(work, args, line, signed)))
+        return warm(line)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -249,13 +233,12 @@ def _run_with_progress(
     with Progress(
         TextColumn("warming"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
-        task = progress.add_task("warm", total=total)
+        task = progress.add_task("warm", total=len(prepared.warm_tags))
 
         def report(result: WarmResult) -> None:
             record(result)
             if not result.ok or result.moved_from is not None:
-                line = describe(result)
-                progress.console.print(line, markup=False, highlight=False)
+                progress.console.print(describe(result), markup=False, highlight=False)
             progress.advance(task)
 
-        return asyncio.run(until_stopped(warm_catalogue(work, args, report, signed)))
+        return warm(report)

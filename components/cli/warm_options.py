@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from components.cli.warm_pins import add_pin_arguments
@@ -112,7 +113,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise InputError(problems)
 
 
-def warm_options(args: argparse.Namespace) -> WarmOptions:
+def warm_options(args: argparse.Namespace, upstream_logins: Mapping[str, CredentialSource]) -> WarmOptions:
+    """The engine's options; a copied upstream logs in with `upstream_logins` (the stack's secrets),
+    else with the read-only login the environment names for it (`LOCK_<REGISTRY>_...`)."""
     return WarmOptions(
         concurrency=args.concurrency,
         attestations=args.attestations,
@@ -122,7 +125,9 @@ def warm_options(args: argparse.Namespace) -> WarmOptions:
             stall_timeout=args.stall_timeout, min_speed=args.min_speed, speed_window=args.speed_window
         ).with_timeout(args.timeout),
         login=cache_login,
-        upstream_login=lambda registry: login_from_environment(registry, os.environ),
+        upstream_login=lambda registry: (
+            upstream_logins.get(registry) or login_from_environment(registry, os.environ)
+        ),
     )
 
 

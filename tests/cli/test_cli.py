@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 
 from components.cli import warm as warm_command
+from components.cli.warm_stack import routes_from_stack
 from components.cli.warm_targets import WarmWork
-from components.model.catalogue import load_catalogue
+from components.model.catalogue import CatalogueEntry, load_catalogue
+from components.model.image_lock import WarmTag
 from components.model.images import parse_image
 from components.warm.targets import WarmResult, WarmTarget
 
@@ -136,7 +138,9 @@ def test_warm_mirrors_from_a_stack_use_the_callers_account(monkeypatch: pytest.M
             return FakeSts()
 
     monkeypatch.setitem(sys.modules, "boto3", FakeBoto3)
-    mirrors = {m.upstream: m.url for m in warm_command.mirrors_from_stack("dev")}
+    routes = routes_from_stack("dev", warm_command.load_settings("dev"))
+    assert routes.copies == [] and routes.upstream_logins == {}, "dev copies nothing"
+    mirrors = {m.upstream: m.url for m in routes.mirrors}
     assert mirrors["docker.io"] == "https://210987654321.dkr.ecr.eu-west-1.amazonaws.com/docker-hub"
     assert mirrors["quay.io"] == "https://210987654321.dkr.ecr.eu-west-1.amazonaws.com/quay"
     assert set(mirrors) == {"docker.io", "ghcr.io", "public.ecr.aws", "quay.io", "registry.k8s.io"}
@@ -190,7 +194,7 @@ def test_progress_on_a_terminal_one_line_per_image_otherwise(
     monkeypatch: pytest.MonkeyPatch, terminal: bool
 ) -> None:
     async def fake_warm(
-        grouped: object, args: object, report: Callable[[WarmResult], None], signed: object = None
+        work: object, args: object, report: Callable[[WarmResult], None], *_: object
     ) -> list[WarmResult]:
         results = _fake_results()
         for result in results:
@@ -200,8 +204,13 @@ def test_progress_on_a_terminal_one_line_per_image_otherwise(
     monkeypatch.setattr(warm_command, "warm_catalogue", fake_warm)
     out: io.StringIO = Terminal() if terminal else io.StringIO()
     recorded: list[WarmResult] = []
+    tags = [
+        WarmTag(CatalogueEntry(parse_image(f"quay.io/a/{name}:1"), None, "images.yaml", line), None)
+        for line, name in enumerate("bc", start=1)
+    ]
+    prepared = warm_command._Prepared(WarmWork({}, {}), {}, tags, frozenset(), None, None, [])
     results, stopped_by = warm_command._run_with_progress(
-        WarmWork({}, {}), argparse.Namespace(), out, total=2, signed=frozenset(), record=recorded.append
+        prepared, argparse.Namespace(), out, recorded.append
     )
     assert results is not None and stopped_by is None
     assert [r.ok for r in results] == [True, False]

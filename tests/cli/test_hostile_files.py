@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from components.cli.mirrors import parse_mirror
-from components.cli.warm import mirrors_from_stack
+from components.cli.warm import load_settings
+from components.cli.warm_stack import routes_from_stack
 from components.errors import InputError
 from components.safe_yaml import MAX_CATALOGUE_BYTES, MAX_LOCK_BYTES, MAX_STACK_FILE_BYTES
 from tests.bounded import Outcome, run_cli
@@ -281,7 +282,7 @@ def test_mirrors_from_a_stack_go_through_the_same_checks(monkeypatch: pytest.Mon
 
     monkeypatch.setitem(sys.modules, "boto3", FakeBoto3)
     with pytest.raises(InputError) as caught:
-        mirrors_from_stack("dev")
+        routes_from_stack("dev", load_settings("dev"))
     assert "carries a user name or password" in str(caught.value)
     assert SECRET not in str(caught.value)
     assert caught.value.problems[0].source == "--stack dev"
