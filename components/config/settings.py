@@ -141,6 +141,10 @@ class StackSettings:
         """Upstream registry (as image references name it) -> ECR repository prefix."""
         return {rule.registry: rule.prefix for rule in self.rules}
 
+    def copy_prefixes(self) -> dict[str, str]:
+        """Copy upstream registry -> ECR repository prefix: none until copy upstreams can be configured."""
+        return {}
+
     def upstream_prefixes(self) -> dict[str, str | None]:
         """Upstream registry -> the rule's upstream repository prefix (ECR upstreams only)."""
         return {rule.registry: rule.upstream_repository_prefix for rule in self.rules}
