@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -207,6 +208,42 @@ def _deploying_account(settings: StackSettings) -> tuple[str, str, str]:
     return identity.account_id, partition.partition, registry.host
 
 
+class _NodeOutputs(TypedDict):
+    """The outputs nodes are configured with (README, "Nodes")."""
+
+    kubelet_credential_provider_config: str
+    containerd_hosts: pulumi.Output[dict[str, str]]
+    al2023_user_data: pulumi.Output[str]
+    bottlerocket_settings: pulumi.Output[str]
+
+
+def _node_outputs(
+    settings: StackSettings, registry: str, cache_prefixes: pulumi.Output[dict[str, str]]
+) -> _NodeOutputs:
+    """Cache upstreams from the rules, copy upstreams from the settings (both as `<registry>/<prefix>`);
+    Bottlerocket's settings leave copies out (policies/node_userdata.py says why)."""
+    region = settings.region
+    copies = {
+        upstream: CachePrefix(registry, prefix).url for upstream, prefix in settings.copy_prefixes().items()
+    }
+    return _NodeOutputs(
+        kubelet_credential_provider_config=kubelet_credential_provider_config(
+            registry_host=registry, region=region, upstreams=[*settings.cache_prefixes(), *copies]
+        ),
+        containerd_hosts=cache_prefixes.apply(
+            lambda p: containerd_hosts(cache_prefixes=p, copy_prefixes=copies)
+        ),
+        al2023_user_data=cache_prefixes.apply(
+            lambda p: al2023_user_data(
+                cache_prefixes=p, copy_prefixes=copies, registry_host=registry, region=region
+            )
+        ),
+        bottlerocket_settings=cache_prefixes.apply(
+            lambda p: bottlerocket_settings(cache_prefixes=p, registry_host=registry, region=region)
+        ),
+    )
+
+
 def build(settings: StackSettings) -> StackOutputs:
     """Every component of the stack, in dependency order; the outputs the EKS project reads."""
     pulumi.runtime.register_resource_transform(tag_transform(settings.tags))
@@ -236,7 +273,6 @@ def build(settings: StackSettings) -> StackOutputs:
         settings, specs, partition=partition, account_id=account_id, depends_on=[cache, templates]
     )
     # --- end of scheduled re-warming ---
-    region = settings.region
     images = pulumi.Output.from_input(
         warming.images if warming else {str(spec.entry.ref): spec.pinned_reference(None) for spec in specs}
     )
@@ -252,14 +288,5 @@ def build(settings: StackSettings) -> StackOutputs:
         vpc_endpoint_security_group_id=security_group_id,
         alerts_topic_arn=_alerts(settings, partition, account_id, rewarming),
         warm_schedule_function_arn=rewarming.function_arn if rewarming else None,
-        kubelet_credential_provider_config=kubelet_credential_provider_config(
-            registry_host=registry, region=region, upstreams=settings.cache_prefixes()
-        ),
-        containerd_hosts=cache_prefixes.apply(lambda p: containerd_hosts(cache_prefixes=p)),
-        al2023_user_data=cache_prefixes.apply(
-            lambda p: al2023_user_data(cache_prefixes=p, registry_host=registry, region=region)
-        ),
-        bottlerocket_settings=cache_prefixes.apply(
-            lambda p: bottlerocket_settings(cache_prefixes=p, registry_host=registry, region=region)
-        ),
+        **_node_outputs(settings, registry, cache_prefixes),
     )
