@@ -1,14 +1,16 @@
 """Configuration self-managed nodes need to pull through the cache: kubelet and containerd.
 
 kubelet's `CredentialProviderConfig` (https://kubernetes.io/docs/tasks/administer-cluster/kubelet-credential-provider/)
-and containerd's `hosts.toml` per mirrored upstream. Why `override_path`, `AWS_REGION`, and no
-mirror for ECR hosts: docs/node-config.md.
+and containerd's `hosts.toml` per mirrored upstream, cache and copy upstreams alike. Why
+`override_path`, `AWS_REGION`, no mirror for ECR hosts, and no fallback from a copy to its
+upstream: docs/node-config.md.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 import yaml
 
@@ -18,6 +20,7 @@ MIN_CREDENTIAL_PROVIDER_VERSION = "1.29"
 CREDENTIAL_CACHE_DURATION = "12h"  # ECR authorization tokens last 12 hours
 _ECR_IMAGE_PATTERNS = ("*.dkr.ecr.*.amazonaws.com",)  # no China regions: settings refuse them
 _ECR_PUBLIC = "public.ecr.aws"
+NO_COPIES: Mapping[str, str] = MappingProxyType({})
 
 
 def mirrorable(upstream: str) -> bool:
@@ -38,8 +41,8 @@ def kubelet_credential_provider_config(
 ) -> str:
     """YAML for kubelet's `--image-credential-provider-config`.
 
-    Mirrored upstreams are matched too, so images pulled by their original names
-    through a containerd mirror get ECR credentials (needs the provider >= 1.29).
+    Mirrored upstreams (cache and copy upstreams) are matched too, so images pulled by their
+    original names through a containerd mirror get ECR credentials (needs the provider >= 1.29).
     `also_match` keeps patterns a node's own config matched (see node_userdata).
     """
     document = {
@@ -68,14 +71,35 @@ def mirror_endpoint(cache_prefix_url: str) -> str:
     return CachePrefix.from_url(cache_prefix_url).v2_url
 
 
-def containerd_hosts_toml(*, upstream_registry: str, cache_prefix_url: str) -> str:
-    """`/etc/containerd/certs.d/<upstream>/hosts.toml` that pulls `<upstream>/...` through the cache."""
+def _about(upstream_registry: str, *, copy: bool) -> list[str]:
+    """The comment heading a `hosts.toml`: where the images come from, and what authenticates them."""
+    authenticated = [
+        f"# ecr-credential-provider >= {MIN_CREDENTIAL_PROVIDER_VERSION}, matching {upstream_registry} images."
+    ]
+    if not copy:
+        return [
+            f"# {upstream_registry} through the ECR pull-through cache. kubelet authenticates with",
+            *authenticated,
+        ]
+    return [
+        f"# {upstream_registry} from its copy in ECR, which holds only the catalogue's images: an image the",
+        f"# copy lacks fails here. {upstream_registry} is not `server`, because containerd would send it the",
+        "# ECR login kubelet passes for these images. kubelet authenticates with",
+        *authenticated,
+    ]
+
+
+def containerd_hosts_toml(*, upstream_registry: str, cache_prefix_url: str, copy: bool = False) -> str:
+    """`/etc/containerd/certs.d/<upstream>/hosts.toml` that pulls `<upstream>/...` from ECR only.
+
+    `cache_prefix_url` (`<registry>/<prefix>`) is the cache, or for a `copy` upstream the copy. Either
+    way it is `server` as well as the one `[host]`, so containerd has nowhere else to go.
+    """
     endpoint = _toml_string(mirror_endpoint(cache_prefix_url))
     pull_only = ['capabilities = ["pull", "resolve"]', "override_path = true"]
     return "\n".join(
         [
-            f"# {upstream_registry} through the ECR pull-through cache. kubelet authenticates with",
-            f"# ecr-credential-provider >= {MIN_CREDENTIAL_PROVIDER_VERSION}, matching {upstream_registry} images.",
+            *_about(upstream_registry, copy=copy),
             f"server = {endpoint}",
             *pull_only,
             "",
@@ -86,10 +110,23 @@ def containerd_hosts_toml(*, upstream_registry: str, cache_prefix_url: str) -> s
     )
 
 
-def containerd_hosts(*, cache_prefixes: Mapping[str, str]) -> dict[str, str]:
-    """Mirrorable upstream registry -> hosts.toml text; the key is the directory name under certs.d."""
+def containerd_hosts(
+    *, cache_prefixes: Mapping[str, str], copy_prefixes: Mapping[str, str] = NO_COPIES
+) -> dict[str, str]:
+    """Mirrorable upstream registry -> hosts.toml text; the key is the directory name under certs.d.
+
+    Both maps go from an upstream registry to `<registry>/<prefix>`: the pull-through cache's
+    prefixes, and the prefixes copies are pushed under. An upstream is one or the other.
+    """
+    both = sorted(set(cache_prefixes) & set(copy_prefixes))
+    if both:
+        raise ValueError(f"{', '.join(both)}: an upstream is pulled through the cache or copied, not both")
+    sources = {
+        **{upstream: (url, False) for upstream, url in cache_prefixes.items()},
+        **{upstream: (url, True) for upstream, url in copy_prefixes.items()},
+    }
     return {
-        upstream: containerd_hosts_toml(upstream_registry=upstream, cache_prefix_url=prefix_url)
-        for upstream, prefix_url in sorted(cache_prefixes.items())
+        upstream: containerd_hosts_toml(upstream_registry=upstream, cache_prefix_url=url, copy=copy)
+        for upstream, (url, copy) in sorted(sources.items())
         if mirrorable(upstream)
     }

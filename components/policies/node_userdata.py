@@ -1,4 +1,5 @@
-"""Node user data that makes EKS nodes pull through the cache, from the model behind `containerd_hosts`.
+"""Node user data that makes EKS nodes pull through the cache and from copies, from the model behind
+`containerd_hosts`.
 
 Amazon Linux 2023 (nodeadm, read in awslabs/amazon-eks-ami at `EKS_AMI` below) and Bottlerocket
 (https://bottlerocket.dev/en/os/1.20.x/api/settings/container-registry/). Why a config file of our
@@ -19,6 +20,7 @@ import yaml
 
 from components.policies.node_config import (
     CREDENTIAL_CACHE_DURATION,
+    NO_COPIES,
     containerd_hosts,
     credential_provider_match_images,
     kubelet_credential_provider_config,
@@ -76,14 +78,26 @@ def _heredoc(path: str, text: str) -> list[str]:
     ]
 
 
-def al2023_files(*, cache_prefixes: Mapping[str, str], registry_host: str, region: str) -> dict[str, str]:
-    """Absolute path on the node -> content: every `hosts.toml`, and kubelet's credential provider config."""
+def al2023_files(
+    *,
+    cache_prefixes: Mapping[str, str],
+    registry_host: str,
+    region: str,
+    copy_prefixes: Mapping[str, str] = NO_COPIES,
+) -> dict[str, str]:
+    """Absolute path on the node -> content: every `hosts.toml` (cache and copy upstreams), and kubelet's
+    credential provider config, which matches both."""
     files = {
         f"{HOSTS_DIR}/{upstream}/hosts.toml": text
-        for upstream, text in containerd_hosts(cache_prefixes=cache_prefixes).items()
+        for upstream, text in containerd_hosts(
+            cache_prefixes=cache_prefixes, copy_prefixes=copy_prefixes
+        ).items()
     }
     files[CREDENTIAL_PROVIDER_CONFIG] = kubelet_credential_provider_config(
-        registry_host=registry_host, region=region, upstreams=cache_prefixes, also_match=NODEADM_MATCH_IMAGES
+        registry_host=registry_host,
+        region=region,
+        upstreams=[*cache_prefixes, *copy_prefixes],
+        also_match=NODEADM_MATCH_IMAGES,
     )
     return files
 
@@ -130,7 +144,13 @@ def al2023_node_config() -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
-def al2023_user_data(*, cache_prefixes: Mapping[str, str], registry_host: str, region: str) -> str:
+def al2023_user_data(
+    *,
+    cache_prefixes: Mapping[str, str],
+    registry_host: str,
+    region: str,
+    copy_prefixes: Mapping[str, str] = NO_COPIES,
+) -> str:
     """MIME multi-part user data for AL2023 managed node groups, launch templates and Karpenter.
 
     The NodeConfig part comes first, then the shell part, as in
@@ -142,7 +162,9 @@ def al2023_user_data(*, cache_prefixes: Mapping[str, str], registry_host: str, r
     # (nodeadm/internal/configprovider/mime.go, L49-L62).
     node_config = MIMEText(al2023_node_config(), "plain", "us-ascii")
     node_config.replace_header("Content-Type", f'{NODECONFIG_MEDIA_TYPE}; charset="us-ascii"')
-    files = al2023_files(cache_prefixes=cache_prefixes, registry_host=registry_host, region=region)
+    files = al2023_files(
+        cache_prefixes=cache_prefixes, copy_prefixes=copy_prefixes, registry_host=registry_host, region=region
+    )
     script = MIMEText(al2023_shell_script(files), "x-shellscript", "us-ascii")
     message.attach(node_config)
     message.attach(script)
@@ -154,11 +176,14 @@ def _toml_strings(values: Iterable[str]) -> str:
 
 
 def bottlerocket_settings(*, cache_prefixes: Mapping[str, str], registry_host: str, region: str) -> str:
-    """Bottlerocket user data (TOML): a mirror per mirrorable upstream and the ECR credential provider.
+    """Bottlerocket user data (TOML): a mirror per mirrorable cache upstream and the ECR credential provider.
 
     Bottlerocket's runtime tries the default registry when every mirror fails, unlike the
     `containerd_hosts` files, and a mirrored image is only authenticated when the credential
     provider's `image-patterns` match its original name (bottlerocket-os/bottlerocket#3631).
+    So copy upstreams are neither mirrored nor matched here: an image its copy lacks would go on to
+    the upstream with the ECR login (docs/node-config.md); Bottlerocket pods name a copy by its
+    ECR reference.
     """
     lines: list[str] = []
     upstreams = [upstream for upstream in sorted(cache_prefixes) if mirrorable(upstream)]

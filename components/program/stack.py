@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -233,6 +234,42 @@ def _images(warming: CacheWarming | None, specs: Sequence[WarmSpec]) -> pulumi.O
     return pulumi.Output.from_input({str(spec.entry.ref): spec.pinned_reference(None) for spec in specs})
 
 
+class _NodeOutputs(TypedDict):
+    """The outputs nodes are configured with (README, "Nodes")."""
+
+    kubelet_credential_provider_config: str
+    containerd_hosts: pulumi.Output[dict[str, str]]
+    al2023_user_data: pulumi.Output[str]
+    bottlerocket_settings: pulumi.Output[str]
+
+
+def _node_outputs(
+    settings: StackSettings,
+    registry: str,
+    cache_prefixes: pulumi.Output[dict[str, str]],
+    copies: Mapping[str, str],
+) -> _NodeOutputs:
+    """Cache upstreams from the rules, copy upstreams as `copies` (both as `<registry>/<prefix>`);
+    Bottlerocket's settings leave copies out (policies/node_userdata.py says why)."""
+    region = settings.region
+    return _NodeOutputs(
+        kubelet_credential_provider_config=kubelet_credential_provider_config(
+            registry_host=registry, region=region, upstreams=[*settings.cache_prefixes(), *copies]
+        ),
+        containerd_hosts=cache_prefixes.apply(
+            lambda p: containerd_hosts(cache_prefixes=p, copy_prefixes=copies)
+        ),
+        al2023_user_data=cache_prefixes.apply(
+            lambda p: al2023_user_data(
+                cache_prefixes=p, copy_prefixes=copies, registry_host=registry, region=region
+            )
+        ),
+        bottlerocket_settings=cache_prefixes.apply(
+            lambda p: bottlerocket_settings(cache_prefixes=p, registry_host=registry, region=region)
+        ),
+    )
+
+
 def build(settings: StackSettings) -> StackOutputs:
     """Every component of the stack, in dependency order; the outputs the EKS project reads."""
     pulumi.runtime.register_resource_transform(tag_transform(settings.tags))
@@ -266,7 +303,6 @@ def build(settings: StackSettings) -> StackOutputs:
         settings, specs, partition=partition, account_id=account_id, depends_on=ready
     )
     # --- end of scheduled re-warming ---
-    region = settings.region
     images = _images(warming, specs)
     return StackOutputs(
         registry=registry,
@@ -281,14 +317,5 @@ def build(settings: StackSettings) -> StackOutputs:
         vpc_endpoint_security_group_id=security_group_id,
         alerts_topic_arn=_alerts(settings, partition, account_id, rewarming),
         warm_schedule_function_arn=rewarming.function_arn if rewarming else None,
-        kubelet_credential_provider_config=kubelet_credential_provider_config(
-            registry_host=registry, region=region, upstreams=settings.cache_prefixes()
-        ),
-        containerd_hosts=cache_prefixes.apply(lambda p: containerd_hosts(cache_prefixes=p)),
-        al2023_user_data=cache_prefixes.apply(
-            lambda p: al2023_user_data(cache_prefixes=p, registry_host=registry, region=region)
-        ),
-        bottlerocket_settings=cache_prefixes.apply(
-            lambda p: bottlerocket_settings(cache_prefixes=p, registry_host=registry, region=region)
-        ),
+        **_node_outputs(settings, registry, cache_prefixes, copy_prefixes),
     )

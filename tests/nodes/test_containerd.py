@@ -27,13 +27,14 @@ import os
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
+from components.policies.node_config import NO_COPIES
 from components.policies.node_userdata import (
     CREDENTIAL_PROVIDER_CONFIG,
     HOSTS_DIR,
@@ -65,14 +66,18 @@ def _shell_part(user_data: str) -> str:
     return str(script.get_content())
 
 
-def write_node_files(ecr: EcrLike, root: Path) -> Path:
+def write_node_files(
+    ecr: EcrLike, root: Path, *, prefixes: Mapping[str, str] = PREFIXES, copies: Mapping[str, str] = NO_COPIES
+) -> Path:
     """Run the AL2023 user data's shell part against `root`; return the hosts dir, with the test CA added.
 
+    `prefixes` and `copies` go from a prefix of the stand-in to the upstream it caches or copies.
     The only change to what the user data wrote is a `ca = ...` line after each endpoint, since
     the stand-in's certificate comes from a CA made for this test.
     """
     user_data = al2023_user_data(
-        cache_prefixes={upstream: ecr.prefix_url(prefix) for prefix, upstream in PREFIXES.items()},
+        cache_prefixes={upstream: ecr.prefix_url(prefix) for prefix, upstream in prefixes.items()},
+        copy_prefixes={upstream: ecr.prefix_url(prefix) for prefix, upstream in copies.items()},
         registry_host=ecr.address,
         region=REGION,
     )
@@ -80,7 +85,7 @@ def write_node_files(ecr: EcrLike, root: Path) -> Path:
     script.write_text(_shell_part(user_data))
     subprocess.run(["bash", str(script)], env={ROOT_VARIABLE: str(root)}, check=True, timeout=30)
     hosts_dir = root / HOSTS_DIR.lstrip("/")
-    assert sorted(path.name for path in hosts_dir.iterdir()) == ["docker.io", "quay.io"]
+    assert sorted(path.name for path in hosts_dir.iterdir()) == sorted([*prefixes.values(), *copies.values()])
     ca_line = f'ca = "{ecr.ca_file}"'
     for hosts_toml in hosts_dir.glob("*/hosts.toml"):
         written = hosts_toml.read_text()

@@ -13,7 +13,7 @@ the last test shows: the day containerd splits the list there too, that test fai
 
 kubelet's call is `runtime.v1.ImageService/PullImage`; a few lines below send it with grpcio
 (installed with pulumi), the two messages encoded by hand from cri-api's `api.proto`
-(PullImageRequest: 1 image {1 image}, 2 auth {1 username, 2 password}). The ECR login goes in
+(PullImageRequest: 1 image {1 image}, 2 auth {1 username, 2 password, 4 server_address}). The ECR login goes in
 `auth`, as kubelet passes what ecr-credential-provider returned. The config under test is
 nodeadm's, less what needs a real node (runtimes, CNI, SOCI), with its paths under a test root.
 """
@@ -60,9 +60,14 @@ def _field(number: int, payload: bytes) -> bytes:
     return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
-def cri_pull(containerd: Containerd, image: str, *, username: str, password: str) -> tuple[bool, str]:
-    """`PullImage` as kubelet sends it; (True, image ref bytes) or (False, the error)."""
+def cri_pull(
+    containerd: Containerd, image: str, *, username: str, password: str, server_address: str = ""
+) -> tuple[bool, str]:
+    """`PullImage` as kubelet sends it, with no `server_address` (kubelet never sets one: see
+    tests/nodes/test_containerd_copies.py); (True, image ref bytes) or (False, the error)."""
     auth = _field(1, username.encode()) + _field(2, password.encode())
+    if server_address:
+        auth += _field(4, server_address.encode())
     request = _field(1, _field(1, image.encode())) + _field(2, auth)
     with grpc.insecure_channel(f"unix://{containerd.address}") as channel:
         pull = channel.unary_unary("/runtime.v1.ImageService/PullImage")

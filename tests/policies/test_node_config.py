@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
 import yaml
 
 from components.policies.node_config import containerd_hosts, kubelet_credential_provider_config, mirrorable
@@ -68,3 +69,39 @@ def test_containerd_hosts_mirror_each_upstream_through_the_cache() -> None:
     root = tomllib.loads(hosts["ghcr.io"])
     assert list(root["host"]) == [f"https://{REGISTRY}/v2"], "a ROOT prefix has no path of its own"
     assert root["server"] == f"https://{REGISTRY}/v2"
+
+
+def test_a_copy_upstream_is_pulled_from_its_copy_and_never_falls_back_to_the_upstream() -> None:
+    """The copy is `server` as well as the `[host]`: a fallback to nvcr.io would carry kubelet's ECR
+    login there (docs/node-config.md; tests/nodes/test_containerd_copies.py shows it)."""
+    hosts = containerd_hosts(
+        cache_prefixes={"docker.io": f"{REGISTRY}/docker-hub"},
+        copy_prefixes={"nvcr.io": f"{REGISTRY}/nvcr", "mcr.microsoft.com": f"{REGISTRY}/mcr"},
+    )
+    assert set(hosts) == {"docker.io", "nvcr.io", "mcr.microsoft.com"}
+    nvcr = tomllib.loads(hosts["nvcr.io"])
+    copy = f"https://{REGISTRY}/v2/nvcr"
+    pull_only = {"capabilities": ["pull", "resolve"], "override_path": True}
+    assert nvcr == {"server": copy, **pull_only, "host": {copy: pull_only}}
+    assert "from its copy in ECR" in hosts["nvcr.io"] and "nvcr.io is not `server`" in hosts["nvcr.io"]
+    assert "pull-through cache" in hosts["docker.io"] and "copy" not in hosts["docker.io"]
+    assert (
+        hosts["docker.io"]
+        == containerd_hosts(cache_prefixes={"docker.io": f"{REGISTRY}/docker-hub"})["docker.io"]
+    ), "a cache upstream's file does not change"
+
+
+def test_an_upstream_cannot_be_both_cached_and_copied() -> None:
+    with pytest.raises(ValueError, match=r"nvcr\.io: an upstream is pulled through the cache or copied"):
+        containerd_hosts(
+            cache_prefixes={"nvcr.io": f"{REGISTRY}/nvcr"}, copy_prefixes={"nvcr.io": f"{REGISTRY}/nvcr-copy"}
+        )
+
+
+def test_the_credential_provider_matches_copy_upstreams_as_mirrored_ones() -> None:
+    (provider,) = yaml.safe_load(
+        kubelet_credential_provider_config(
+            registry_host=REGISTRY, region="eu-west-1", upstreams=["docker.io", "nvcr.io"]
+        )
+    )["providers"]
+    assert provider["matchImages"] == [REGISTRY, "*.dkr.ecr.*.amazonaws.com", "docker.io", "nvcr.io"]

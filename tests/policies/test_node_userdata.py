@@ -126,6 +126,23 @@ def test_text_holding_the_heredoc_marker_is_refused() -> None:
         al2023_shell_script({"/etc/x": "PTC_EOF\nrm -rf /\n"})
 
 
+def test_the_shell_part_writes_copy_upstreams_files_and_matches_them(tmp_path: Path) -> None:
+    copies = {"nvcr.io": f"{REGISTRY}/nvcr"}
+    root = tmp_path / "root"
+    user_data = al2023_user_data(
+        cache_prefixes=PREFIXES, copy_prefixes=copies, registry_host=REGISTRY, region="eu-west-1"
+    )
+    run_shell_part(user_data, root)
+    files = written_files(root)
+    hosts = containerd_hosts(cache_prefixes=PREFIXES, copy_prefixes=copies)
+    assert set(hosts) == {"docker.io", "quay.io", "nvcr.io"}
+    assert {path: text for path, text in files.items() if path.startswith(HOSTS_DIR)} == {
+        f"{HOSTS_DIR}/{upstream}/hosts.toml": text for upstream, text in hosts.items()
+    }
+    (provider,) = yaml.safe_load(files[CREDENTIAL_PROVIDER_CONFIG])["providers"]
+    assert provider["matchImages"][-3:] == ["docker.io", "nvcr.io", "quay.io"]
+
+
 def test_bottlerocket_settings_mirror_each_upstream_and_authenticate_it() -> None:
     settings = tomllib.loads(
         bottlerocket_settings(cache_prefixes=PREFIXES, registry_host=REGISTRY, region="eu-west-1")
