@@ -7,9 +7,12 @@ into its own fresh, empty target registry (distribution, taking pushes):
 - `warm --copy`: `python -m components warm --copy UPSTREAM=<target> --upstream UPSTREAM=<upstream>
   --concurrency 8`, which also verifies every copy after it pushed it.
 Rounds are interleaved; per run, wall time, client CPU (the contender's processes) and registry CPU
-(the target's and the upstream's). Then, into the last target the warm filled, a no-op re-run
-(nothing changed upstream), timed against that round's full copy, with the pushes it made counted.
-Run: `.venv/bin/python bench/copy_speed.py [--rounds N] [--images N]`.
+(the target's and the upstream's). Then, into each target the warm filled, a no-op re-run
+(nothing changed upstream), timed against that round's full copy; once more through a counting
+proxy, for the pushes it made (none, when it is a no-op), and the interpreter's start-up alone
+(`import components.cli.warm`), which a no-op mostly is. `--base-kib` and `--own-kib` set the
+layers' sizes (default 256 and 64 KiB, as `warm_speed.py`'s; real images are far larger).
+Run: `.venv/bin/python bench/copy_speed.py [--rounds N] [--images N] [--base-kib K] [--own-kib K]`.
 """
 
 from __future__ import annotations
@@ -79,17 +82,29 @@ def timed(
     )
 
 
+def start_up(runs: int = 5) -> list[float]:
+    """The warm command's interpreter start-up and imports, timed alone."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import components.cli.warm"], cwd=ROOT, check=True)
+        times.append(time.perf_counter() - started)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--images", type=int, default=50)
+    parser.add_argument("--base-kib", type=int, default=256)
+    parser.add_argument("--own-kib", type=int, default=64)
     options = parser.parse_args()
     compileall.compile_dir(ROOT / "components", quiet=1)
     with tempfile.TemporaryDirectory(prefix="ptc-copy-bench-") as temp:
         work = Path(temp)
         upstream = start_registry("upstream", work)
         try:
-            images = seed(upstream.url, options.images)
+            images = seed(upstream.url, options.images, options.base_kib, options.own_kib)
             catalogue = work / "images.yaml"
             catalogue.write_text("".join(f"- {UPSTREAM}/{i.repository}:{i.tag}\n" for i in images))
             runs: dict[str, list[tuple[float, float, float]]] = {
@@ -106,10 +121,11 @@ def main() -> None:
                     try:
                         if name == "warm --copy":
                             run = timed(partial(warm_copy, catalogue, upstream, target.url), upstream, target)
+                            started = time.perf_counter()
+                            warm_copy(catalogue, upstream, target.url)
+                            again = time.perf_counter() - started
                             with faulty_proxy(target.url) as counting:
-                                started = time.perf_counter()
                                 warm_copy(catalogue, upstream, counting.url)
-                                again = time.perf_counter() - started
                                 pushes = sum(counting.count(rf"^{m} ") for m in ("POST", "PATCH", "PUT"))
                             if round_number:
                                 noop.append((again, run[0], pushes))
@@ -139,6 +155,7 @@ def main() -> None:
                 f"no-op re-run: {summary([a for a, _, _ in noop])} s, {statistics.median(ratios):.1%} of a full copy "
                 f"(range {min(ratios):.1%} to {max(ratios):.1%}), pushes {sorted({p for _, _, p in noop})}"
             )
+            print(f"of which start-up (import components.cli.warm): {summary(start_up())} s")
         finally:
             upstream.stop()
 

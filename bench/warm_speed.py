@@ -81,12 +81,15 @@ class Contender:
     runs: list[Run] = field(default_factory=list)
 
 
-def seed(upstream_url: str, count: int) -> list[SeededImage]:
+def seed(upstream_url: str, count: int, base_kib: int = 256, own_kib: int = 64) -> list[SeededImage]:
+    """`count` images: a base layer all share (`base_kib`), a layer of their own (`own_kib`), a config."""
     pusher = Pusher(upstream_url)
     try:
-        base = layer("base", 256 * 1024)
+        base = layer("base", base_kib * 1024)
         return [
-            pusher.single(f"bench/app-{n:03d}", "v1", "linux/amd64", [base, layer(f"app-{n}", 64 * 1024)])
+            pusher.single(
+                f"bench/app-{n:03d}", "v1", "linux/amd64", [base, layer(f"app-{n}", own_kib * 1024)]
+            )
             for n in range(count)
         ]
     finally:

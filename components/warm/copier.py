@@ -107,8 +107,9 @@ class Copier:
 
     async def _copy(self, source: RegistryClient, target: WarmTarget, result: WarmResult) -> None:
         upstream, repository = target.source.repository, target.repository
-        announced = await source.head_manifest(upstream, target.tag)
-        held = await self.target.head_manifest(repository, target.tag)
+        announced, held = await asyncio.gather(
+            source.head_manifest(upstream, target.tag), self.target.head_manifest(repository, target.tag)
+        )
         if announced is not None and held == announced:
             check_pin(target, held)
             result.digest, result.unchanged = held, True

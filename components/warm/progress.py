@@ -41,6 +41,8 @@ class BodyProgress:
             away = self._loop.time() - self._returned_at
             self._last_byte += away
             self._window_start += away
+        if chunk := content.read_nowait(size):  # already here: no wait, so no timer to set
+            return self._arrived(chunk)
         while True:
             now = self._loop.time()
             self._check(now)
@@ -53,12 +55,15 @@ class BodyProgress:
                     chunk = await content.read(size)
             except TimeoutError:
                 continue  # a check is due: the top of the loop makes it
-            self._returned_at = self._loop.time()
-            if chunk:
-                self._last_byte = self._returned_at
-                self._window_bytes += len(chunk)
-                self.received += len(chunk)
-            return chunk
+            return self._arrived(chunk)
+
+    def _arrived(self, chunk: bytes) -> bytes:
+        self._returned_at = self._loop.time()
+        if chunk:
+            self._last_byte = self._returned_at
+            self._window_bytes += len(chunk)
+            self.received += len(chunk)
+        return chunk
 
     def _check(self, now: float) -> None:
         limits = self._limits

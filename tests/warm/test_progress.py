@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 
 import pytest
@@ -15,21 +16,31 @@ LIMITS = Limits(stall_timeout=0.4, speed_window=0.6, min_speed=100)
 
 
 class Feed:
-    """What `BodyProgress` reads from, as aiohttp's StreamReader does: chunks as they arrive, `b""` at
-    the end, and nothing lost when a read is cancelled."""
+    """What `BodyProgress` reads from, as aiohttp's StreamReader does: chunks as they arrive, what is
+    here already without waiting (`read_nowait`), `b""` at the end, nothing lost when a read is cancelled."""
 
     def __init__(self, chunks: list[tuple[float, bytes]]) -> None:
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._ready: collections.deque[bytes] = collections.deque()
+        self._ended = False
+        self._arrived = asyncio.Event()
         self._producer = asyncio.ensure_future(self._produce(chunks))
 
     async def _produce(self, chunks: list[tuple[float, bytes]]) -> None:
         for delay, data in chunks:
             await asyncio.sleep(delay)
-            self._queue.put_nowait(data)
-        self._queue.put_nowait(b"")
+            self._ready.append(data)
+            self._arrived.set()
+        self._ended = True
+        self._arrived.set()
+
+    def read_nowait(self, size: int) -> bytes:
+        return self._ready.popleft() if self._ready else b""
 
     async def read(self, size: int) -> bytes:
-        return await self._queue.get()
+        while not self._ready and not self._ended:
+            self._arrived.clear()
+            await self._arrived.wait()
+        return self.read_nowait(size)
 
 
 def read_all(chunks: list[tuple[float, bytes]], limits: Limits = LIMITS) -> tuple[int, float]:
