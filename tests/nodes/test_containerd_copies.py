@@ -39,7 +39,7 @@ import pytest
 import yaml
 
 from components.policies.node_userdata import CREDENTIAL_PROVIDER_CONFIG, HOSTS_DIR
-from standins.demo import skopeo_cert_dir
+from standins.demo import warm_environment
 from standins.ecr_like import EcrLike, ecr_like
 from standins.registries import RunningRegistry, start_registry
 from standins.seed import Pusher, SeededImage, layer
@@ -55,6 +55,7 @@ from tests.nodes.containerd import (
 from tests.nodes.test_containerd import image_digests, pull_flags, write_node_files
 from tests.nodes.test_containerd2_cri import LOCAL_PULL_NOTICE, cri_pull, nodeadm_cri_config
 from tests.nodes.token_upstream import token_upstream
+from tests.registry.conftest import run_warm
 
 pytestmark = pytest.mark.integration
 
@@ -76,19 +77,16 @@ def seed(upstream: RunningRegistry) -> tuple[SeededImage, SeededImage]:
     return catalogued, uncatalogued
 
 
-def copy_into_ecr(ecr: EcrLike, upstream: RunningRegistry, image: SeededImage, cert_dir: Path) -> None:
-    """Push `image` under the copy prefix byte for byte, with ECR's login (the warm's copy, done by skopeo)."""
-    source = f"docker://{image.reference(upstream.address)}"
-    target = f"docker://{image.reference(ecr.prefix_url(COPY_PREFIX))}"
-    login = ["--dest-creds", f"AWS:{ecr.token}", "--dest-cert-dir", str(cert_dir)]
-    copied = subprocess.run(
-        ["skopeo", "copy", "--quiet", "--preserve-digests", "--src-tls-verify=false", *login, source, target],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert copied.returncode == 0, copied.stderr
+def copy_into_ecr(ecr: EcrLike, upstream: RunningRegistry, image: SeededImage, workdir: Path) -> None:
+    """Copy `image` under the copy prefix with this project's warm, as `pulumi up` and the schedule do."""
+    catalogue = workdir / "copied.yaml"
+    catalogue.write_text(f"- {UPSTREAM}/{image.repository}:{image.tag}\n")
+    copy = f"{UPSTREAM}=https://{ecr.prefix_url(COPY_PREFIX)}"
+    warm = run_warm(
+        "--images", str(catalogue), "--copy", copy, "--upstream", f"{UPSTREAM}={upstream.url}", "--plain-http",
+        environment=warm_environment(ecr),
+    )  # fmt: skip
+    assert warm.returncode == 0, warm.stdout + warm.stderr
 
 
 @dataclass
@@ -139,7 +137,7 @@ def copied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Copied]:
         upstream = start_registry("upstream-nvcr", workdir)
         try:
             catalogued, uncatalogued = seed(upstream)
-            copy_into_ecr(ecr, upstream, catalogued, skopeo_cert_dir(ecr, workdir))
+            copy_into_ecr(ecr, upstream, catalogued, workdir)
         finally:
             upstream.stop()
         root = workdir / "node-root"
