@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 Answer = Callable[..., Awaitable[None]]  # HostileRegistry._answer: (writer, status, body, head, **headers)
 OTHER_DIGEST = "sha256:" + "0" * 64
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"  # the only kind the hostile registry serves
 
 
 @dataclass
@@ -28,7 +29,7 @@ class CopyTarget:
     """What the target holds, per case: blob digests and manifests by reference."""
 
     blobs: dict[str, set[str]] = field(default_factory=dict)
-    manifests: dict[str, dict[str, str]] = field(default_factory=dict)
+    manifests: dict[str, dict[str, tuple[str, bytes]]] = field(default_factory=dict)  # (digest, body)
     uploads: dict[str, int] = field(default_factory=dict)  # session -> bytes taken
 
     async def serve(
@@ -51,13 +52,15 @@ class CopyTarget:
             await answer(writer, 200 if held else 404, head=head)
         elif method == "PUT":
             digest = "sha256:" + hashlib.sha256(body).hexdigest()
-            self.manifests.setdefault(case, {}).update({reference: digest, digest: digest})
+            self.manifests.setdefault(case, {}).update({reference: (digest, body), digest: (digest, body)})
             named = OTHER_DIGEST if case == "other-digest" else digest
             await answer(writer, 201, Docker_Content_Digest=named)
-        elif (held_digest := self.manifests.get(case, {}).get(reference)) is None:
+        elif (stored := self.manifests.get(case, {}).get(reference)) is None:
             await answer(writer, 404, head=head)
         else:
-            await answer(writer, 200, head=head, Docker_Content_Digest=held_digest)
+            await answer(
+                writer, 200, stored[1], head=head, Content_Type=MANIFEST_TYPE, Docker_Content_Digest=stored[0]
+            )
 
     async def _upload(
         self,

@@ -6,8 +6,9 @@ and login rules as a warm (`client.RegistryClient`), and pushed into `<registry>
 (`uploads`). Byte for byte, so the digests the target serves are the upstream's, and a workload
 pinned to an upstream digest pulls the copy:
 
-1. `HEAD` the tag upstream (not a pull on registries that count them) and in the target: when both
-   name one digest, the copy is up to date, and nothing more is asked (no blob, no manifest PUT);
+1. `HEAD` the tag upstream (not a pull on registries that count them) and `GET` it from the target
+   (a pull, so ECR records the copy as pulled): when both name one digest, the copy is up to date,
+   and nothing more is asked (no blob, no manifest PUT);
 2. otherwise `GET` the tag's manifest, and for an index every manifest it lists (an index can only
    be pushed with all of them), each checked against its digest;
 3. each blob the target does not hold is streamed from the upstream into an upload session, part
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from yarl import URL
 
 from components.warm.client import RegistryClient
-from components.warm.errors import MalformedManifest, RegistryError, TooManyManifests
+from components.warm.errors import MalformedManifest, RegistryError, ResponseError, TooManyManifests
 from components.warm.manifests import Descriptor, Manifest
 from components.warm.media_types import IMAGE_CONFIG_TYPES
 from components.warm.targets import (
@@ -108,7 +109,7 @@ class Copier:
     async def _copy(self, source: RegistryClient, target: WarmTarget, result: WarmResult) -> None:
         upstream, repository = target.source.repository, target.repository
         announced, held = await asyncio.gather(
-            source.head_manifest(upstream, target.tag), self.target.head_manifest(repository, target.tag)
+            source.head_manifest(upstream, target.tag), self._held(repository, target.tag)
         )
         if announced is not None and held == announced:
             check_pin(target, held)
@@ -146,6 +147,18 @@ class Copier:
         await self.target.put_manifest(repository, target.tag, top.media_type, top.body, top.digest)
         await self._verify(repository, target.tag, top, children, blobs)
         result.moved_from = held if held not in (None, top.digest) else None
+
+    async def _held(self, repository: str, tag: str) -> str | None:
+        """The digest the target serves for `tag`, read with `GET`: a pull, which ECR records as the
+        image's `lastRecordedPullTime` (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageDetail.html),
+        so a scheduled re-copy that finds nothing to do still keeps a catalogued copy from being
+        archived as unpulled; None when it has none."""
+        try:
+            return (await self.target.get_manifest(repository, tag)).digest
+        except ResponseError as error:
+            if error.status == 404:
+                return None
+            raise
 
     async def _children(self, source: RegistryClient, target: WarmTarget, top: Manifest) -> list[Manifest]:
         """Every manifest an index lists, attestations included: the index is pushed as it is."""
