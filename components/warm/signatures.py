@@ -89,30 +89,42 @@ def artifact_targets(image: WarmTarget, artifacts: Sequence[Artifact]) -> list[W
     return targets
 
 
-async def warm_signatures(
+async def _artifacts_of(
     client: RegistryClient,
     images: Sequence[WarmResult],
-    report: Callable[[WarmResult], None] = lambda _: None,
-) -> list[WarmResult]:
-    """Find and warm the artifacts of each image warmed (`images`: those with `signatures: true`).
-
-    An image whose artifacts cannot be listed gets one failed result, named `<image> signatures`;
-    the others go on. Artifacts are warmed with attestations followed, since a referrers index
-    lists manifests without a platform.
-    """
+    repository: Callable[[WarmResult], str],
+    report: Callable[[WarmResult], None],
+) -> tuple[list[WarmTarget], list[WarmResult]]:
+    """The targets of every artifact of each image done (listed on `client`, in the image's
+    `repository` there), and a failed result for each image whose artifacts cannot be listed,
+    named `<image> signatures` and reported; the others go on."""
     targets: list[WarmTarget] = []
     failed: list[WarmResult] = []
     for image in images:
         if not image.ok or image.digest is None:
             continue
         try:
-            artifacts = await find_artifacts(client, image.target.repository, image.digest)
+            artifacts = await find_artifacts(client, repository(image), image.digest)
         except RegistryError as error:
-            failure = WarmResult(image.target, error=f"its signatures and attestations: {error}")
+            failure = WarmResult(
+                image.target, copied=image.copied, error=f"its signatures and attestations: {error}"
+            )
             report(failure)
             failed.append(failure)
             continue
         targets += artifact_targets(image.target, artifacts)
+    return targets, failed
+
+
+async def warm_signatures(
+    client: RegistryClient,
+    images: Sequence[WarmResult],
+    report: Callable[[WarmResult], None] = lambda _: None,
+) -> list[WarmResult]:
+    """Find and warm the artifacts of each image warmed (`images`: those with `signatures: true`),
+    through the cache. Artifacts are warmed with attestations followed, since a referrers index
+    lists manifests without a platform."""
+    targets, failed = await _artifacts_of(client, images, lambda image: image.target.repository, report)
     return failed + await warm_all(Warmer(client, attestations=True), targets, report)
 
 
@@ -123,20 +135,10 @@ async def copy_signatures(
     report: Callable[[WarmResult], None] = lambda _: None,
 ) -> list[WarmResult]:
     """Find each copied image's artifacts on its upstream (`source`), and copy them beside it:
-    cosign's tags as tags, referrers by their digest. Named and failed alone as `warm_signatures`'s."""
-    targets: list[WarmTarget] = []
-    failed: list[WarmResult] = []
-    for image in images:
-        if not image.ok or image.digest is None:
-            continue
-        try:
-            artifacts = await find_artifacts(source, image.target.source.repository, image.digest)
-        except RegistryError as error:
-            failure = WarmResult(image.target, copied=True, error=f"its signatures and attestations: {error}")
-            report(failure)
-            failed.append(failure)
-            continue
-        targets += artifact_targets(image.target, artifacts)
+    cosign's tags as tags, referrers by their digest."""
+    targets, failed = await _artifacts_of(
+        source, images, lambda image: image.target.source.repository, report
+    )
 
     async def one(target: WarmTarget) -> WarmResult:
         result = await copier.copy(source, target)
