@@ -3,7 +3,7 @@
 One seeded upstream on 127.0.0.1: N small single-platform images (a shared 4 KiB base layer, a
 unique 1 KiB layer and a config). For each catalogue size, a fresh cold distribution pull-through
 cache, and `python -m components warm --concurrency 8 --state <fresh file>` through it, timed from
-process start to exit, its own peak RSS read from `wait4` (not from this process's children, whose
+process start to exit, its own CPU time and peak RSS read from `wait4` (not from this process's children, whose
 `ru_maxrss` would count the pages of the process that forked them). Sizes are interleaved over the
 rounds; medians are reported, and each size's time against the smallest.
 Run: `.venv/bin/python bench/warm_scale.py [--sizes 100 300] [--rounds 3]`.
@@ -42,8 +42,8 @@ def seed(upstream_url: str, count: int) -> list[SeededImage]:
 
 def warm(
     catalogue: Path, upstream: RunningRegistry, cache: RunningRegistry, state: Path
-) -> tuple[float, float]:
-    """Seconds and peak RSS in MB of one warm."""
+) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak RSS in MB of one warm."""
     command = [
         sys.executable, "-m", "components", "warm", "--images", str(catalogue),
         "--mirror", f"{upstream.address}={cache.url}", "--plain-http", "--concurrency", "8",
@@ -54,7 +54,7 @@ def warm(
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     assert os.waitstatus_to_exitcode(status) == 0, process.stderr.read() if process.stderr else ""
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -68,7 +68,7 @@ def main() -> None:
         upstream = start_registry("upstream", work)
         try:
             images = seed(upstream.url, max(options.sizes))
-            results: dict[int, list[tuple[float, float]]] = {size: [] for size in options.sizes}
+            results: dict[int, list[tuple[float, float, float]]] = {size: [] for size in options.sizes}
             serial = 0
             for round_number in range(options.rounds):
                 shift = round_number % len(options.sizes)
@@ -83,20 +83,22 @@ def main() -> None:
                         results[size].append(warm(catalogue, upstream, cache, work / f"state-{serial}.yaml"))
                     finally:
                         cache.stop()
-                    seconds, rss = results[size][-1]
+                    seconds, cpu, rss = results[size][-1]
                     print(
-                        f"round {round_number + 1}: {size:5d} tags {seconds:6.2f} s, peak RSS {rss:5.1f} MB",
+                        f"round {round_number + 1}: {size:5d} tags {seconds:6.2f} s, CPU {cpu:5.2f} s, "
+                        f"peak RSS {rss:5.1f} MB",
                         flush=True,
                     )
-            smallest = statistics.median(s for s, _ in results[options.sizes[0]])
-            print("\n| tags | wall, s (median) | ÷ smallest | peak RSS, MB (median, max) |")
-            print("|---|---|---|---|")
+            smallest = statistics.median(s for s, _, _ in results[options.sizes[0]])
+            print("\n| tags | wall, s (median) | ÷ smallest | CPU, s (median) | peak RSS, MB (median, max) |")
+            print("|---|---|---|---|---|")
             for size in options.sizes:
-                walls = [s for s, _ in results[size]]
-                peaks = [r for _, r in results[size]]
+                walls = [s for s, _, _ in results[size]]
+                cpus = [c for _, c, _ in results[size]]
+                peaks = [r for _, _, r in results[size]]
                 print(
                     f"| {size} | {statistics.median(walls):.2f} | {statistics.median(walls) / smallest:.2f} | "
-                    f"{statistics.median(peaks):.1f}, {max(peaks):.1f} |"
+                    f"{statistics.median(cpus):.2f} | {statistics.median(peaks):.1f}, {max(peaks):.1f} |"
                 )
         finally:
             upstream.stop()

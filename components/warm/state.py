@@ -33,8 +33,9 @@ from components.safe_yaml import MAX_LOCK_BYTES, describe_kind, node_line, read_
 from components.warm.targets import WarmResult
 
 Entry = dict[str, Any]  # {"digest": "sha256:...", "platforms": ["linux/amd64", ...]}
-# At most one write starts per interval; the writes of a warm of 300 tags then cost about 1 % of
-# its CPU instead of a tenth (bench/README.md).
+# At most one write starts per interval. A write renders every entry, so writing after each image
+# grows with the square of the tags: for 300 tags, 4.1 s of CPU, as much as the rest of the warm
+# (4.5 s), against 0.3 s once a second (bench/state_writes.py; numbers in bench/README.md).
 WRITE_INTERVAL = 1.0
 
 
