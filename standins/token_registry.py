@@ -161,8 +161,12 @@ def _realm_relative(stand: TokenRegistry) -> Callable[[str], str]:
 
 
 @contextmanager
-def token_registry(workdir: Path, seed: Callable[[str], object]) -> Iterator[TokenRegistry]:
-    """A registry `seed(url)` fills without authentication, then serves behind the token front."""
+def token_registry(
+    workdir: Path, seed: Callable[[str], object], realm_host: str = "127.0.0.1"
+) -> Iterator[TokenRegistry]:
+    """A registry `seed(url)` fills without authentication, then serves behind the token front.
+    The realm names the front as `realm_host`: `localhost` puts it on another origin than the
+    registry (`http://127.0.0.1:<port>`), as a self-hosted GitLab's token service is."""
     signer = _Signer.new()
     bundle = workdir / "token-signer.pem"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -175,7 +179,7 @@ def token_registry(workdir: Path, seed: Callable[[str], object]) -> Iterator[Tok
         open_registry.stop()
     auth: dict[str, object] = {
         "token": {
-            "realm": f"http://127.0.0.1:{port}/token",
+            "realm": f"http://{realm_host}:{port}/token",
             "service": SERVICE,
             "issuer": ISSUER,
             "rootcertbundle": str(bundle),

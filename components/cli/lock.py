@@ -11,13 +11,14 @@ failed image keeps its previous lock entry), or the rate-limit budget ran out; 2
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from components.cli.mirrors import check_plain_http, parse_mirror
+from components.cli.mirrors import check_plain_http, check_token_realms, parse_mirror
 from components.errors import InputError
 from components.model.catalogue import CatalogueEntry, load_catalogue
 from components.model.image_lock import (
@@ -120,9 +121,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def upstream_endpoints(args: argparse.Namespace) -> dict[str, str]:
     """`--upstream UPSTREAM=URL` as registry -> API URL, each checked as `warm --upstream` checks it
-    (http(s), no login in the URL; plain HTTP only on loopback)."""
+    (http(s), no login in the URL; plain HTTP only on loopback), and the logins' token realms."""
     endpoints = [parse_mirror(text, "--upstream") for text in args.upstream]
     check_plain_http(endpoints, plain_http=True, option="--upstream")
+    check_token_realms(os.environ)
     return {endpoint.upstream: endpoint.url for endpoint in endpoints}
 
 

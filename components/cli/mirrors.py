@@ -7,13 +7,14 @@ not on its own name (`--upstream UPSTREAM=URL`, also for `lock`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from components.errors import InputError, Problem
 from components.model.ecr import CachePrefix
 from components.model.images import DOCKER_HUB, DOCKER_HUB_ALIASES, ImageRef
+from components.model.upstreams import token_realm_problem
 from components.redaction import redact_userinfo
 from components.warm.auth import is_loopback
 
@@ -101,3 +102,26 @@ def check_plain_http(mirrors: Sequence[Mirror], plain_http: bool, option: str = 
                     )
                 ]
             )
+
+
+def check_token_realms(environ: Mapping[str, str]) -> None:
+    """Every `LOCK_<REGISTRY>_TOKEN_REALM` set (`auth.login_variables`) is a token service's URL:
+    https, or plain HTTP on loopback for the local stand-ins."""
+    problems = []
+    for variable, url in sorted(environ.items()):
+        if not (variable.startswith("LOCK_") and variable.endswith("_TOKEN_REALM")):
+            continue
+        parts = urlsplit(url)
+        if parts.scheme == "http" and is_loopback(parts.hostname or "") and "@" not in parts.netloc:
+            continue
+        if (problem := token_realm_problem(url)) is not None:
+            problems.append(
+                Problem(
+                    variable,
+                    problem,
+                    "set it to the https:// URL of the registry's token service, as its WWW-Authenticate "
+                    "realm names it, or unset it",
+                )
+            )
+    if problems:
+        raise InputError(problems)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from components.cli.mirrors import check_plain_http, parse_mirror
+from components.cli.mirrors import check_plain_http, check_token_realms, parse_mirror
 from components.cli.warm_options import add_arguments, check_arguments, warm_options
 from components.cli.warm_pins import copy_signed, pin_findings, state_path, warm_signed
 from components.cli.warm_stack import routes_from_stack
@@ -25,7 +26,7 @@ from components.errors import InputError, Problem
 from components.model.discovery import FoundImage, find_images
 from components.model.image_lock import WarmTag
 from components.model.warm_selection import catalogue_to_warm
-from components.warm.auth import CredentialSource
+from components.warm.auth import UpstreamLogin
 from components.warm.engine import WarmEngine
 from components.warm.retry_report import report_retries
 from components.warm.state import StateFile, StateWriter
@@ -51,7 +52,7 @@ async def warm_catalogue(
     args: argparse.Namespace,
     report: Callable[[WarmResult], None],
     signed: frozenset[str] = frozenset(),
-    upstream_logins: Mapping[str, CredentialSource] | None = None,
+    upstream_logins: Mapping[str, UpstreamLogin] | None = None,
 ) -> list[WarmResult]:
     """Every target through the warm engine (one client and one login per registry origin), warms
     and copies side by side, then the signatures and attestations of the images in `signed`
@@ -73,7 +74,7 @@ class _Prepared:
     """Everything `warm` reads before its first request, checked."""
 
     work: WarmWork
-    upstream_logins: dict[str, CredentialSource]
+    upstream_logins: dict[str, UpstreamLogin]
     warm_tags: list[WarmTag]
     signed: frozenset[str]
     state: StateFile | None
@@ -89,11 +90,12 @@ def _prepare(args: argparse.Namespace) -> _Prepared:
     cannot read is not that (see `warm.state`).
     """
     check_arguments(args)
+    check_token_realms(os.environ)
     mirrors = [parse_mirror(text) for text in args.mirror]
     copies = [parse_mirror(text, "--copy") for text in args.copy]
     upstreams = [parse_mirror(text, "--upstream") for text in args.upstream]
     settings = load_settings(args.stack, args.images) if args.stack else None
-    logins: dict[str, CredentialSource] = {}
+    logins: dict[str, UpstreamLogin] = {}
     if settings is not None:
         routes = routes_from_stack(args.stack, settings)
         mirrors, copies, logins = mirrors + routes.mirrors, copies + routes.copies, routes.upstream_logins

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from components.cli.warm_pins import add_pin_arguments
 from components.errors import InputError, Problem
 from components.model.ecr import is_ecr_host
-from components.warm.auth import Credentials, CredentialSource, login_from_environment
+from components.warm.auth import Credentials, CredentialSource, UpstreamLogin, login_from_environment
 from components.warm.client import RetryPolicy
 from components.warm.engine import WarmOptions
 from components.warm.limits import Limits
@@ -113,7 +113,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise InputError(problems)
 
 
-def warm_options(args: argparse.Namespace, upstream_logins: Mapping[str, CredentialSource]) -> WarmOptions:
+def warm_options(args: argparse.Namespace, upstream_logins: Mapping[str, UpstreamLogin]) -> WarmOptions:
     """The engine's options; a copied upstream logs in with `upstream_logins` (the stack's secrets),
     else with the read-only login the environment names for it (`LOCK_<REGISTRY>_...`)."""
     return WarmOptions(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from components.cli.mirrors import Mirror, checked_mirror
 from components.model.ecr import CachePrefix, EcrRegistry
-from components.warm.auth import CredentialSource
+from components.warm.auth import UpstreamLogin
 from components.warm.secret_login import secret_login
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class StackRoutes:
     mirrors: list[Mirror]
     copies: list[Mirror]
-    upstream_logins: dict[str, CredentialSource]
+    upstream_logins: dict[str, UpstreamLogin]
 
 
 def routes_from_stack(stack: str, settings: StackSettings) -> StackRoutes:
@@ -47,7 +47,9 @@ def routes_from_stack(stack: str, settings: StackSettings) -> StackRoutes:
         for upstream, prefix in settings.copy_prefixes().items()
     ]
     logins = {
-        copy.registry: secret_login(copy.credential.secret_name, settings.region)
+        copy.registry: UpstreamLogin(
+            secret_login(copy.credential.secret_name, settings.region), copy.token_realm
+        )
         for copy in settings.copies
         if copy.credential is not None
     }

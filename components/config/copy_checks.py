@@ -6,7 +6,8 @@ prefix shares the prefix namespace with the cache rules (no two alike, none insi
 repository must not fall under a rule and a copy at once, nor under two templates), but it is not
 a pull-through cache rule and does not count against ECR's 50. Its login is a Secrets Manager
 secret as for the cached upstreams: `ecr-pullthroughcache/<prefix>` made from `<prefix>-token`,
-an existing `credentialSecret`, or none for an upstream read anonymously.
+an existing `credentialSecret`, or none for an upstream read anonymously; `tokenRealm` lets that
+login also go to the upstream's token service on another origin (a self-hosted GitLab's).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from components.config.upstream_checks import (
 from components.errors import ImageRefError
 from components.model.ecr import ROOT_PREFIX, check_prefix
 from components.model.images import DOCKER_HUB, DOCKER_HUB_ALIASES, parse_image
-from components.model.upstreams import cache_supports
+from components.model.upstreams import cache_supports, token_realm_problem
 
 
 def copied_upstreams(config: ProjectConfig) -> dict[str, UpstreamConfig]:
@@ -105,7 +106,33 @@ def _copy(
         return None
     credential = _credential(registry, prefix, options, raw, check, placeholder_secrets)
     rotate_after = options.rotate_after_days if credential is not None else None
-    return CopyUpstreamSettings(registry, prefix, credential, rotate_after)
+    return CopyUpstreamSettings(
+        registry, prefix, credential, rotate_after, _token_realm(registry, options, check)
+    )
+
+
+def _token_realm(registry: str, options: UpstreamConfig, check: Checker) -> str | None:
+    """Where the login may also go for tokens; only an upstream read with a login has one."""
+    realm = options.token_realm
+    if realm is None:
+        return None
+    path = ("upstreams", registry, "tokenRealm")
+    if options.credential_secret is None and not options.username:
+        check.add(
+            path,
+            f"{registry} is read anonymously, so no login goes to any token service",
+            "remove tokenRealm, or give the upstream a username or credentialSecret",
+        )
+        return None
+    if (problem := token_realm_problem(realm)) is not None:
+        check.add(
+            path,
+            problem,
+            "write the https:// URL of the upstream's token service, as the realm of its "
+            "WWW-Authenticate answer names it (for a self-hosted GitLab, https://<gitlab host>/jwt/auth)",
+        )
+        return None
+    return realm
 
 
 def _credential(

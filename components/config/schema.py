@@ -31,6 +31,7 @@ class UpstreamConfig(_Section):
     role_arn: str | None = None
     upstream_repository_prefix: str | None = None
     rotate_after_days: int | None = Field(default=None, ge=1)
+    token_realm: str | None = None
 
 
 class RetentionConfig(_Section):

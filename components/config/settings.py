@@ -51,13 +51,15 @@ class CopyUpstreamSettings:
     `registry` is the host as image references name it (`nvcr.io`); its images are pushed to
     `<prefix>/<upstream repository path>`. `credential` is the login the copy reads the upstream
     with (a Secrets Manager secret, `ecr-pullthroughcache/<prefix>` or an existing one), or None
-    to read it anonymously. Copies are not pull-through cache rules.
+    to read it anonymously. `token_realm` is the upstream's token service when it is on another
+    origin, which the login may then go to (`tokenRealm`). Copies are not pull-through cache rules.
     """
 
     registry: str
     prefix: str
     credential: UpstreamCredential | None = None
     rotate_after_days: int | None = None
+    token_realm: str | None = None
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,12 @@ def _rule(
     placeholder_secrets: bool,
 ) -> CacheRuleSettings:
     path = ("upstreams", upstream.registry)
+    if options.token_realm is not None:
+        check.add(
+            (*path, "tokenRealm"),
+            "is only meaningful for a copied upstream (mode: copy): ECR logs in to the upstreams it caches itself",
+            "remove it",
+        )
     if options.upstream_repository_prefix is not None:
         if upstream.credential is not Credential.ROLE:
             check.add((*path, "upstreamRepositoryPrefix"), "is only meaningful for an ECR private upstream")

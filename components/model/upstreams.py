@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from components.errors import UnsupportedUpstreamError
 from components.model.ecr import ECR_HOST, EcrRegistry
@@ -173,3 +174,24 @@ def cache_supports(registry: str) -> bool:
     except UnsupportedUpstreamError:
         return False
     return True
+
+
+def token_realm_problem(url: str) -> str | None:
+    """Why `url` cannot be a copied upstream's `tokenRealm`, or None.
+
+    The realm is where the upstream's login goes for tokens when its token service is on another
+    origin (a self-hosted GitLab's `https://gitlab.example.com/jwt/auth` for
+    `registry.example.com`): HTTPS, a host, and nothing a login could leak through.
+    """
+    if "@" in url:  # checked first: the URL is then never quoted, as it may hold a password
+        return "the URL carries a user name or password"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as error:
+        return f"{url[:200]!r} is not a URL ({error})"
+    if parts.scheme != "https" or not parts.hostname:
+        return f"{url[:200]!r} is not an https:// URL naming a host"
+    if parts.query or parts.fragment:
+        return "the URL carries a query or fragment: give the token service's origin or its path only"
+    return None

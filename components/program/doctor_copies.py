@@ -100,12 +100,14 @@ async def _upstream_digests(
 ) -> list[_Upstream]:
     """HEAD every copied tag on its upstream, one client per upstream, all at once."""
     clients: dict[str, RegistryClient] = {}
-    for registry in dict.fromkeys(spec.entry.ref.registry for spec in specs):
+    realms = {spec.entry.ref.registry: spec.copy.token_realm for spec in specs if spec.copy is not None}
+    for registry, realm in realms.items():
         login = logins.get(registry)
         clients[registry] = RegistryClient(
             access.url(registry),
             credentials=_source(login) if login is not None else None,
             plain_http=access.plain_http,
+            trusted_realms=frozenset({realm}) if realm else frozenset(),
         )
 
     async def head(spec: WarmSpec) -> _Upstream:

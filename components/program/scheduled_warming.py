@@ -45,6 +45,7 @@ def scheduled_images(
             # A copy also says where its upstream is read, and with which login.
             upstream_url=spec.copy.upstream_url if spec.copy is not None else None,
             credential_secret=spec.copy.credential_secret if spec.copy is not None else None,
+            token_realm=spec.copy.token_realm if spec.copy is not None else None,
         )
         for spec in specs
     ]

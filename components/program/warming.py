@@ -45,13 +45,15 @@ def warm_specs(
 
 
 def copy_sources(settings: StackSettings) -> dict[str, tuple[str, CopySource]]:
-    """Each copied upstream: its prefix, its API's URL, and its login's secret (name or ARN), if any."""
+    """Each copied upstream: its prefix, its API's URL, and its login's secret (name or ARN) and
+    token realm, if any."""
     return {
         copy.registry: (
             copy.prefix,
             CopySource(
                 upstream_url=api_url(copy.registry),
                 credential_secret=copy.credential.secret_name if copy.credential is not None else None,
+                token_realm=copy.token_realm,
             ),
         )
         for copy in settings.copies

@@ -33,10 +33,12 @@ COPIED_IMAGE_TYPE = "pulumi-python:dynamic/ecr:CopiedImage"
 
 @dataclass(frozen=True)
 class CopySource:
-    """Where a copied image is read: its upstream's API (`https://<host>`), and the login's secret."""
+    """Where a copied image is read: its upstream's API (`https://<host>`), the login's secret, and
+    the upstream's token service when it is on another origin (the login may go there too)."""
 
     upstream_url: str
     credential_secret: str | None = None  # a Secrets Manager secret's name or ARN; None: anonymous
+    token_realm: str | None = None
 
 
 class CopiedImage(pulumi.CustomResource):

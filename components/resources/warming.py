@@ -99,7 +99,9 @@ class WarmSpec:
         }
 
     def _copy_props(self, copy: CopySource, prune: bool) -> dict[str, Any]:
-        """A `CopiedImage`'s inputs: plain values only; the source's pin, if any, stays in `source`."""
+        """A `CopiedImage`'s inputs: plain values only; the source's pin, if any, stays in `source`.
+        `token_realm` only when set, so copies without one keep the inputs they were created with."""
+        realm = {"token_realm": copy.token_realm} if copy.token_realm else {}
         return {
             "source": str(self.entry.ref),
             "upstream_url": copy.upstream_url,
@@ -110,6 +112,7 @@ class WarmSpec:
             "cache_reference": self.cache_reference,
             "platforms": None,  # a copy is every platform: settings refuse `platforms` on one
             "prune": prune,
+            **realm,
         }
 
 

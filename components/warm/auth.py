@@ -7,8 +7,10 @@ through the caller's `TokenFetch` when needed; the request is then sent once mor
 runs on aiohttp (chosen by measurement, bench/README.md), which has no such flow of its own.
 
 Where the registry login goes follows the rules docker and containerd use: to the registry's
-own origin, and to a token realm only when the realm is on that origin or on one the caller
-allowed (Docker Hub's registry-1.docker.io hands its tokens out from auth.docker.io), and only
+own origin, and to a token realm only when the realm is on that origin or on one trusted for it
+(Docker Hub's registry-1.docker.io hands its tokens out from auth.docker.io; a self-hosted
+GitLab's registry from the GitLab host, which its login names as `UpstreamLogin.token_realm`:
+https://github.com/docker/sbx-releases/issues/535 asks for the same explicit trust), and only
 over HTTPS unless the realm is on loopback. Any other realm is asked anonymously. Only
 challenges from the registry's own origin are answered (see `client.RegistryClient`), so a
 redirect target's 401 never reaches here and its tokens never replace the registry's.
@@ -22,6 +24,7 @@ import base64
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from components.warm.errors import CredentialRefused, RegistryError
@@ -33,10 +36,27 @@ CredentialSource = Callable[[], Credentials]
 TokenFetch = Callable[[str, dict[str, str], str | None], Awaitable[bytes]]
 
 # Token realms on another origin that a registry's login may go to, keyed by registry host.
+# GitLab.com's registry names https://gitlab.com/jwt/auth as its realm
+# (https://github.com/deitch/docker_registry2/issues/14).
 TOKEN_REALMS: Mapping[str, frozenset[str]] = {
     "registry-1.docker.io": frozenset({"https://auth.docker.io"}),
+    "registry.gitlab.com": frozenset({"https://gitlab.com"}),
 }
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass(frozen=True)
+class UpstreamLogin:
+    """A login for an upstream registry, and the origin of its token service when that is not the
+    registry's own (`https://gitlab.example.com` for `registry.example.com`), which the login may
+    then go to as well."""
+
+    credentials: CredentialSource
+    token_realm: str | None = None
+
+    @property
+    def trusted_realms(self) -> frozenset[str]:
+        return frozenset({self.token_realm}) if self.token_realm else frozenset()
 
 
 def is_loopback(host: str) -> bool:
@@ -85,6 +105,17 @@ class RegistryAuth:
         self.trusted_realms = TOKEN_REALMS.get(host, frozenset()) | {origin_of(r) for r in trusted_realms}
         self._tokens: dict[str, str] = {}
         self._basic: str | None = None
+        self._withheld_from: str | None = None  # a realm the login was not sent to
+
+    def withheld_hint(self) -> str:
+        """Why a refusal may be this client's doing: the login was kept from another origin's realm."""
+        if self._withheld_from is None:
+            return ""
+        return (
+            f"; the login was not sent to the token service at {self._withheld_from}, which is not the "
+            "registry's origin: if it is the registry's own token service, trust it with the upstream's "
+            "tokenRealm (README, Copying what the cache cannot pull through)"
+        )
 
     def headers(self, scope: str) -> dict[str, str]:
         value = self._tokens.get(scope) or self._basic
@@ -113,6 +144,8 @@ class RegistryAuth:
         login = None
         if self.credentials and self.login_goes_to(realm):
             login = basic(await asyncio.to_thread(self.credentials))
+        elif self.credentials:
+            self._withheld_from = origin_of(realm)
         body = await fetch(realm, query, login)
         try:
             answer = load_json(body)
@@ -124,23 +157,24 @@ class RegistryAuth:
         self._tokens[scope] = f"Bearer {token}"
 
 
-def login_variables(registry: str) -> tuple[str, str]:
-    """The environment variables holding a read-only login for an upstream `registry`, read by
-    `lock` and by the copies the warm reads from upstreams.
+def login_variables(registry: str) -> tuple[str, str, str]:
+    """The environment variables holding a read-only login for an upstream `registry`, and its
+    token service's origin when that is another (see `UpstreamLogin`), read by `lock` and by the
+    copies the warm reads from upstreams.
 
-    `docker.io` → `LOCK_DOCKER_IO_USERNAME` / `LOCK_DOCKER_IO_PASSWORD`; `ghcr.io` →
-    `LOCK_GHCR_IO_...`; `127.0.0.1:5000` → `LOCK_127_0_0_1_5000_...`. One pair per registry,
-    so no login ever goes to a registry it was not made for.
+    `docker.io` → `LOCK_DOCKER_IO_USERNAME` / `LOCK_DOCKER_IO_PASSWORD` / `LOCK_DOCKER_IO_TOKEN_REALM`;
+    `ghcr.io` → `LOCK_GHCR_IO_...`; `127.0.0.1:5000` → `LOCK_127_0_0_1_5000_...`. One set per
+    registry, so no login ever goes to a registry it was not made for.
     """
     key = re.sub(r"[^A-Z0-9]", "_", registry.upper())
-    return f"LOCK_{key}_USERNAME", f"LOCK_{key}_PASSWORD"
+    return f"LOCK_{key}_USERNAME", f"LOCK_{key}_PASSWORD", f"LOCK_{key}_TOKEN_REALM"
 
 
-def login_from_environment(registry: str, environ: Mapping[str, str]) -> CredentialSource | None:
-    """The login `login_variables` name, when both are set."""
-    user_variable, password_variable = login_variables(registry)
+def login_from_environment(registry: str, environ: Mapping[str, str]) -> UpstreamLogin | None:
+    """The login `login_variables` name, when both its user and password are set."""
+    user_variable, password_variable, realm_variable = login_variables(registry)
     user, password = environ.get(user_variable), environ.get(password_variable)
     if not user or not password:
         return None
     login: Credentials = (user, password)
-    return lambda: login
+    return UpstreamLogin(lambda: login, environ.get(realm_variable) or None)

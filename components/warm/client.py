@@ -170,7 +170,10 @@ class RegistryClient(BlobReads, BlobUploads, ManifestRequests, UpstreamReads):
                     realm, params=query, headers=headers, allow_redirects=False, **route_to(URL(realm))
                 ) as response:
                     if response.status in (401, 403):
-                        raise CredentialRefused(f"{what} refused access ({response.status})", response.status)
+                        raise CredentialRefused(
+                            f"{what} refused access ({response.status}){self.auth.withheld_hint()}",
+                            response.status,
+                        )
                     if response.status != 200:
                         raise ResponseError(f"{what} answered {response.status}", response.status)
                     return await read_capped(response, self.limits.max_token_bytes, what)
@@ -263,7 +266,8 @@ class RegistryClient(BlobReads, BlobUploads, ManifestRequests, UpstreamReads):
                     )
                 if response.status == 401 and authorized:
                     raise CredentialRefused(
-                        f"{method} {redact(url)}: still unauthorized after logging in", 401
+                        f"{method} {redact(url)}: still unauthorized after logging in{self.auth.withheld_hint()}",
+                        401,
                     )
                 if response.status == 401:
                     challenge = response.headers.get("www-authenticate", "")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from components.warm.auth import CredentialSource, is_loopback, origin_of
+from components.warm.auth import CredentialSource, UpstreamLogin, is_loopback, origin_of
 from components.warm.client import RegistryClient, RetryPolicy
 from components.warm.copier import Copier
 from components.warm.limits import Limits
@@ -39,6 +39,10 @@ MakeWarmer = Callable[[RegistryClient], Warmer]
 
 
 def _no_login(_origin: str) -> CredentialSource | None:
+    return None
+
+
+def _no_upstream_login(_registry: str) -> UpstreamLogin | None:
     return None
 
 
@@ -55,7 +59,7 @@ class WarmOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     limits: Limits = field(default_factory=Limits)
     login: Callable[[str], CredentialSource | None] = _no_login
-    upstream_login: Callable[[str], CredentialSource | None] = _no_login
+    upstream_login: Callable[[str], UpstreamLogin | None] = _no_upstream_login
 
 
 @dataclass(frozen=True)
@@ -118,9 +122,11 @@ class WarmEngine:
         key = f"{route.registry} {route.upstream_url}"  # one login per registry, even on one URL
         client = self._sources.get(key)
         if client is None:
+            login = self.options.upstream_login(route.registry)
             client = self._sources[key] = RegistryClient(
                 route.upstream_url,
-                credentials=self.options.upstream_login(route.registry),
+                credentials=login.credentials if login else None,
+                trusted_realms=login.trusted_realms if login else frozenset(),
                 concurrency=self.options.concurrency,
                 plain_http=self.options.plain_http
                 and is_loopback(urlsplit(route.upstream_url).hostname or ""),
@@ -224,7 +230,7 @@ class SharedEngine:
 
 @functools.cache
 def shared_engine(
-    make_warmer: MakeWarmer, upstream_login: Callable[[str], CredentialSource | None] = _no_login
+    make_warmer: MakeWarmer, upstream_login: Callable[[str], UpstreamLogin | None] = _no_upstream_login
 ) -> SharedEngine:
     """The process's engine for the dynamic provider, one per kind of warmer (tests swap in
     their own). A registry URL's scheme decides plain HTTP, which the client allows on loopback only."""

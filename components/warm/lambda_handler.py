@@ -29,7 +29,7 @@ import stamina
 
 from components.model.ecr import ECR_HOST
 from components.model.images import parse_image
-from components.warm.auth import CredentialSource
+from components.warm.auth import CredentialSource, UpstreamLogin
 from components.warm.ecr_login import ecr_credentials
 from components.warm.engine import CopyRoute, WarmEngine, WarmOptions
 from components.warm.errors import BlobNotKept
@@ -52,7 +52,8 @@ class PackagedImage(pydantic.BaseModel):
 
     A copied image (an upstream the pull-through cache does not support) also names where its
     upstream's API answers (`upstream_url`, `https://<host>[/<path>]`), and the Secrets Manager
-    secret holding that upstream's login, `{"username", "accessToken"}`, when it needs one.
+    secret holding that upstream's login, `{"username", "accessToken"}`, when it needs one, with
+    its token service's origin when that is not the upstream's (`token_realm`).
     """
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
@@ -65,6 +66,7 @@ class PackagedImage(pydantic.BaseModel):
     size_bytes: int | None = pydantic.Field(default=None, ge=0)
     upstream_url: str | None = None
     credential_secret: str | None = None
+    token_realm: str | None = None
 
 
 class PackagedCatalogue(pydantic.BaseModel):
@@ -95,7 +97,7 @@ class LambdaContext(Protocol):
 
 # A copy's fields, left out when unset: a catalogue without copies packages as it did before them,
 # so existing functions see no change of code.
-_COPY_FIELDS = ("upstream_url", "credential_secret")
+_COPY_FIELDS = ("upstream_url", "credential_secret", "token_realm")
 
 
 def render_catalogue(catalogue: PackagedCatalogue) -> str:
@@ -162,7 +164,7 @@ async def warm_images(
     """
     warm: dict[str, list[WarmTarget]] = {}
     copy: dict[CopyRoute, list[WarmTarget]] = {}
-    upstream_logins: dict[str, CredentialSource] = {}
+    upstream_logins: dict[str, UpstreamLogin] = {}
     for image in images:
         target = target_of(image)
         if image.upstream_url is None:
@@ -171,8 +173,8 @@ async def warm_images(
         route = CopyRoute(target.source.registry, image.upstream_url, image.registry_url)
         copy.setdefault(route, []).append(target)
         if image.credential_secret:
-            upstream_logins[route.registry] = secret_login(
-                image.credential_secret, _region(image.registry_url)
+            upstream_logins[route.registry] = UpstreamLogin(
+                secret_login(image.credential_secret, _region(image.registry_url)), image.token_realm
             )
     # Plain HTTP only for the local stand-ins on loopback; the client refuses it elsewhere.
     options = WarmOptions(

@@ -28,7 +28,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult
 
 from components.model.ecr import CachePrefix, EcrRegistry
 from components.model.images import parse_image
-from components.warm.auth import CredentialSource
+from components.warm.auth import UpstreamLogin
 from components.warm.engine import CopyRoute, SharedEngine, shared_engine
 from components.warm.retry_report import report_retries
 from components.warm.secret_login import secret_login
@@ -40,10 +40,10 @@ OUTPUTS = ("digest", "platforms_warmed", "media_type")
 
 
 # A copied upstream's login, by registry, from the secret its image's props name (read on first use).
-_UPSTREAM_LOGINS: dict[str, CredentialSource] = {}
+_UPSTREAM_LOGINS: dict[str, UpstreamLogin] = {}
 
 
-def _upstream_login(registry: str) -> CredentialSource | None:
+def _upstream_login(registry: str) -> UpstreamLogin | None:
     return _UPSTREAM_LOGINS.get(registry)
 
 
@@ -62,7 +62,9 @@ def copy_image(props: dict[str, Any]) -> WarmResult:
     prefix = CachePrefix.from_registry_url(props["registry_url"])
     if secret := props.get("credential_secret"):
         registry = EcrRegistry.parse(prefix.registry_host)
-        _UPSTREAM_LOGINS[source.registry] = secret_login(secret, registry.region if registry else None)
+        _UPSTREAM_LOGINS[source.registry] = UpstreamLogin(
+            secret_login(secret, registry.region if registry else None), props.get("token_realm")
+        )
     target = WarmTarget(source=source, repository=props["repository"], tag=props["tag"])
     route = CopyRoute(source.registry, props["upstream_url"], props["registry_url"])
     result = _engine().run(lambda engine: engine.copy_one(route, target))

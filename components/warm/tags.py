@@ -101,9 +101,11 @@ class UpstreamTags:
     def client(self, registry: str) -> RegistryClient:
         if registry not in self._clients:
             url = api_url(registry, self.endpoints)
+            login = login_from_environment(registry, self.environ)
             self._clients[registry] = RegistryClient(
                 url,
-                credentials=login_from_environment(registry, self.environ),
+                credentials=login.credentials if login else None,
+                trusted_realms=login.trusted_realms if login else frozenset(),
                 concurrency=2,
                 limits=self.limits,
                 retry=self.retry,

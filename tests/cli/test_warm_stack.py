@@ -36,4 +36,6 @@ def test_a_stacks_copies_go_to_its_copy_prefixes_and_log_in_with_its_secrets(
         }
         assert {m.upstream for m in routes.mirrors} == {"public.ecr.aws", "quay.io"}
         assert set(routes.upstream_logins) == {"nvcr.io"}, "mcr.microsoft.com is read anonymously"
-        assert routes.upstream_logins["nvcr.io"]() == ("$oauthtoken", "nvapi-from-the-secret")
+        login = routes.upstream_logins["nvcr.io"]
+        assert login.credentials() == ("$oauthtoken", "nvapi-from-the-secret")
+        assert login.token_realm is None, "nvcr.io hands out tokens from its own origin"

@@ -272,3 +272,50 @@ def test_the_scheduled_functions_policy_size_is_checked_before_anything_is_regis
     assert "ecr-pull-through-cache:upstreams: the role's inline policy would be" in message
     few = dict(list(copies.items())[:5])
     settings_for({"upstreams": few, "warm": schedule}, tmp_path, "")
+
+
+GITLAB: dict[str, Any] = {
+    "mode": "copy",
+    "prefix": "gitlab",
+    "username": "deploy-token",
+    "tokenRealm": "https://gitlab.example.com/jwt/auth",
+}
+
+
+def test_a_token_realm_on_another_origin_is_kept_for_the_login(tmp_path: Path) -> None:
+    values = {"upstreams": {"registry.example.com": GITLAB}, "gitlab-token": TOKEN}
+    (copy,) = settings_for(values, tmp_path, "", secrets=("gitlab-token",)).copies
+    assert copy.token_realm == "https://gitlab.example.com/jwt/auth"
+
+
+@pytest.mark.parametrize(
+    ("realm", "message"),
+    [
+        ("http://gitlab.example.com/jwt/auth", "is not an https:// URL naming a host"),
+        ("gitlab.example.com", "is not an https:// URL naming a host"),
+        ("https://gitlab.example.com/jwt/auth?service=x", "the URL carries a query or fragment"),
+        ("https://:99999", "is not a URL"),
+    ],
+)
+def test_a_token_realm_is_an_https_url(tmp_path: Path, realm: str, message: str) -> None:
+    values = {"upstreams": {"registry.example.com": GITLAB | {"tokenRealm": realm}}, "gitlab-token": TOKEN}
+    text = error_for(values, tmp_path, "", secrets=("gitlab-token",))
+    assert "upstreams.registry.example.com.tokenRealm:" in text and message in text
+    assert "https://<gitlab host>/jwt/auth" in text, "the fix is named"
+
+
+def test_a_token_realm_with_a_login_in_it_is_refused_without_quoting_it(tmp_path: Path) -> None:
+    realm = "https://user:hunter2-NEVER-PRINT@gitlab.example.com/jwt/auth"
+    values = {"upstreams": {"registry.example.com": GITLAB | {"tokenRealm": realm}}, "gitlab-token": TOKEN}
+    text = error_for(values, tmp_path, "", secrets=("gitlab-token",))
+    assert "tokenRealm: the URL carries a user name or password" in text
+    assert "hunter2" not in text
+
+
+def test_a_token_realm_needs_a_login_and_a_copied_upstream(tmp_path: Path) -> None:
+    anonymous = {key: value for key, value in GITLAB.items() if key != "username"}
+    text = error_for({"upstreams": {"registry.example.com": anonymous}}, tmp_path, "")
+    assert "upstreams.registry.example.com.tokenRealm: registry.example.com is read anonymously" in text
+    cached = {"quay.io": {"prefix": "quay", "tokenRealm": "https://quay.io"}}
+    text = error_for({"upstreams": cached}, tmp_path, "")
+    assert "upstreams.quay.io.tokenRealm: is only meaningful for a copied upstream (mode: copy)" in text

@@ -298,3 +298,25 @@ def test_a_copy_prefix_leaves_the_cache_templates_older_names_alone(run_program:
     by_name = {r.name: r for r in run_program(values).plan.resources}
     assert by_name["templates-team/k8s"].as_json()["aliases"] == ["template-team-k8s", "template-team/k8s"]
     assert by_name["templates-team-k8s"].as_json()["aliases"] == []
+
+
+def test_a_token_realm_travels_with_its_copies_to_every_runner(run_program: RunProgram) -> None:
+    realm = "https://gitlab.example.com/jwt/auth"
+    nvcr = {"mode": "copy", "prefix": "nvcr", "username": "$oauthtoken", "tokenRealm": realm}
+    values = {
+        **STACK,
+        "upstreams": {**STACK["upstreams"], "nvcr.io": nvcr},
+        "warm": {"schedule": "rate(1 day)"},
+    }
+    run = run_copies(run_program, values)
+    copied = dict(run.of_type(COPIED))
+    assert copied[f"copy-{CUDA}"]["token_realm"] == realm
+    assert "token_realm" not in copied["copy-mcr.microsoft.com/dotnet/runtime:8.0"], (
+        "a copy without one keeps the inputs it had"
+    )
+    function = run.planned("aws:lambda/function:Function", "warm-schedule-function")
+    text = function["code"]["assets"][CATALOGUE_FILE]["text"]
+    catalogue = PackagedCatalogue.model_validate_json(text)
+    by_source = {image.source: image for shard in catalogue.shards for image in shard}
+    assert by_source[CUDA].token_realm == realm
+    assert text.count('"token_realm"') == 1, "left out where unset, so the package stays as it was"

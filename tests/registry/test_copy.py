@@ -216,6 +216,46 @@ def test_an_upstream_that_wants_a_login_is_read_with_its_own_and_never_gets_the_
     assert all(front.token not in auth for _, auth in upstream.authorizations), "the copy's login stays home"
 
 
+def test_a_token_service_on_another_origin_gets_the_login_only_when_trusted(tmp_path: Path) -> None:
+    """A self-hosted GitLab's registry sends its clients to the GitLab host for tokens: the login is
+    kept from that other origin (and the failure says so, naming the fix) until the upstream's
+    token realm is trusted (LOCK_<REGISTRY>_TOKEN_REALM here; tokenRealm in a stack)."""
+    seeded: list[SeededImage] = []
+    seed = lambda url: seeded.extend(seed_sample_images(url))  # noqa: E731
+    with (
+        token_registry(tmp_path / "token", seed, realm_host="localhost") as upstream,
+        ecr_like({}, tmp_path / "front", copies=[PREFIX]) as front,
+    ):
+        catalogue = tmp_path / "images.yaml"
+        catalogue.write_text("".join(f"- {UPSTREAM}/{image.repository}:{image.tag}\n" for image in seeded))
+        command = (
+            "--images", str(catalogue), "--copy", f"{UPSTREAM}=https://{front.prefix_url(PREFIX)}",
+            "--upstream", f"{UPSTREAM}={upstream.url}", "--plain-http", "--attempts", "1",
+        )  # fmt: skip
+        logins = {"LOCK_NVCR_IO_USERNAME": TOKEN_USERNAME, "LOCK_NVCR_IO_PASSWORD": TOKEN_PASSWORD}
+        realm = f"http://localhost:{upstream.port}"
+        withheld = run_warm(*command, environment={**warm_environment(front), **logins})
+        assert withheld.returncode == 1
+        refused = [line for line in withheld.stdout.splitlines() if line.startswith("FAILED  ")]
+        assert len(refused) == len(seeded), withheld.stdout
+        assert all(f"the login was not sent to the token service at {realm}" in line for line in refused)
+        assert all("tokenRealm" in line for line in refused), "the fix is named"
+        assert not any(auth.startswith("Basic ") for _, auth in upstream.authorizations)
+
+        trusted = {**logins, "LOCK_NVCR_IO_TOKEN_REALM": realm}
+        warm = run_warm(*command, environment={**warm_environment(front), **trusted})
+        assert warm.returncode == 0, warm.stdout + warm.stderr
+        assert TOKEN_PASSWORD not in warm.stdout + warm.stderr
+        assert {path for path, auth in upstream.authorizations if auth.startswith("Basic ")} == {"/token"}
+
+        plain = {**logins, "LOCK_NVCR_IO_TOKEN_REALM": "http://gitlab.example.com"}
+        refused_realm = run_warm(*command, environment={**warm_environment(front), **plain})
+        assert refused_realm.returncode == 2
+        assert "LOCK_NVCR_IO_TOKEN_REALM: 'http://gitlab.example.com' is not an https:// URL" in (
+            refused_realm.stderr
+        )
+
+
 def test_a_5xx_mid_upload_starts_that_blob_again_in_a_new_session(tmp_path: Path) -> None:
     upstream = start_registry("upstream", tmp_path)
     target = start_registry("target", tmp_path)

@@ -25,7 +25,7 @@ from components.warm.lambda_handler import PackagedCatalogue, PackagedImage, run
 from components.warm.provider import CacheWarmProvider
 from standins.registries import RunningRegistry, start_registry
 from standins.seed import SeededImage, seed_sample_images
-from standins.token_registry import PASSWORD, USERNAME, token_registry
+from standins.token_registry import PASSWORD, USERNAME, TokenRegistry, token_registry
 from tests.registry.conftest import ROOT, Seeded
 from tests.registry.test_warm_provider import FRESH_INTERPRETER
 
@@ -95,13 +95,26 @@ def secret_in_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+# The upstream's token service on its own origin, or on another that the copy trusts (tokenRealm:
+# a self-hosted GitLab's), which the login reaches only through the runner's wiring.
+REALMS = pytest.mark.parametrize("realm_host", ["127.0.0.1", "localhost"])
+
+
+def trusted_realm(realm_host: str, upstream: TokenRegistry) -> str | None:
+    return f"http://localhost:{upstream.port}/token" if realm_host == "localhost" else None
+
+
+@REALMS
 def test_the_provider_reads_the_upstreams_login_from_its_secret(
-    secret_in_aws: None, target: RunningRegistry, tmp_path: Path
+    secret_in_aws: None, target: RunningRegistry, tmp_path: Path, realm_host: str
 ) -> None:
     seeded: list[SeededImage] = []
-    with token_registry(tmp_path / "token", lambda url: seeded.extend(seed_sample_images(url))) as upstream:
+    seed = lambda url: seeded.extend(seed_sample_images(url))  # noqa: E731
+    with token_registry(tmp_path / "token", seed, realm_host=realm_host) as upstream:
         image = seeded[0]
-        created = operations.create(copy_props(image, upstream.url, target, SECRET))
+        realm = trusted_realm(realm_host, upstream)
+        trusting = {"token_realm": realm} if realm else {}
+        created = operations.create(copy_props(image, upstream.url, target, SECRET) | trusting)
         assert created.outs is not None and created.outs["digest"] == image.digest
         with pytest.raises(
             RuntimeError,
@@ -110,17 +123,20 @@ def test_the_provider_reads_the_upstreams_login_from_its_secret(
             operations.create(
                 copy_props(seeded[1], upstream.url, target, "ecr-pullthroughcache/other")
                 | {"source": f"other.example/{seeded[1].repository}:{seeded[1].tag}"}
+                | trusting
             )
     basic = "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
     assert {auth for _, auth in upstream.authorizations if auth.startswith("Basic ")} == {basic}
     assert served(target, image) == image.digest
 
 
+@REALMS
 def test_the_rewarming_function_copies_with_the_login_its_package_names(
-    secret_in_aws: None, target: RunningRegistry, tmp_path: Path
+    secret_in_aws: None, target: RunningRegistry, tmp_path: Path, realm_host: str
 ) -> None:
     seeded: list[SeededImage] = []
-    with token_registry(tmp_path / "token", lambda url: seeded.extend(seed_sample_images(url))) as upstream:
+    seed = lambda url: seeded.extend(seed_sample_images(url))  # noqa: E731
+    with token_registry(tmp_path / "token", seed, realm_host=realm_host) as upstream:
         packaged = tuple(
             PackagedImage(
                 source=f"{UPSTREAM}/{image.repository}:{image.tag}",
@@ -129,6 +145,7 @@ def test_the_rewarming_function_copies_with_the_login_its_package_names(
                 tag=image.tag,
                 upstream_url=upstream.url,
                 credential_secret=SECRET,
+                token_realm=trusted_realm(realm_host, upstream),
             )
             for image in seeded
         )

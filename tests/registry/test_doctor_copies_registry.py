@@ -7,6 +7,8 @@ image; a tag the upstream moved after the copy is the lagging case.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,10 @@ from botocore.stub import Stubber
 from components.config.settings import StackSettings
 from components.program.doctor_copies import UpstreamAccess, check_copies
 from standins.registries import RunningRegistry, start_registry
-from standins.seed import Pusher, layer
+from standins.seed import Pusher, SeededImage, layer
+from standins.token_registry import PASSWORD as TOKEN_PASSWORD
+from standins.token_registry import USERNAME as TOKEN_USERNAME
+from standins.token_registry import token_registry
 from tests.config.test_settings import settings_for
 
 REGION = "eu-west-1"
@@ -79,3 +84,53 @@ def test_doctor_reads_the_upstreams_digests_and_finds_the_lagging_copy(
         f"lags its upstream: ECR holds {copied_dcgm.digest}, nvcr.io now serves {moved_dcgm.digest} for tag 3.3.7"
     )
     assert finding.fix == "run `python -m components warm --stack dev`, which copies the tag again"
+
+
+class SecretHolding:
+    """Secrets Manager's `get_secret_value`, holding the one login the token upstream wants."""
+
+    def get_secret_value(self, SecretId: str) -> dict[str, str]:
+        assert SecretId == "ecr-pullthroughcache/nvcr"
+        return {"SecretString": json.dumps({"username": TOKEN_USERNAME, "accessToken": TOKEN_PASSWORD})}
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_doctor_logs_in_to_a_token_service_on_another_origin_only_when_trusted(
+    tmp_path: Path, trusted: bool
+) -> None:
+    """A copy's `tokenRealm` reaches doctor's client too: without it the login is kept from the
+    realm on another origin, and the finding says why."""
+    seeded: list[SeededImage] = []
+
+    def seed(url: str) -> None:
+        pusher = Pusher(url)
+        try:
+            seeded.append(pusher.single("nvidia/cuda", "12.4.1-base", "linux/amd64", [layer("c")]))
+        finally:
+            pusher.close()
+
+    with token_registry(tmp_path / "token", seed, realm_host="localhost") as upstream:
+        values = {
+            "upstreams": {"nvcr.io": {"mode": "copy", "prefix": "nvcr", "username": "u"}},
+            "nvcr-token": "t",
+        }
+        settings = settings_for(
+            values, tmp_path, "- nvcr.io/nvidia/cuda:12.4.1-base\n", secrets=("nvcr-token",)
+        )
+        realm = f"http://localhost:{upstream.port}/token" if trusted else None
+        copies = tuple(dataclasses.replace(copy, token_realm=realm) for copy in settings.copies)
+        settings = StackSettings(**{**settings.__dict__, "stack": "dev", "copies": copies})
+        (cuda,) = seeded
+        images, stub = ecr_holding({"nvcr/nvidia/cuda": cuda.digest})
+        access = UpstreamAccess({"nvcr.io": upstream.url}, plain_http=True)
+        report = check_copies(settings, images, SecretHolding(), ACCOUNT, access=access)
+        stub.assert_no_pending_responses()
+    if trusted:
+        assert [p.subject for p in report.passed] == ["nvcr/nvidia/cuda:12.4.1-base"], report.findings
+    else:
+        (finding,) = report.findings
+        assert (
+            f"the login was not sent to the token service at http://localhost:{upstream.port}"
+            in finding.problem
+        )
+        assert not any(auth.startswith("Basic ") for _, auth in upstream.authorizations)

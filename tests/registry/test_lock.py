@@ -15,6 +15,7 @@ import contextlib
 import http.server
 import io
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -42,6 +43,9 @@ from components.warm.targets import WarmResult, WarmTarget
 from components.warm.warmer import Warmer, warm_all
 from standins.registries import RunningRegistry, start_registry
 from standins.seed import OCI_CONFIG, OCI_MANIFEST, Pusher, layer
+from standins.token_registry import PASSWORD as TOKEN_PASSWORD
+from standins.token_registry import USERNAME as TOKEN_USERNAME
+from standins.token_registry import token_registry
 from tests.registry.conftest import ROOT
 
 VERSIONS = [f"1.{minor}.{patch}" for minor in range(4) for patch in range(10)]
@@ -334,3 +338,45 @@ def test_the_lock_command_reads_an_upstream_where_upstream_says(setup: LockSetup
         timeout=60,
     )
     assert refused.returncode == 2 and "not a loopback address" in refused.stderr
+
+
+def test_lock_logs_in_to_a_token_service_on_another_origin_only_when_told(tmp_path: Path) -> None:
+    """A self-hosted GitLab's tokens come from the GitLab host, not the registry's: `lock` keeps the
+    login from it until LOCK_<REGISTRY>_TOKEN_REALM names it."""
+
+    def seed(url: str) -> None:
+        pusher = Pusher(url)
+        try:
+            pusher.single("team/app", "1.2.9", "linux/amd64", [layer("app")])
+        finally:
+            pusher.close()
+
+    with token_registry(tmp_path / "token", seed, realm_host="localhost") as upstream:
+        catalogue = tmp_path / "images.yaml"
+        catalogue.write_text("- image: nvcr.io/team/app\n  semver: '>=1'\n  latest: 1\n")
+        command = [
+            sys.executable, "-m", "components", "lock", "--images", str(catalogue),
+            "--upstream", f"nvcr.io={upstream.url}",
+        ]  # fmt: skip
+        logins = {"LOCK_NVCR_IO_USERNAME": TOKEN_USERNAME, "LOCK_NVCR_IO_PASSWORD": TOKEN_PASSWORD}
+        realm = f"http://localhost:{upstream.port}"
+
+        def lock(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                command,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={**os.environ, **environment},
+            )
+
+        withheld = lock(logins)
+        assert withheld.returncode == 1, withheld.stdout + withheld.stderr
+        assert f"the login was not sent to the token service at {realm}" in withheld.stdout + withheld.stderr
+        trusted = lock({**logins, "LOCK_NVCR_IO_TOKEN_REALM": f"{realm}/token"})
+        assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+        assert TOKEN_PASSWORD not in trusted.stdout + trusted.stderr
+        locked = load_lock(catalogue.with_name("images.lock.yaml"))["nvcr.io/team/app"]
+        assert [tag.tag for tag in locked.tags] == ["1.2.9"]
+    assert {path for path, auth in upstream.authorizations if auth.startswith("Basic ")} == {"/token"}

@@ -222,10 +222,11 @@ def test_a_429_stops_everything_and_no_more_requests_go_out() -> None:
 
 
 def test_a_login_from_the_environment_goes_to_its_registry() -> None:
-    user_variable, password_variable = login_variables(REGISTRY)
-    assert (user_variable, password_variable) == (
+    user_variable, password_variable, realm_variable = login_variables(REGISTRY)
+    assert (user_variable, password_variable, realm_variable) == (
         "LOCK_REGISTRY_EXAMPLE_USERNAME",
         "LOCK_REGISTRY_EXAMPLE_PASSWORD",
+        "LOCK_REGISTRY_EXAMPLE_TOKEN_REALM",
     )
     expected = "Basic " + base64.b64encode(b"reader:token").decode()
 
