@@ -51,6 +51,17 @@ def claim_prefix(prefix: str, registry: str, prefixes: dict[str, str], check: Ch
             "give one of them another prefix",
         )
         return False
+    # `a/b` and `a-b` would read one secret config key, `a-b-token`: each upstream's token, or the
+    # "token without a username" check, would then be the other's.
+    clash = next((other for other in prefixes if token_key(other) == token_key(prefix)), None)
+    if clash is not None:
+        check.add(
+            ("upstreams", registry, "prefix"),
+            f"prefix {prefix!r} and {prefixes[clash]}'s prefix {clash!r} would both read their token from "
+            f"{token_key(prefix)}",
+            "give one of them a prefix that differs in more than '/' against '-'",
+        )
+        return False
     prefixes[prefix] = registry
     return True
 

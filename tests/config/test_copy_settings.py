@@ -125,6 +125,25 @@ def test_copy_and_cache_prefixes_share_one_namespace(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("upstreams", "message"),
+    [
+        (
+            {"quay.io": {"prefix": "team/quay"}, "nvcr.io": {"mode": "copy", "prefix": "team-quay"}},
+            "upstreams.nvcr.io.prefix: prefix 'team-quay' and quay.io's prefix 'team/quay' would both read "
+            "their token from team-quay-token",
+        ),
+        (
+            {"quay.io": {"prefix": "team-quay"}, "ghcr.io": {"prefix": "team/quay"}},
+            "upstreams.ghcr.io.prefix: prefix 'team/quay' and quay.io's prefix 'team-quay' would both read "
+            "their token from team-quay-token",
+        ),
+    ],
+)
+def test_no_two_prefixes_read_one_token_key(tmp_path: Path, upstreams: dict[str, Any], message: str) -> None:
+    assert message in error_for({"upstreams": upstreams}, tmp_path, "")
+
+
+@pytest.mark.parametrize(
     ("cache", "copy"), [("quay", "quay/nvcr"), ("team/quay", "team"), ("team/quay", "team/quay/x")]
 )
 def test_no_copy_prefix_nests_with_another(tmp_path: Path, cache: str, copy: str) -> None:
