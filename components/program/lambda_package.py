@@ -30,6 +30,7 @@ package a placeholder instead (`placeholder=True`).
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import os
 import shutil
@@ -65,6 +66,9 @@ _INSTALL_RECORDS = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.js
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 ZIP_FILE_MODE = 0o100644  # a regular file, rw-r--r--, as Lambda wants files it only reads
 ZIP_UNIX = 3  # the "made by" system that gives `external_attr` Unix modes
+# Archives of other catalogues (about 19 MB each) are removed once this much older than the newest
+# build: a concurrent preview or up of another stack reads its own for minutes, never for a day.
+ARCHIVE_KEEP_SECONDS = 24 * 3600
 PLACEHOLDER_FILE = "PLACEHOLDER"
 PLACEHOLDER_TEXT = "The offline plan does not fetch wheels; `pulumi up` packages the real code here.\n"
 
@@ -235,7 +239,18 @@ def build_archive(files: Mapping[str, Path], catalogue: PackagedCatalogue, direc
         staging.replace(built)
     finally:
         staging.unlink(missing_ok=True)
+    _remove_stale_archives(directory, keep=built)
     return built
+
+
+def _remove_stale_archives(directory: Path, keep: Path) -> None:
+    """Archives (and staging files a killed build left) older than `ARCHIVE_KEEP_SECONDS` before `keep`,
+    which was just written: without this, every catalogue change would leave one more behind."""
+    cutoff = keep.stat().st_mtime - ARCHIVE_KEEP_SECONDS
+    for archive in directory.glob("*.zip"):
+        with contextlib.suppress(OSError):  # another build may remove it first
+            if archive != keep and archive.stat().st_mtime < cutoff:
+                archive.unlink()
 
 
 def code_archive(

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from importlib.metadata import requires
 from pathlib import Path
@@ -277,6 +278,25 @@ def test_the_archive_is_byte_identical_when_built_in_different_directories(tmp_p
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert {i.external_attr >> 16 for i in infos} == {0o100644}
     assert {i.compress_type for i in infos} == {zipfile.ZIP_STORED}
+
+
+def test_archives_of_other_catalogues_are_removed_a_day_after_and_no_sooner(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    stale, recent, left_by_a_kill = out / f"{'a' * 64}.zip", out / f"{'b' * 64}.zip", out / "tmpk1ll3d.zip"
+    for path in (stale, recent, left_by_a_kill):
+        path.write_bytes(b"PK")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for path in (stale, left_by_a_kill):
+        os.utime(path, (two_days_ago, two_days_ago))
+    os.utime(recent, (time.time() - 3600, time.time() - 3600))
+    files = package.archive_files(PROJECT_ROOT, _dependencies(tmp_path / "deps", reverse=False, mode=0o644))
+    built = package.build_archive(files, CATALOGUE, out)
+    assert sorted(p.name for p in out.iterdir()) == sorted([built.name, recent.name]), (
+        "a day old goes; an hour old may be another stack's preview, still reading it"
+    )
+    assert package.build_archive(files, CATALOGUE, out) == built, "rebuilding the same keeps it"
+    assert built.exists()
 
 
 def _wheel(directory: Path, name: str, version: str) -> Path:
