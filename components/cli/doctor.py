@@ -8,7 +8,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from components.cli.mirrors import add_upstream_argument, upstream_endpoints
 from components.program.doctor import diagnose, expected_for
+from components.program.doctor_copies import UpstreamAccess
 from components.program.doctor_report import (
     CLIENT_CONFIG,
     NO_CREDENTIALS,
@@ -41,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default: dev)")
     parser.add_argument("--images", default=None, help="image catalogue (default: the stack's imagesFile)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_upstream_argument(parser)
     parser.add_argument(
         "--fix",
         action="store_true",
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace, clients: AwsClients | None = None) -> int:
     from components.config.load import load_stack_settings
 
     settings = load_stack_settings(args.stack, images_file=args.images)
+    upstreams = UpstreamAccess(upstream_endpoints(args.upstream), plain_http=True)  # checked: loopback only
     session = boto3.Session(region_name=settings.region)
     identity = who_am_i(session, settings.region)
     if isinstance(identity, str):
@@ -99,7 +103,7 @@ def run(args: argparse.Namespace, clients: AwsClients | None = None) -> int:
         )
     partition = session.get_partition_for_region(settings.region)
     expected = expected_for(settings, partition=partition, account_id=identity["Account"])
-    report = diagnose(settings, clients, expected, fix=args.fix, now=datetime.now(UTC))
+    report = diagnose(settings, clients, expected, fix=args.fix, now=datetime.now(UTC), upstreams=upstreams)
     if args.json:
         print(json.dumps({"stack": args.stack, "region": settings.region, **report.as_json()}, indent=2))
     else:

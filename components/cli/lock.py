@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from components.cli.mirrors import check_plain_http, check_token_realms, parse_mirror
+from components.cli.mirrors import add_upstream_argument, check_token_realms, upstream_endpoints
 from components.errors import InputError
 from components.model.catalogue import CatalogueEntry, load_catalogue
 from components.model.image_lock import (
@@ -110,22 +110,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 when the upstream moved (for CI)"
     )
-    parser.add_argument(
-        "--upstream",
-        action="append",
-        default=[],
-        metavar="UPSTREAM=URL",
-        help="where an upstream's API answers, if not on its own name (a mirror); repeatable",
-    )
+    add_upstream_argument(parser)
 
 
-def upstream_endpoints(args: argparse.Namespace) -> dict[str, str]:
-    """`--upstream UPSTREAM=URL` as registry -> API URL, each checked as `warm --upstream` checks it
-    (http(s), no login in the URL; plain HTTP only on loopback), and the logins' token realms."""
-    endpoints = [parse_mirror(text, "--upstream") for text in args.upstream]
-    check_plain_http(endpoints, plain_http=True, option="--upstream")
+def lock_endpoints(args: argparse.Namespace) -> dict[str, str]:
+    """Where each upstream is read (`--upstream`), once the logins' token realms are checked."""
     check_token_realms(os.environ)
-    return {endpoint.upstream: endpoint.url for endpoint in endpoints}
+    return upstream_endpoints(args.upstream)
 
 
 def run(args: argparse.Namespace, make_source: Callable[[], TagSource], out: TextIO = sys.stdout) -> int:

@@ -65,10 +65,10 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _lock(args: argparse.Namespace) -> int:
-    from components.cli.lock import run, upstream_endpoints
+    from components.cli.lock import lock_endpoints, run
     from components.warm.tags import UpstreamTags, UpstreamTagSource
 
-    with UpstreamTagSource(UpstreamTags(endpoints=upstream_endpoints(args))) as source:
+    with UpstreamTagSource(UpstreamTags(endpoints=lock_endpoints(args))) as source:
         return run(args, lambda: source)
 
 

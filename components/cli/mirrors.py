@@ -7,6 +7,7 @@ not on its own name (`--upstream UPSTREAM=URL`, also for `lock`).
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -102,6 +103,24 @@ def check_plain_http(mirrors: Sequence[Mirror], plain_http: bool, option: str = 
                     )
                 ]
             )
+
+
+def add_upstream_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="UPSTREAM=URL",
+        help="where an upstream's API answers, if not https://<its name> (a mirror); repeatable",
+    )
+
+
+def upstream_endpoints(texts: Sequence[str]) -> dict[str, str]:
+    """`--upstream UPSTREAM=URL` as registry -> API URL (`lock`, `doctor`), each checked as
+    `warm --upstream` checks it: http(s), no login in the URL, plain HTTP only on loopback."""
+    endpoints = [parse_mirror(text, "--upstream") for text in texts]
+    check_plain_http(endpoints, plain_http=True, option="--upstream")
+    return {endpoint.upstream: endpoint.url for endpoint in endpoints}
 
 
 def check_token_realms(environ: Mapping[str, str]) -> None:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from components.cli.mirrors import add_upstream_argument
 from components.cli.warm_pins import add_pin_arguments
 from components.errors import InputError, Problem
 from components.model.ecr import is_ecr_host
@@ -34,13 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="UPSTREAM=URL",
         help="copy this upstream's images to this URL (https://<registry>/<prefix>); repeatable",
     )
-    parser.add_argument(
-        "--upstream",
-        action="append",
-        default=[],
-        metavar="UPSTREAM=URL",
-        help="where a copied upstream's API answers, if not https://<its name>; repeatable",
-    )
+    add_upstream_argument(parser)
     parser.add_argument("--stack", help="derive mirrors from Pulumi.<stack>.yaml and your AWS account")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default: 8)")
     parser.add_argument(

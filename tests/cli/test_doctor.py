@@ -295,7 +295,7 @@ def test_cli_exit_codes_and_no_secret_in_any_output(
     )
     monkeypatch.setattr("components.config.load.load_stack_settings", lambda *a, **k: settings)
     for as_json in (False, True):
-        args = argparse.Namespace(stack="test", images=None, json=as_json, fix=False)
+        args = argparse.Namespace(stack="test", images=None, json=as_json, fix=False, upstream=[])
         assert doctor_cli.run(args, account.clients(account.rules_stub(chainguard_valid=True))) == 1
         out, err = capsys.readouterr()
         assert TOKEN not in out + err and BROKEN_VALUE not in out + err
@@ -308,7 +308,7 @@ def test_cli_healthy_exits_zero(
 ) -> None:
     account, settings = healthy_account(tmp_path)
     monkeypatch.setattr("components.config.load.load_stack_settings", lambda *a, **k: settings)
-    args = argparse.Namespace(stack="test", images=None, json=False, fix=False)
+    args = argparse.Namespace(stack="test", images=None, json=False, fix=False, upstream=[])
     assert doctor_cli.run(args, account.clients(account.rules_stub(chainguard_valid=True))) == 0
     out = capsys.readouterr().out
     assert out.rstrip().endswith("healthy") and TOKEN not in out
@@ -317,3 +317,28 @@ def test_cli_healthy_exits_zero(
 def test_cli_bad_stack_exits_two(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor", "--stack", "no-such-stack"]) == 2
     assert "no-such-stack" in capsys.readouterr().err
+
+
+def test_cli_upstream_says_where_copied_upstreams_are_asked(
+    aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`doctor --upstream nvcr.io=URL` reaches the copies' check, as `warm --upstream` reaches the
+    copy; a URL off loopback over plain HTTP is bad input, before any AWS call."""
+    account, settings = healthy_account(tmp_path)
+    monkeypatch.setattr("components.config.load.load_stack_settings", lambda *a, **k: settings)
+    asked: list[Any] = []
+
+    def diagnosing(*args: Any, upstreams: Any, **kwargs: Any) -> Report:
+        asked.append(upstreams)
+        return Report()
+
+    monkeypatch.setattr(doctor_cli, "diagnose", diagnosing)
+    mirror = "http://127.0.0.1:5000"
+    args = argparse.Namespace(
+        stack="test", images=None, json=False, fix=False, upstream=[f"nvcr.io={mirror}"]
+    )
+    assert doctor_cli.run(args, account.clients(account.rules_stub(chainguard_valid=True))) == 0
+    (access,) = asked
+    assert access.url("nvcr.io") == mirror and access.url("mcr.microsoft.com") == "https://mcr.microsoft.com"
+    assert main(["doctor", "--stack", "test", "--upstream", "nvcr.io=http://10.1.2.3:5000"]) == 2
+    assert "not a loopback address" in capsys.readouterr().err

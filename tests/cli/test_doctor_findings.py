@@ -45,7 +45,7 @@ def test_a_deleted_rule_makes_the_cli_exit_one(
 ) -> None:
     account, settings = healthy_account(tmp_path)
     monkeypatch.setattr("components.config.load.load_stack_settings", lambda *a, **k: settings)
-    args = argparse.Namespace(stack="test", images=None, json=False, fix=False)
+    args = argparse.Namespace(stack="test", images=None, json=False, fix=False, upstream=[])
     rules = account.rules_stub(chainguard_valid=True, rules=("docker-hub", "chainguard"))
     assert doctor_cli.run(args, account.clients(rules)) == 1
     assert "rule quay: the pull-through cache rule does not exist" in capsys.readouterr().out
@@ -163,7 +163,7 @@ def _run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
 
     settings = stack(tmp_path, "vpc-0a1b2c3d4e5f60718")
     monkeypatch.setattr("components.config.load.load_stack_settings", lambda *a, **k: settings)
-    return doctor_cli.run(argparse.Namespace(stack="test", images=None, json=False, fix=False))
+    return doctor_cli.run(argparse.Namespace(stack="test", images=None, json=False, fix=False, upstream=[]))
 
 
 def test_without_credentials_doctor_says_so(
