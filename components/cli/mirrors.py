@@ -2,7 +2,9 @@
 
 A mirror comes from `--mirror UPSTREAM=URL`, or from the stack (`warm --stack S`). The same form
 names where a copied registry's copies go (`--copy UPSTREAM=URL`) and where its API answers when
-not on its own name (`--upstream UPSTREAM=URL`, also for `lock`).
+not on its own name (`--upstream UPSTREAM=URL`, also for `lock` and `doctor`). The logins those
+commands read from the environment may name their token service's origin too
+(`LOCK_<REGISTRY>_TOKEN_REALM`), checked here as well.
 """
 
 from __future__ import annotations
