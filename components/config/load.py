@@ -26,6 +26,8 @@ from components.config.schema import ProjectConfig
 from components.config.settings import (
     AccessSettings,
     AlertSettings,
+    CacheRuleSettings,
+    CopyUpstreamSettings,
     EndpointSettings,
     NetworkStack,
     StackSettings,
@@ -40,7 +42,13 @@ from components.config.stack_checks import (
     check_endpoints,
     check_policy_sizes,
 )
-from components.config.upstream_checks import TOKEN_KEY_SUFFIX, check_rules, set_token_command, token_key
+from components.config.upstream_checks import (
+    TOKEN_KEY_SUFFIX,
+    check_rules,
+    check_shared_token_keys,
+    set_token_command,
+    token_key,
+)
 from components.errors import raise_if_any
 from components.policies.access import Consumers
 
@@ -64,6 +72,18 @@ def _unused_token_keys(raw: RawConfig, prefixes: list[str], check: Checker) -> N
             check.add(
                 (key,), "no enabled upstream uses this token key", "remove it, or check the upstream's prefix"
             )
+
+
+def _checked_credentials(
+    raw: RawConfig, rules: list[CacheRuleSettings], copies: list[CopyUpstreamSettings], check: Checker
+) -> dict[str, UpstreamCredential | None]:
+    """Each prefix's credential, cached and copied upstreams'; a token key no upstream reads, or one
+    that two would, is a problem."""
+    logins = [(rule.registry, rule.prefix, rule.credential) for rule in rules]
+    logins += [(copy.registry, copy.prefix, copy.credential) for copy in copies]
+    _unused_token_keys(raw, [prefix for _, prefix, _ in logins], check)
+    check_shared_token_keys(logins, check)
+    return {prefix: credential for _, prefix, credential in logins}
 
 
 def _missing_secrets(raw: RawConfig, credentials: dict[str, UpstreamCredential | None]) -> tuple[str, ...]:
@@ -153,11 +173,7 @@ def build_settings(
     config = _project_config(raw, check, images_file)
     rules = check_rules(config, raw, check, placeholder_secrets)
     copies = check_copies(config, raw, check, placeholder_secrets, rules)
-    credentials = {
-        **{rule.prefix: rule.credential for rule in rules},
-        **{copy.prefix: copy.credential for copy in copies},
-    }
-    _unused_token_keys(raw, list(credentials), check)
+    credentials = _checked_credentials(raw, rules, copies, check)
     warnings = check_templates(config, region, check)
     lifecycle_json, lifecycle_warnings = check_lifecycle(config, check)
     warnings += lifecycle_warnings

@@ -4,6 +4,7 @@ entries are config/copy_checks.py's; both share the prefix namespace and the cre
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from pydantic import SecretStr
 
@@ -29,6 +30,29 @@ def token_key(prefix: str) -> str:
     return f"{prefix.replace('/', '-')}{TOKEN_KEY_SUFFIX}"
 
 
+def check_shared_token_keys(
+    upstreams: Sequence[tuple[str, str, UpstreamCredential | None]], check: Checker
+) -> None:
+    """No two upstreams (registry, prefix, credential) whose prefixes differ only by '/' against '-'
+    when one of them logs in with a token: `a/b` and `a-b` read one secret config key, `a-b-token`,
+    so one's token would be the other's (or the other's "needs no token" error). Without tokens
+    such prefixes are fine, and stacks have them."""
+    by_key: dict[str, list[tuple[str, str, UpstreamCredential | None]]] = {}
+    for upstream in upstreams:
+        by_key.setdefault(token_key(upstream[1]), []).append(upstream)
+    for key, sharing in by_key.items():
+        if len(sharing) < 2 or not any(c is not None and c.existing is None for _, _, c in sharing):
+            continue
+        (first_registry, first_prefix, _), *others = sharing
+        for registry, prefix, _ in others:
+            check.add(
+                ("upstreams", registry, "prefix"),
+                f"prefix {prefix!r} and {first_registry}'s prefix {first_prefix!r} would both read their "
+                f"token from {key}",
+                "give one of them a prefix that differs in more than '/' against '-'",
+            )
+
+
 def set_token_command(prefix: str) -> str:
     return f"pulumi config set --secret {PROJECT}:{token_key(prefix)} <access token>"
 
@@ -49,17 +73,6 @@ def claim_prefix(prefix: str, registry: str, prefixes: dict[str, str], check: Ch
             ("upstreams", registry, "prefix"),
             f"prefix {prefix!r} is already used by {prefixes[prefix]}; ECR allows one upstream per prefix",
             "give one of them another prefix",
-        )
-        return False
-    # `a/b` and `a-b` would read one secret config key, `a-b-token`: each upstream's token, or the
-    # "token without a username" check, would then be the other's.
-    clash = next((other for other in prefixes if token_key(other) == token_key(prefix)), None)
-    if clash is not None:
-        check.add(
-            ("upstreams", registry, "prefix"),
-            f"prefix {prefix!r} and {prefixes[clash]}'s prefix {clash!r} would both read their token from "
-            f"{token_key(prefix)}",
-            "give one of them a prefix that differs in more than '/' against '-'",
         )
         return False
     prefixes[prefix] = registry

@@ -124,23 +124,25 @@ def test_copy_and_cache_prefixes_share_one_namespace(tmp_path: Path) -> None:
     assert "upstreams.nvcr.io.prefix: prefix 'quay' is already used by quay.io" in message
 
 
-@pytest.mark.parametrize(
-    ("upstreams", "message"),
-    [
-        (
-            {"quay.io": {"prefix": "team/quay"}, "nvcr.io": {"mode": "copy", "prefix": "team-quay"}},
-            "upstreams.nvcr.io.prefix: prefix 'team-quay' and quay.io's prefix 'team/quay' would both read "
-            "their token from team-quay-token",
-        ),
-        (
-            {"quay.io": {"prefix": "team-quay"}, "ghcr.io": {"prefix": "team/quay"}},
-            "upstreams.ghcr.io.prefix: prefix 'team/quay' and quay.io's prefix 'team-quay' would both read "
-            "their token from team-quay-token",
-        ),
-    ],
-)
-def test_no_two_prefixes_read_one_token_key(tmp_path: Path, upstreams: dict[str, Any], message: str) -> None:
-    assert message in error_for({"upstreams": upstreams}, tmp_path, "")
+def test_no_two_prefixes_read_one_token_key_when_one_logs_in_with_a_token(tmp_path: Path) -> None:
+    copied = {"mode": "copy", "prefix": "team-quay", "username": "$oauthtoken"}
+    values = {"upstreams": {"quay.io": {"prefix": "team/quay"}, "nvcr.io": copied}, "team-quay-token": TOKEN}
+    message = error_for(values, tmp_path, "", secrets=("team-quay-token",))
+    assert (
+        "upstreams.nvcr.io.prefix: prefix 'team-quay' and quay.io's prefix 'team/quay' would both read "
+        "their token from team-quay-token"
+    ) in message
+    assert TOKEN not in message
+    values = {"upstreams": {"ghcr.io": {"prefix": "a-b", "username": "u"}, "quay.io": {"prefix": "a/b"}}}
+    message = error_for(values | {"a-b-token": TOKEN}, tmp_path, "", secrets=("a-b-token",))
+    assert "upstreams.quay.io.prefix: prefix 'a/b' and ghcr.io's prefix 'a-b' would both read" in message
+
+
+def test_prefixes_that_differ_by_a_slash_are_fine_without_tokens(tmp_path: Path) -> None:
+    values = {
+        "upstreams": {"quay.io": {"prefix": "team/k8s"}, "nvcr.io": {"mode": "copy", "prefix": "team-k8s"}}
+    }
+    assert [copy.prefix for copy in settings_for(values, tmp_path, "").copies] == ["team-k8s"]
 
 
 @pytest.mark.parametrize(
