@@ -178,7 +178,7 @@ def test_an_unreachable_aws_is_not_blamed_on_credentials(
     offline_aws: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     endpoint = f"http://127.0.0.1:{_closed_port()}"
-    offline_aws.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE00")
+    offline_aws.setenv("AWS_ACCESS_KEY_ID", "testing-access-key-id")
     offline_aws.setenv("AWS_SECRET_ACCESS_KEY", "never-printed-secret-key-0000000000000000")
     offline_aws.setenv("AWS_ENDPOINT_URL", endpoint)
     assert _run_cli(tmp_path, offline_aws) == 2

@@ -28,7 +28,7 @@ from standins.registries import RunningRegistry, start_registry
 from standins.seed import Pusher, SeededImage, digest_of, layer, seed_sample_images
 from standins.token_registry import PASSWORD as TOKEN_PASSWORD
 from standins.token_registry import USERNAME as TOKEN_USERNAME
-from standins.token_registry import token_registry
+from standins.token_registry import TokenRegistry, token_registry
 from tests.registry.conftest import run_warm
 from tests.registry.test_lock_signatures import push_cosign_signature
 
@@ -185,6 +185,22 @@ def test_a_missing_tag_fails_alone_and_the_rest_are_copied(stand: CopyStand, tmp
         assert stand.served(image.repository, image.tag) == image.digest
 
 
+# The upstream's login, as the command line reads it (`auth.login_variables`).
+LOGINS = {"LOCK_NVCR_IO_USERNAME": TOKEN_USERNAME, "LOCK_NVCR_IO_PASSWORD": TOKEN_PASSWORD}
+
+
+def token_copy_command(
+    tmp_path: Path, seeded: list[SeededImage], front: EcrLike, upstream: TokenRegistry
+) -> tuple[str, ...]:
+    """`warm` copying every seeded image from the token upstream into the front's copy prefix, one attempt each."""
+    catalogue = tmp_path / "images.yaml"
+    catalogue.write_text("".join(f"- {UPSTREAM}/{image.repository}:{image.tag}\n" for image in seeded))
+    return (
+        "--images", str(catalogue), "--copy", f"{UPSTREAM}=https://{front.prefix_url(PREFIX)}",
+        "--upstream", f"{UPSTREAM}={upstream.url}", "--plain-http", "--attempts", "1",
+    )  # fmt: skip
+
+
 def test_an_upstream_that_wants_a_login_is_read_with_its_own_and_never_gets_the_copys(tmp_path: Path) -> None:
     """Token authentication upstream (distribution with a realm, as nvcr.io has): the upstream's
     login from LOCK_<REGISTRY>_USERNAME/PASSWORD goes to its realm only; the target's login
@@ -194,20 +210,14 @@ def test_an_upstream_that_wants_a_login_is_read_with_its_own_and_never_gets_the_
         token_registry(tmp_path / "token", lambda url: seeded.extend(seed_sample_images(url))) as upstream,
         ecr_like({}, tmp_path / "front", copies=[PREFIX]) as front,
     ):
-        catalogue = tmp_path / "images.yaml"
-        catalogue.write_text("".join(f"- {UPSTREAM}/{image.repository}:{image.tag}\n" for image in seeded))
-        command = (
-            "--images", str(catalogue), "--copy", f"{UPSTREAM}=https://{front.prefix_url(PREFIX)}",
-            "--upstream", f"{UPSTREAM}={upstream.url}", "--plain-http", "--attempts", "1",
-        )  # fmt: skip
+        command = token_copy_command(tmp_path, seeded, front, upstream)
         anonymous = run_warm(*command, environment=warm_environment(front))
         assert anonymous.returncode == 1
         refused = [line for line in anonymous.stdout.splitlines() if line.startswith("FAILED  ")]
         assert len(refused) == len(seeded), anonymous.stdout
         assert all("the token service" in line and "refused access (401)" in line for line in refused)
 
-        logins = {"LOCK_NVCR_IO_USERNAME": TOKEN_USERNAME, "LOCK_NVCR_IO_PASSWORD": TOKEN_PASSWORD}
-        warm = run_warm(*command, environment={**warm_environment(front), **logins})
+        warm = run_warm(*command, environment={**warm_environment(front), **LOGINS})
         assert warm.returncode == 0, warm.stdout + warm.stderr
         assert TOKEN_PASSWORD not in warm.stdout + warm.stderr
     basic = {auth for path, auth in upstream.authorizations if auth.startswith("Basic ")}
@@ -226,15 +236,9 @@ def test_a_token_service_on_another_origin_gets_the_login_only_when_trusted(tmp_
         token_registry(tmp_path / "token", seed, realm_host="localhost") as upstream,
         ecr_like({}, tmp_path / "front", copies=[PREFIX]) as front,
     ):
-        catalogue = tmp_path / "images.yaml"
-        catalogue.write_text("".join(f"- {UPSTREAM}/{image.repository}:{image.tag}\n" for image in seeded))
-        command = (
-            "--images", str(catalogue), "--copy", f"{UPSTREAM}=https://{front.prefix_url(PREFIX)}",
-            "--upstream", f"{UPSTREAM}={upstream.url}", "--plain-http", "--attempts", "1",
-        )  # fmt: skip
-        logins = {"LOCK_NVCR_IO_USERNAME": TOKEN_USERNAME, "LOCK_NVCR_IO_PASSWORD": TOKEN_PASSWORD}
+        command = token_copy_command(tmp_path, seeded, front, upstream)
         realm = f"http://localhost:{upstream.port}"
-        withheld = run_warm(*command, environment={**warm_environment(front), **logins})
+        withheld = run_warm(*command, environment={**warm_environment(front), **LOGINS})
         assert withheld.returncode == 1
         refused = [line for line in withheld.stdout.splitlines() if line.startswith("FAILED  ")]
         assert len(refused) == len(seeded), withheld.stdout
@@ -242,13 +246,13 @@ def test_a_token_service_on_another_origin_gets_the_login_only_when_trusted(tmp_
         assert all("tokenRealm" in line for line in refused), "the fix is named"
         assert not any(auth.startswith("Basic ") for _, auth in upstream.authorizations)
 
-        trusted = {**logins, "LOCK_NVCR_IO_TOKEN_REALM": realm}
+        trusted = {**LOGINS, "LOCK_NVCR_IO_TOKEN_REALM": realm}
         warm = run_warm(*command, environment={**warm_environment(front), **trusted})
         assert warm.returncode == 0, warm.stdout + warm.stderr
         assert TOKEN_PASSWORD not in warm.stdout + warm.stderr
         assert {path for path, auth in upstream.authorizations if auth.startswith("Basic ")} == {"/token"}
 
-        plain = {**logins, "LOCK_NVCR_IO_TOKEN_REALM": "http://gitlab.example.com"}
+        plain = {**LOGINS, "LOCK_NVCR_IO_TOKEN_REALM": "http://gitlab.example.com"}
         refused_realm = run_warm(*command, environment={**warm_environment(front), **plain})
         assert refused_realm.returncode == 2
         assert "LOCK_NVCR_IO_TOKEN_REALM: 'http://gitlab.example.com' is not an https:// URL" in (
